@@ -1,0 +1,350 @@
+#include "actors/conversation_actor.hpp"
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/message_mutations.hpp"
+#include "actors/storage_calls.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/ids.hpp"
+#include "storage/keys.hpp"
+
+namespace inboxd {
+
+namespace {
+
+constexpr int64_t kParkTtlSeconds = 8 * 24 * 3600;
+
+struct pending_item {
+  wa_event event;
+  ingest_ack_ptr ack;
+};
+
+struct conversation_state {
+  conversation_seed seed;
+  storage_calls storage;
+  caf::actor workspace;
+  std::deque<pending_item> queue;
+  bool busy = false;
+  uint64_t handled = 0; // messages from the workspace actor handled (passivation handshake)
+  int reads = 0;        // message-page reads in flight
+  bool stopping = false;
+  bool idle() const { return !busy && queue.empty() && reads == 0; }
+  static inline const char* name = "conversation";
+};
+
+using conv_actor = caf::stateful_actor<conversation_state>;
+
+double timeline_score(int64_t ts_ms, uint64_t seq) {
+  return static_cast<double>(ts_ms) * 1000.0 + static_cast<double>(seq % 1000);
+}
+
+std::string score_string(double score) {
+  return std::to_string(static_cast<int64_t>(score));
+}
+
+void process_next(conv_actor* self);
+
+// Applies a read batch's events to copies of the state and writes them in one transaction.
+void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vector<std::string> ids,
+                     redis_result& read) {
+  auto& st = self->state;
+  auto& ws = st.seed.workspace_id;
+  auto fail_all = [&](const std::string& why) {
+    spdlog::warn("conversation {}: storage failed: {}", st.seed.conv.id, why);
+    for (auto& w : work)
+      w.ack->complete(false);
+    st.busy = false;
+    process_next(self);
+  };
+  if (!read.ok() || read.replies.size() != 1 + ids.size())
+    return fail_all(read.ok() ? "short reply" : read.error);
+  std::map<std::string, nlohmann::json> msgs;
+  std::map<std::string, std::vector<wa_event>> parked; // by target message id
+  auto& mget = read.replies[0];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i < mget.elements.size() && mget.elements[i].kind == redis_value::type::string) {
+      auto j = nlohmann::json::parse(mget.elements[i].str, nullptr, false);
+      if (j.is_object())
+        msgs[ids[i]] = std::move(j);
+    }
+    for (auto& p : read.replies[1 + i].elements) {
+      wa_event e;
+      if (park_decode(nlohmann::json::parse(p.str, nullptr, false), e))
+        parked[ids[i]].push_back(std::move(e));
+    }
+  }
+  auto now = now_ms();
+  conversation cv = st.seed.conv;
+  contact ct = st.seed.ct;
+  std::string old_phone;
+  std::set<std::string> changed, park_del;
+  std::map<std::string, std::vector<std::string>> park_add;
+  std::vector<std::pair<std::string, double>> added;
+  uint64_t deduped = 0;
+  for (auto& w : work) {
+    auto& e = w.event;
+    if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
+      ct.profile_name = e.profile_name;
+    switch (e.kind) {
+      case wa_event_kind::message:
+      case wa_event_kind::echo: {
+        auto id = message_id_for_wamid(e.wamid);
+        if (msgs.count(id)) {
+          ++deduped;
+          break;
+        }
+        auto rec = make_message_record(e, cv.id, now);
+        if (auto p = parked.find(id); p != parked.end()) {
+          for (auto& pe : p->second)
+            apply_mutation(rec, pe, now);
+          parked.erase(p);
+          park_del.insert(id);
+          park_add.erase(id);
+        }
+        msgs[id] = std::move(rec);
+        changed.insert(id);
+        auto seq = ++cv.seq;
+        added.emplace_back(id, timeline_score(e.timestamp_ms, seq));
+        if (e.timestamp_ms >= cv.last_message_at) {
+          cv.last_message_at = e.timestamp_ms;
+          cv.last_message_preview = message_preview(msgs[id]);
+        }
+        if (e.kind == wa_event_kind::message) {
+          cv.last_inbound_at = std::max(cv.last_inbound_at, e.timestamp_ms);
+          ++cv.unread_count;
+          if (cv.status == "closed")
+            cv.status = "open";
+          if (!e.new_phone.empty() && e.new_phone != ct.phone) {
+            if (old_phone.empty())
+              old_phone = ct.phone;
+            ct.phone = e.new_phone;
+          }
+        }
+        cv.updated_at = now;
+        break;
+      }
+      case wa_event_kind::status:
+      case wa_event_kind::reaction:
+      case wa_event_kind::edit:
+      case wa_event_kind::revoke: {
+        auto id = message_id_for_wamid(e.target_wamid);
+        if (auto m = msgs.find(id); m != msgs.end()) {
+          if (apply_mutation(m->second, e, now))
+            changed.insert(id);
+        } else {
+          parked[id].push_back(e);
+          park_add[id].push_back(park_encode(e).dump());
+        }
+        break;
+      }
+      case wa_event_kind::contact_seen:
+        break;
+    }
+  }
+  if (!ct.profile_name.empty() || !old_phone.empty() || ct.updated_at == 0)
+    ct.updated_at = now;
+  if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
+    cv.updated_at = now;
+  redis_pipeline cmds;
+  cmds.push_back({"MULTI"});
+  for (auto& id : changed)
+    cmds.push_back({"SET", keys::message(ws, id), msgs[id].dump()});
+  if (!added.empty()) {
+    redis_command z{"ZADD", keys::timeline(ws, cv.id)};
+    for (auto& [id, score] : added) {
+      z.push_back(score_string(score));
+      z.push_back(id);
+    }
+    cmds.push_back(std::move(z));
+  }
+  for (auto& id : park_del)
+    cmds.push_back({"DEL", keys::parked(ws, id)});
+  for (auto& [id, items] : park_add) {
+    redis_command r{"RPUSH", keys::parked(ws, id)};
+    r.insert(r.end(), items.begin(), items.end());
+    cmds.push_back(std::move(r));
+    cmds.push_back({"EXPIRE", keys::parked(ws, id), std::to_string(kParkTtlSeconds)});
+  }
+  cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
+  cmds.push_back({"HSET", keys::contacts(ws), ct.id, nlohmann::json(ct).dump()});
+  if (!old_phone.empty())
+    cmds.push_back({"HDEL", keys::phones(ws), old_phone});
+  cmds.push_back({"HSET", keys::phones(ws), ct.phone, ct.id});
+  cmds.push_back({"EXEC"});
+  (void) deduped;
+  st.storage.run(self, std::move(cmds),
+                 [self, work = std::move(work), cv, ct, old_phone](redis_result& r) mutable {
+                   auto& st = self->state;
+                   bool ok = exec_committed(r);
+                   if (ok) {
+                     st.seed.conv = cv;
+                     st.seed.ct = ct;
+                     st.seed.persisted = true;
+                     // Tell the workspace first: a read after the ack must see the change.
+                     self->send(st.workspace, conversation_changed{cv, ct, old_phone});
+                   } else {
+                     spdlog::warn("conversation {}: write failed: {}", cv.id,
+                                  r.ok() ? "transaction error" : r.error);
+                   }
+                   for (auto& w : work)
+                     w.ack->complete(ok);
+                   st.busy = false;
+                   process_next(self);
+                 });
+}
+
+void process_next(conv_actor* self) {
+  auto& st = self->state;
+  if (st.stopping && st.idle())
+    return self->quit();
+  if (st.busy || st.queue.empty())
+    return;
+  st.busy = true;
+  std::vector<pending_item> work(std::make_move_iterator(st.queue.begin()),
+                                 std::make_move_iterator(st.queue.end()));
+  st.queue.clear();
+  // Read every message the batch creates or targets, and anything parked for them.
+  std::vector<std::string> ids;
+  std::set<std::string> seen;
+  for (auto& w : work) {
+    auto& e = w.event;
+    const std::string* wamid = nullptr;
+    if (e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo)
+      wamid = &e.wamid;
+    else if (e.kind != wa_event_kind::contact_seen)
+      wamid = &e.target_wamid;
+    if (wamid) {
+      auto id = message_id_for_wamid(*wamid);
+      if (seen.insert(id).second)
+        ids.push_back(std::move(id));
+    }
+  }
+  auto& ws = st.seed.workspace_id;
+  redis_pipeline cmds;
+  redis_command mget{"MGET"};
+  for (auto& id : ids)
+    mget.push_back(keys::message(ws, id));
+  if (ids.empty())
+    mget.push_back(keys::message(ws, "none"));
+  cmds.push_back(std::move(mget));
+  for (auto& id : ids)
+    cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
+  st.storage.run(self, std::move(cmds),
+                 [self, work = std::move(work), ids](redis_result& r) mutable {
+                   apply_and_write(self, std::move(work), std::move(ids), r);
+                 });
+}
+
+// Wraps the caller's reply handle: counts the read as finished when it answers. Runs on the
+// actor's thread (continuations of storage_calls do).
+class read_done_sink : public reply_sink {
+public:
+  read_done_sink(conv_actor* self, reply_handle inner) : self_(self), inner_(std::move(inner)) {}
+  void deliver(http_response res) override {
+    inner_.send(std::move(res));
+    --self_->state.reads;
+    process_next(self_);
+  }
+
+private:
+  conv_actor* self_;
+  reply_handle inner_;
+};
+
+void read_messages(conv_actor* self, const inbox_call& call) {
+  auto& st = self->state;
+  auto ws = st.seed.workspace_id;
+  std::string max = call.before > 0 ? "(" + std::to_string(call.before) : "+inf";
+  redis_pipeline cmds{{"ZREVRANGEBYSCORE", keys::timeline(ws, st.seed.conv.id), max, "-inf",
+                       "WITHSCORES", "LIMIT", "0", std::to_string(call.limit + 1)}};
+  auto limit = call.limit;
+  ++st.reads;
+  // Every path answers through `reply`, which also ends the read (for passivation).
+  auto reply = reply_handle(std::make_shared<read_done_sink>(self, call.reply));
+  st.storage.run(self, std::move(cmds), [self, reply, limit, ws](redis_result& r) {
+    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array)
+      return reply.error("unavailable", "storage unavailable");
+    auto& el = r.replies[0].elements;
+    std::vector<std::string> ids;
+    std::vector<std::string> scores;
+    for (size_t i = 0; i + 1 < el.size(); i += 2) {
+      ids.push_back(el[i].str);
+      scores.push_back(el[i + 1].str);
+    }
+    bool more = static_cast<int64_t>(ids.size()) > limit;
+    if (more) {
+      ids.resize(limit);
+      scores.resize(limit);
+    }
+    if (ids.empty())
+      return reply.json(200, {{"messages", nlohmann::json::array()}, {"nextBefore", nullptr}});
+    redis_command mget{"MGET"};
+    for (auto& id : ids)
+      mget.push_back(keys::message(ws, id));
+    nlohmann::json next = nullptr;
+    if (more)
+      next = std::to_string(static_cast<int64_t>(std::stod(scores.back())));
+    self->state.storage.run(self, {std::move(mget)}, [reply, next](redis_result& r2) {
+      if (!r2.ok() || r2.replies.empty())
+        return reply.error("unavailable", "storage unavailable");
+      nlohmann::json out = nlohmann::json::array();
+      auto& vals = r2.replies[0].elements;
+      for (auto it = vals.rbegin(); it != vals.rend(); ++it) // oldest first
+        if (it->kind == redis_value::type::string) {
+          auto j = nlohmann::json::parse(it->str, nullptr, false);
+          if (j.is_object())
+            out.push_back(std::move(j));
+        }
+      reply.json(200, {{"messages", std::move(out)}, {"nextBefore", next}});
+    });
+  });
+}
+
+caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_client> store,
+                                    caf::actor workspace, conversation_seed seed) {
+  self->state.seed = std::move(seed);
+  self->state.storage = storage_calls(std::move(store));
+  self->state.workspace = std::move(workspace);
+  auto idle = std::chrono::milliseconds(self->state.seed.idle_ms);
+  return {
+    [self](ingest_batch& b) {
+      ++self->state.handled;
+      for (auto& e : b.events)
+        self->state.queue.push_back({std::move(e), b.ack});
+      process_next(self);
+    },
+    [self](inbox_call& call) {
+      ++self->state.handled;
+      if (call.what == inbox_call::op::messages_list)
+        read_messages(self, call);
+      else
+        call.reply.error("internal", "unexpected call");
+    },
+    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [self](stop_atom) {
+      self->state.stopping = true;
+      process_next(self);
+    },
+    caf::after(idle) >>
+      [self] {
+        auto& st = self->state;
+        if (st.idle())
+          self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
+                                    caf::actor workspace, conversation_seed seed) {
+  return parent->spawn(conversation_behavior, std::move(store), std::move(workspace),
+                       std::move(seed));
+}
+
+} // namespace inboxd

@@ -1,0 +1,120 @@
+#include "actors/message_mutations.hpp"
+
+#include "messages/ids.hpp"
+
+namespace inboxd {
+
+namespace {
+
+int status_rank(const std::string& s) {
+  if (s == "sent") return 1;
+  if (s == "delivered") return 2;
+  if (s == "read") return 3;
+  if (s == "played") return 4;
+  return 0; // queued, received, unknown
+}
+
+// Content keys an edit replaces.
+constexpr const char* content_keys[] = {"type", "text", "media", "location", "contacts",
+                                        "interactive", "button", "order", "system", "raw"};
+
+} // namespace
+
+nlohmann::json make_message_record(const wa_event& e, const std::string& conversation_id,
+                                   int64_t now_ms) {
+  nlohmann::json m = e.content.is_object() ? e.content : nlohmann::json::object();
+  bool inbound = e.kind == wa_event_kind::message;
+  m["id"] = message_id_for_wamid(e.wamid);
+  m["conversationId"] = conversation_id;
+  m["waMessageId"] = e.wamid;
+  m["direction"] = inbound ? "inbound" : "outbound";
+  m["origin"] = inbound ? "whatsapp" : (e.origin.empty() ? "business_app" : e.origin);
+  if (!m.contains("type"))
+    m["type"] = "unknown";
+  m["status"] = inbound ? "received" : (e.status.empty() ? "sent" : e.status);
+  m["timestamp"] = e.timestamp_ms;
+  m["createdAt"] = now_ms;
+  return m;
+}
+
+bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
+  (void) now_ms;
+  switch (e.kind) {
+    case wa_event_kind::status: {
+      std::string cur = m.value("status", std::string());
+      if (e.status == "failed") {
+        if (e.content.is_object() && e.content.contains("error"))
+          m["error"] = e.content["error"];
+        if (status_rank(cur) <= 1 && cur != "failed") {
+          m["status"] = "failed";
+        }
+        return true;
+      }
+      if (cur == "failed" || status_rank(e.status) <= status_rank(cur))
+        return false;
+      m["status"] = e.status;
+      return true;
+    }
+    case wa_event_kind::reaction: {
+      std::string emoji;
+      if (e.content.is_object())
+        emoji = e.content.value("emoji", std::string());
+      auto reactions = m.value("reactions", nlohmann::json::array());
+      nlohmann::json kept = nlohmann::json::array();
+      for (auto& r : reactions)
+        if (!r.is_object() || r.value("from", std::string()) != e.contact_phone)
+          kept.push_back(r);
+      if (!emoji.empty())
+        kept.push_back({{"emoji", emoji}, {"from", e.contact_phone}, {"timestamp", e.timestamp_ms}});
+      m["reactions"] = std::move(kept);
+      return true;
+    }
+    case wa_event_kind::edit: {
+      for (auto k : content_keys)
+        if (k != std::string("type"))
+          m.erase(k);
+      if (e.content.is_object())
+        for (auto k : content_keys)
+          if (auto i = e.content.find(k); i != e.content.end())
+            m[k] = *i;
+      m["editedAt"] = e.timestamp_ms;
+      return true;
+    }
+    case wa_event_kind::revoke: {
+      m.erase("text");
+      m.erase("media");
+      m["deletedAt"] = e.timestamp_ms;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+nlohmann::json park_encode(const wa_event& e) {
+  return {{"kind", to_string(e.kind)}, {"contactPhone", e.contact_phone},
+          {"wamid", e.wamid},          {"target", e.target_wamid},
+          {"ts", e.timestamp_ms},      {"status", e.status},
+          {"content", e.content}};
+}
+
+bool park_decode(const nlohmann::json& j, wa_event& out) {
+  if (!j.is_object())
+    return false;
+  auto kind = j.value("kind", std::string());
+  if (kind == "status") out.kind = wa_event_kind::status;
+  else if (kind == "reaction") out.kind = wa_event_kind::reaction;
+  else if (kind == "edit") out.kind = wa_event_kind::edit;
+  else if (kind == "revoke") out.kind = wa_event_kind::revoke;
+  else return false;
+  out.contact_phone = j.value("contactPhone", std::string());
+  out.wamid = j.value("wamid", std::string());
+  out.target_wamid = j.value("target", std::string());
+  out.timestamp_ms = j.value("ts", int64_t{0});
+  out.status = j.value("status", std::string());
+  if (auto c = j.find("content"); c != j.end())
+    out.content = *c;
+  return true;
+}
+
+} // namespace inboxd

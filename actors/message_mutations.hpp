@@ -1,0 +1,26 @@
+#pragma once
+// How events change stored message records (pure functions, unit-tested):
+// building a record from a message/echo event, and applying status, reaction, edit and revoke.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/wa_event.hpp"
+
+namespace inboxd {
+
+/// The stored record (API Message shape) of a message or echo event.
+nlohmann::json make_message_record(const wa_event& e, const std::string& conversation_id,
+                                   int64_t now_ms);
+
+/// Applies a status, reaction, edit or revoke event to `message`. Statuses only move forward
+/// (sent < delivered < read < played); failed is recorded with its error and wins only over
+/// queued/sent. Returns true when the record changed.
+bool apply_mutation(nlohmann::json& message, const wa_event& e, int64_t now_ms);
+
+/// Encoding of an event parked until its target message arrives.
+nlohmann::json park_encode(const wa_event& e);
+bool park_decode(const nlohmann::json& j, wa_event& out);
+
+} // namespace inboxd

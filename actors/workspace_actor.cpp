@@ -1,0 +1,280 @@
+#include "actors/workspace_actor.hpp"
+
+#include <map>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/conversation_actor.hpp"
+#include "actors/conversation_index.hpp"
+#include "actors/storage_calls.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/crypto.hpp"
+#include "messages/ids.hpp"
+#include "storage/keys.hpp"
+
+namespace inboxd {
+
+namespace {
+
+struct child {
+  caf::actor handle;
+  uint64_t sent = 0; // messages sent to it (compared with its `handled` before passivating)
+};
+
+struct workspace_state {
+  workspace ws;
+  workspace_options opts;
+  storage_calls storage;
+  std::map<std::string, std::string> api_keys; // key id -> sha256 hex
+  conversation_index index;
+  std::map<std::string, child> children;       // conversation id -> actor
+  static inline const char* name = "workspace";
+};
+
+using ws_actor = caf::stateful_actor<workspace_state>;
+
+caf::behavior running(ws_actor* self);
+
+// Sends `msg` to the conversation's actor, spawning it (from the in-memory summary) if needed.
+template <class Message>
+void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) {
+  auto& st = self->state;
+  auto i = st.children.find(conv_id);
+  if (i == st.children.end()) {
+    conversation_seed seed;
+    seed.workspace_id = st.ws.id;
+    seed.conv = *st.index.conversation_by_id(conv_id);
+    if (auto ct = st.index.contact_by_id(seed.conv.contact_id))
+      seed.ct = *ct;
+    seed.persisted = seed.conv.updated_at != 0;
+    seed.idle_ms = st.opts.conversation_idle_ms;
+    auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
+                                           caf::actor_cast<caf::actor>(self), std::move(seed));
+    self->link_to(handle);
+    i = st.children.emplace(conv_id, child{handle, 0}).first;
+  }
+  ++i->second.sent;
+  self->send(i->second.handle, std::forward<Message>(msg));
+}
+
+// Routes a webhook's events: grouped by contact phone, in order, to their conversation actors.
+void ingest(ws_actor* self, ingest_batch& batch) {
+  auto& st = self->state;
+  std::map<std::string, std::vector<wa_event>> by_phone;
+  std::vector<std::string> order;
+  for (auto& e : batch.events) {
+    auto& v = by_phone[e.contact_phone];
+    if (v.empty())
+      order.push_back(e.contact_phone);
+    v.push_back(std::move(e));
+  }
+  auto now = now_ms();
+  for (auto& phone : order) {
+    auto ct = st.index.contact_by_phone(phone);
+    std::string conv_id;
+    if (!ct) {
+      // First sight of this phone: the contact and its conversation are decided here, once.
+      contact c;
+      c.id = new_id("ct_");
+      c.phone = phone;
+      c.created_at = now;
+      conversation cv;
+      cv.id = new_id("cv_");
+      cv.contact_id = c.id;
+      cv.mode = st.ws.default_mode;
+      cv.created_at = now;
+      st.index.put_contact(c);
+      st.index.put_conversation(cv);
+      conv_id = cv.id;
+    } else if (auto cv = st.index.conversation_of_contact(ct->id)) {
+      conv_id = cv->id;
+    } else {
+      conversation fresh;
+      fresh.id = new_id("cv_");
+      fresh.contact_id = ct->id;
+      fresh.mode = st.ws.default_mode;
+      fresh.created_at = now;
+      st.index.put_conversation(fresh);
+      conv_id = fresh.id;
+    }
+    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack});
+  }
+}
+
+bool authorized(ws_actor* self, const inbox_call& call, std::string& principal) {
+  // Key format: ibx.<workspaceId>.<keyId>.<secret>
+  auto& key = call.api_key;
+  auto p1 = key.find('.');
+  auto p2 = p1 == std::string::npos ? p1 : key.find('.', p1 + 1);
+  auto p3 = p2 == std::string::npos ? p2 : key.find('.', p2 + 1);
+  if (p3 == std::string::npos)
+    return false;
+  auto key_id = key.substr(p2 + 1, p3 - p2 - 1);
+  auto i = self->state.api_keys.find(key_id);
+  if (i == self->state.api_keys.end() || !constant_time_equal(i->second, sha256_hex(key)))
+    return false;
+  principal = "apikey:" + key_id;
+  return true;
+}
+
+void handle_call(ws_actor* self, inbox_call& call) {
+  auto& st = self->state;
+  auto now = now_ms();
+  using op = inbox_call::op;
+  std::string principal;
+  if (call.what == op::create_api_key) {
+    auto key_id = new_id("key_");
+    auto key = "ibx." + st.ws.id + "." + key_id + "." + random_hex(24);
+    auto hash = sha256_hex(key);
+    auto reply = call.reply;
+    st.storage.run(self, {{"HSET", keys::api_keys(st.ws.id), key_id, hash}},
+                   [self, reply, key_id, key, hash](redis_result& r) {
+                     if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
+                       return reply.error("unavailable", "storage unavailable");
+                     self->state.api_keys[key_id] = hash;
+                     reply.json(201, {{"id", key_id}, {"key", key}});
+                   });
+    return;
+  }
+  if (call.what == op::revoke_api_key) {
+    if (!st.api_keys.count(call.id))
+      return call.reply.error("not_found", "no such api key");
+    auto reply = call.reply;
+    auto key_id = call.id;
+    // Forget it now: it stops working at once, even before Redis confirms.
+    st.api_keys.erase(key_id);
+    st.storage.run(self, {{"HDEL", keys::api_keys(st.ws.id), key_id}}, [reply](redis_result& r) {
+      if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
+        return reply.error("unavailable", "storage unavailable");
+      reply.send(http_response{204, "", "", {}});
+    });
+    return;
+  }
+  if (!authorized(self, call, principal))
+    return call.reply.error("unauthorized", "invalid API key");
+  switch (call.what) {
+    case op::contact_by_phone: {
+      auto ct = st.index.contact_by_phone(call.phone);
+      if (!ct || ct->updated_at == 0)
+        return call.reply.error("not_found", "no contact with that phone");
+      return call.reply.json(200, {{"contact", contact_api(*ct)}});
+    }
+    case op::contacts_list:
+      return call.reply.json(200, st.index.list_contacts(call.q, call.page, call.limit));
+    case op::conversations_list: {
+      conversation_filter f;
+      f.status = call.status;
+      f.assigned_to = call.assigned_to == "me" ? principal : call.assigned_to;
+      f.mode = call.mode;
+      f.tags = call.tags;
+      f.active_only = call.active_only;
+      f.q = call.q;
+      f.me = principal;
+      f.page = call.page;
+      f.limit = call.limit;
+      return call.reply.json(200, st.index.list_conversations(f, now));
+    }
+    case op::conversation_get: {
+      auto cv = st.index.conversation_by_id(call.id);
+      if (!cv || cv->updated_at == 0)
+        return call.reply.error("not_found", "no such conversation");
+      return call.reply.json(200, st.index.render(*cv, now));
+    }
+    case op::messages_list: {
+      if (!st.index.conversation_by_id(call.id))
+        return call.reply.error("not_found", "no such conversation");
+      auto id = call.id;
+      return to_conversation(self, id, std::move(call));
+    }
+    default:
+      return call.reply.error("internal", "unexpected call");
+  }
+}
+
+caf::behavior running(ws_actor* self) {
+  return {
+    [self](ingest_batch& b) { ingest(self, b); },
+    [self](inbox_call& call) { handle_call(self, call); },
+    [self](conversation_changed& c) {
+      auto& idx = self->state.index;
+      if (!c.old_phone.empty())
+        idx.remove_phone(c.old_phone);
+      idx.put_contact(c.ct);
+      idx.put_conversation(c.conv);
+    },
+    [self](conversation_idle& idle) {
+      auto& children = self->state.children;
+      auto i = children.find(idle.conversation_id);
+      auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+      if (i != children.end() && i->second.handle == sender) {
+        if (i->second.sent != idle.handled)
+          return; // something is on its way to it: keep it
+        children.erase(i);
+      }
+      self->unlink_from(sender);
+      self->send(sender, stop_atom::value);
+    },
+    [self](workspace_changed& w) { self->state.ws = std::move(w.ws); },
+    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+  };
+}
+
+void load(ws_actor* self) {
+  auto& id = self->state.ws.id;
+  redis_pipeline cmds{{"HGETALL", keys::api_keys(id)},
+                      {"HGETALL", keys::contacts(id)},
+                      {"HGETALL", keys::conversations(id)}};
+  self->state.storage.run(self, std::move(cmds), [self](redis_result& r) {
+    auto& st = self->state;
+    bool ok = r.ok() && r.replies.size() == 3;
+    for (auto& v : r.replies)
+      ok = ok && v.kind == redis_value::type::array;
+    if (!ok) {
+      spdlog::warn("workspace {}: load failed ({}), retrying", st.ws.id, r.error);
+      self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
+      return;
+    }
+    auto& keys_ = r.replies[0].elements;
+    for (size_t i = 0; i + 1 < keys_.size(); i += 2)
+      st.api_keys[keys_[i].str] = keys_[i + 1].str;
+    auto& cts = r.replies[1].elements;
+    for (size_t i = 0; i + 1 < cts.size(); i += 2) {
+      auto j = nlohmann::json::parse(cts[i + 1].str, nullptr, false);
+      if (j.is_object())
+        st.index.put_contact(j.get<contact>());
+    }
+    auto& cvs = r.replies[2].elements;
+    for (size_t i = 0; i + 1 < cvs.size(); i += 2) {
+      auto j = nlohmann::json::parse(cvs[i + 1].str, nullptr, false);
+      if (j.is_object())
+        st.index.put_conversation(j.get<conversation>());
+    }
+    spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
+    self->set_default_handler(caf::print_and_drop);
+    self->become(running(self));
+  });
+}
+
+caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> store,
+                                 workspace ws, workspace_options opts) {
+  self->state.ws = std::move(ws);
+  self->state.opts = opts;
+  self->state.storage = storage_calls(std::move(store));
+  // Until loaded, everything but storage replies waits in the mailbox.
+  self->set_default_handler(caf::skip);
+  load(self);
+  return {
+    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [self](retry_atom) { load(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
+                                 workspace ws, workspace_options opts) {
+  return sys.spawn(workspace_behavior, std::move(store), std::move(ws), opts);
+}
+
+} // namespace inboxd

@@ -1,0 +1,22 @@
+#pragma once
+// Validation of the admin API's workspace bodies (create and patch). Pure functions.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/records.hpp"
+
+namespace inboxd {
+
+struct input_error {
+  std::string code; // bad_request (wrong JSON types) or unprocessable (invalid values)
+  std::string message;
+};
+
+/// Applies the fields of `body` to `ws`. `creating` requires name, slug and phoneNumberId.
+/// Returns false and fills `err` on bad input (ws is then unspecified).
+bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace& ws,
+                           input_error& err);
+
+} // namespace inboxd

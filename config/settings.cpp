@@ -1,0 +1,135 @@
+#include "config/settings.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string_view>
+
+namespace inboxd {
+
+namespace {
+
+struct option {
+  const char* flag;
+  const char* env;
+  const char* help;
+  std::function<std::string(settings&, std::string_view)> set; // returns an error or ""
+};
+
+template <class T>
+std::function<std::string(settings&, std::string_view)> number(T settings::*field, int64_t lo,
+                                                                int64_t hi) {
+  return [=](settings& s, std::string_view v) -> std::string {
+    int64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec != std::errc{} || p != v.data() + v.size() || x < lo || x > hi)
+      return "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+             "], got '" + std::string(v) + "'";
+    s.*field = static_cast<T>(x);
+    return "";
+  };
+}
+
+std::function<std::string(settings&, std::string_view)> text(std::string settings::*field) {
+  return [=](settings& s, std::string_view v) -> std::string {
+    s.*field = std::string(v);
+    return "";
+  };
+}
+
+const std::vector<option>& options() {
+  static const std::vector<option> opts = {
+    {"http-addr", "INBOXD_HTTP_ADDR", "listen address (127.0.0.1)", text(&settings::http_addr)},
+    {"http-port", "INBOXD_HTTP_PORT", "listen port (8080; 0 picks one)",
+     number(&settings::http_port, 0, 65535)},
+    {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
+     number(&settings::http_threads, 1, 64)},
+    {"redis-url", "INBOXD_REDIS_URL", "redis://[:password@]host:port[/db]",
+     text(&settings::redis_url)},
+    {"admin-token", "INBOXD_ADMIN_TOKEN", "bearer token for /api/admin/* (off when unset)",
+     text(&settings::admin_token)},
+    {"jwt-secret", "INBOXD_JWT_SECRET", "HS256 secret for user tokens", text(&settings::jwt_secret)},
+    {"meta-app-secret", "INBOXD_META_APP_SECRET", "Meta app secret (X-Hub-Signature-256)",
+     text(&settings::meta_app_secret)},
+    {"meta-verify-token", "INBOXD_META_VERIFY_TOKEN", "token for Meta's GET handshake",
+     text(&settings::meta_verify_token)},
+    {"kapso-webhook-secret", "INBOXD_KAPSO_WEBHOOK_SECRET", "secret for X-Webhook-Signature",
+     text(&settings::kapso_webhook_secret)},
+    {"tls-ca-file", "INBOXD_TLS_CA_FILE", "extra CA bundle for outbound HTTPS",
+     text(&settings::tls_ca_file)},
+    {"request-timeout-ms", "INBOXD_REQUEST_TIMEOUT_MS", "503 after this many ms (2000)",
+     number(&settings::request_timeout_ms, 100, 600000)},
+    {"conversation-idle-ms", "INBOXD_CONVERSATION_IDLE_MS",
+     "passivate conversation actors idle this long (60000)",
+     number(&settings::conversation_idle_ms, 10, 86400000)},
+    {"api-body-limit", "INBOXD_API_BODY_LIMIT", "max body bytes on non-webhook routes (65536)",
+     number(&settings::api_body_limit, 1024, 3 * 1024 * 1024)},
+    {"http-idle-timeout-ms", "INBOXD_HTTP_IDLE_TIMEOUT_MS", "close idle connections (30000)",
+     number(&settings::http_idle_timeout_ms, 100, 3600000)},
+    {"http-max-pipelined", "INBOXD_HTTP_MAX_PIPELINED", "max queued requests per connection (16)",
+     number(&settings::max_pipelined, 1, 1024)},
+    {"http-max-connections", "INBOXD_HTTP_MAX_CONNECTIONS", "max open connections (10000)",
+     number(&settings::max_connections, 1, 1000000)},
+    {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
+     [](settings& s, std::string_view v) -> std::string {
+       static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+       for (auto l : levels)
+         if (v == l) {
+           s.log_level = std::string(v);
+           return "";
+         }
+       return "expected trace|debug|info|warn|error|off, got '" + std::string(v) + "'";
+     }},
+  };
+  return opts;
+}
+
+} // namespace
+
+std::string settings_usage() {
+  std::string out = "usage: inboxd [--flag=value ...]\n";
+  for (auto& o : options())
+    out += "  --" + std::string(o.flag) + " (" + o.env + "): " + o.help + "\n";
+  return out;
+}
+
+std::variant<settings, std::string> load_settings(int argc, char** argv) {
+  settings s;
+  for (auto& o : options())
+    if (const char* v = std::getenv(o.env)) {
+      if (auto err = o.set(s, v); !err.empty())
+        return std::string(o.env) + ": " + err;
+    }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg.substr(0, 2) != "--")
+      return "unexpected argument '" + std::string(arg) + "'";
+    arg.remove_prefix(2);
+    std::string_view name = arg, value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    const option* found = nullptr;
+    for (auto& o : options())
+      if (name == o.flag)
+        found = &o;
+    if (!found)
+      return "unknown flag --" + std::string(name);
+    if (!has_value) {
+      if (i + 1 >= argc)
+        return "flag --" + std::string(name) + " needs a value";
+      value = argv[++i];
+    }
+    if (auto err = found->set(s, value); !err.empty())
+      return "--" + std::string(name) + ": " + err;
+  }
+  if (s.redis_url.rfind("redis://", 0) != 0)
+    return "INBOXD_REDIS_URL: expected redis://[:password@]host:port[/db], got '" + s.redis_url + "'";
+  return s;
+}
+
+} // namespace inboxd

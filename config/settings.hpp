@@ -1,0 +1,39 @@
+#pragma once
+// Process settings with documented defaults, loaded from the environment and CLI flags
+// (a flag wins over the environment). See README "Configuration".
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+namespace inboxd {
+
+struct settings {
+  std::string http_addr = "127.0.0.1";     // INBOXD_HTTP_ADDR / --http-addr
+  int http_port = 8080;                    // INBOXD_HTTP_PORT / --http-port (0: pick a free port)
+  int http_threads = 2;                    // INBOXD_HTTP_THREADS / --http-threads
+  std::string redis_url = "redis://127.0.0.1:6379/0"; // INBOXD_REDIS_URL / --redis-url
+  std::string admin_token;                 // INBOXD_ADMIN_TOKEN: admin API off when empty
+  std::string jwt_secret;                  // INBOXD_JWT_SECRET
+  std::string meta_app_secret;             // INBOXD_META_APP_SECRET
+  std::string meta_verify_token;           // INBOXD_META_VERIFY_TOKEN
+  std::string kapso_webhook_secret;        // INBOXD_KAPSO_WEBHOOK_SECRET
+  std::string tls_ca_file;                 // INBOXD_TLS_CA_FILE
+  int64_t request_timeout_ms = 2000;       // INBOXD_REQUEST_TIMEOUT_MS: answer 503 after this
+  int64_t conversation_idle_ms = 60000;    // INBOXD_CONVERSATION_IDLE_MS: passivate idle actors
+  size_t webhook_body_limit = 3 * 1024 * 1024; // fixed by API.md
+  size_t api_body_limit = 64 * 1024;       // INBOXD_API_BODY_LIMIT: non-webhook routes
+  int64_t http_idle_timeout_ms = 30000;    // INBOXD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle close
+  int max_pipelined = 16;                  // INBOXD_HTTP_MAX_PIPELINED: queued requests per connection
+  int max_connections = 10000;             // INBOXD_HTTP_MAX_CONNECTIONS
+  std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
+};
+
+/// Loads settings from the environment, then argv (--name=value or --name value). Returns the
+/// settings or a one-line reason (bad number, unknown flag, bad redis URL, ...).
+std::variant<settings, std::string> load_settings(int argc, char** argv);
+
+/// The usage text for --help.
+std::string settings_usage();
+
+} // namespace inboxd

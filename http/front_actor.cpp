@@ -1,0 +1,372 @@
+#include "http/front_actor.hpp"
+
+#include <charconv>
+#include <map>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/registry.hpp"
+#include "http/router.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/crypto.hpp"
+#include "messages/ids.hpp"
+#include "storage/redis_client.hpp"
+#include "whatsapp/signature.hpp"
+#include "whatsapp/webhook_decoder.hpp"
+
+namespace inboxd {
+
+namespace {
+
+struct front_state {
+  front_deps deps;
+  static inline const char* name = "front";
+};
+
+using front = caf::stateful_actor<front_state>;
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Integer query parameter in [lo, hi]; absent -> def. False when present but invalid.
+bool int_param(const http_request& req, const std::string& name, int64_t lo, int64_t hi,
+               int64_t def, int64_t& out) {
+  if (!req.has_param(name)) {
+    out = def;
+    return true;
+  }
+  auto v = req.param(name);
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  return ec == std::errc{} && p == v.data() + v.size() && out >= lo && out <= hi;
+}
+
+bool admin_ok(front* self, const http_request& req, const reply_handle& reply) {
+  auto& token = self->state.deps.cfg.admin_token;
+  if (token.empty()) {
+    reply.error("forbidden", "the admin API is disabled (INBOXD_ADMIN_TOKEN is not set)");
+    return false;
+  }
+  auto auth = req.header("authorization");
+  if (auth.rfind("Bearer ", 0) != 0 || !constant_time_equal(auth.substr(7), token)) {
+    reply.error("unauthorized", "missing or invalid admin token");
+    return false;
+  }
+  return true;
+}
+
+bool json_body_ok(const http_request& req, const reply_handle& reply) {
+  auto ct = lower(req.header("content-type"));
+  if (ct.rfind("application/json", 0) != 0) {
+    reply.error("unsupported_media_type", "expected Content-Type: application/json");
+    return false;
+  }
+  return true;
+}
+
+void webhook(front* self, const http_exchange& ex, bool meta) {
+  auto& req = *ex.request;
+  auto& reply = ex.reply;
+  auto& cfg = self->state.deps.cfg;
+  if (!json_body_ok(req, reply))
+    return;
+  auto snap = self->state.deps.reg->get();
+  if (!snap->loaded)
+    return reply.error("unavailable", "starting up; try again");
+  auto sig = req.header(meta ? "x-hub-signature-256" : "x-webhook-signature");
+  auto verify = [&](const std::string& secret) {
+    return meta ? verify_meta_signature(secret, req.body, sig)
+                : verify_kapso_signature(secret, req.body, sig);
+  };
+  bool verified = !sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret);
+  nlohmann::json body;
+  std::string parse_error;
+  bool parsed = parse_json_bounded(req.body, body, parse_error);
+  if (!verified && !sig.empty() && parsed) {
+    // Not the deployment's secret: the workspace owning every number in the body may sign.
+    auto pids = phone_number_ids_of(body);
+    const registry_entry* owner = pids.empty() ? nullptr : snap->find_pid(pids[0]);
+    for (auto& pid : pids)
+      if (snap->find_pid(pid) != owner)
+        owner = nullptr;
+    if (owner)
+      verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
+  }
+  if (!verified)
+    return reply.error("unauthorized", sig.empty() ? "missing webhook signature"
+                                                   : "invalid webhook signature");
+  if (!parsed)
+    return reply.error("bad_request", parse_error);
+  auto decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
+  if (!decoded.ok)
+    return reply.error("bad_request", decoded.error);
+  // Group by owning workspace; numbers nobody owns go to the dead-letter store.
+  std::map<const registry_entry*, std::vector<wa_event>> by_ws;
+  std::vector<std::string> unknown;
+  size_t events = decoded.value.events.size();
+  for (auto& e : decoded.value.events) {
+    if (auto entry = snap->find_pid(e.phone_number_id))
+      by_ws[entry].push_back(std::move(e));
+  }
+  for (auto& pid : decoded.value.phone_number_ids)
+    if (!snap->find_pid(pid))
+      unknown.push_back(pid);
+  size_t items = unknown.size();
+  for (auto& [entry, evs] : by_ws)
+    items += evs.size();
+  auto dead = unknown.size();
+  auto ack = std::make_shared<ingest_ack>(items, [reply, events, dead](bool ok) {
+    if (!ok)
+      return reply.error("unavailable", "storage unavailable; retry later");
+    reply.json(200, {{"received", true}, {"events", events}, {"deadLettered", dead}});
+  });
+  for (auto& [entry, evs] : by_ws)
+    self->send(entry->actor, ingest_batch{std::move(evs), ack});
+  for (auto& pid : unknown)
+    self->send(*self->state.deps.directory,
+               dead_letter{pid, meta ? "meta" : "kapso", req.header("x-webhook-event"), req.body,
+                           ack});
+}
+
+void verify_handshake(front* self, const http_exchange& ex) {
+  auto& req = *ex.request;
+  auto token = req.param("hub.verify_token");
+  bool ok = req.param("hub.mode") == "subscribe" && !token.empty();
+  if (ok) {
+    auto& global = self->state.deps.cfg.meta_verify_token;
+    bool match = !global.empty() && constant_time_equal(global, token);
+    if (!match) {
+      auto snap = self->state.deps.reg->get();
+      for (auto& [id, e] : snap->by_id)
+        if (!e->ws.verify_token.empty() && constant_time_equal(e->ws.verify_token, token))
+          match = true;
+    }
+    ok = match;
+  }
+  if (!ok)
+    return ex.reply.error("forbidden", "verification failed");
+  auto challenge = req.param("hub.challenge");
+  if (challenge.size() > 1024)
+    return ex.reply.error("bad_request", "hub.challenge too long");
+  ex.reply.send(http_response{200, challenge, "text/plain; charset=utf-8", {}});
+}
+
+// Inbox API: the API key names its workspace; that workspace's actor checks it.
+void inbox(front* self, const http_exchange& ex, inbox_call call) {
+  auto& req = *ex.request;
+  call.reply = ex.reply;
+  auto key = req.header("x-api-key");
+  if (key.empty())
+    return ex.reply.error("unauthorized", "missing credentials (X-API-Key)");
+  // ibx.<workspaceId>.<keyId>.<secret>
+  auto p1 = key.find('.');
+  auto p2 = p1 == std::string::npos ? p1 : key.find('.', p1 + 1);
+  if (p2 == std::string::npos || key.compare(0, p1, "ibx") != 0)
+    return ex.reply.error("unauthorized", "invalid API key");
+  auto snap = self->state.deps.reg->get();
+  auto entry = snap->find_id(key.substr(p1 + 1, p2 - p1 - 1));
+  if (!entry)
+    return ex.reply.error("unauthorized", "invalid API key");
+  call.api_key = std::move(key);
+  self->send(entry->actor, std::move(call));
+}
+
+bool list_params(const http_request& req, int64_t default_limit, inbox_call& call,
+                 const reply_handle& reply) {
+  if (!int_param(req, "limit", 1, 100, default_limit, call.limit)) {
+    reply.error("bad_request", "limit must be an integer from 1 to 100");
+    return false;
+  }
+  if (!int_param(req, "page", 1, 1000000, 1, call.page)) {
+    reply.error("bad_request", "page must be a positive integer");
+    return false;
+  }
+  call.q = req.param("q");
+  if (call.q.size() > 200) {
+    reply.error("bad_request", "q is too long");
+    return false;
+  }
+  return true;
+}
+
+bool conversation_filters(const http_request& req, inbox_call& call, const reply_handle& reply) {
+  auto bad = [&](const char* msg) {
+    reply.error("bad_request", msg);
+    return false;
+  };
+  call.status = req.has_param("status") ? req.param("status") : "open";
+  if (call.status != "open" && call.status != "pending" && call.status != "closed" &&
+      call.status != "all")
+    return bad("status must be open, pending, closed or all");
+  call.mode = req.param("mode");
+  if (req.has_param("mode") && call.mode != "ai" && call.mode != "human")
+    return bad("mode must be ai or human");
+  call.assigned_to = req.param("assignedTo");
+  if (req.has_param("assignedTo") && (call.assigned_to.empty() || call.assigned_to.size() > 128))
+    return bad("assignedTo must be a user id, me or unassigned");
+  if (req.has_param("active")) {
+    auto a = req.param("active");
+    if (a != "true" && a != "false")
+      return bad("active must be true or false");
+    call.active_only = a == "true";
+  }
+  if (req.has_param("tags")) {
+    auto tags = req.param("tags");
+    size_t start = 0;
+    while (start <= tags.size()) {
+      auto comma = tags.find(',', start);
+      auto t = tags.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!t.empty())
+        call.tags.push_back(t);
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
+    }
+    if (call.tags.size() > 20)
+      return bad("at most 20 tags");
+  }
+  return true;
+}
+
+void handle(front* self, http_exchange& ex) {
+  auto& req = *ex.request;
+  auto& reply = ex.reply;
+  auto m = match_route(req.method, req.path);
+  auto& deps = self->state.deps;
+  auto directory = *deps.directory;
+  using op = inbox_call::op;
+  switch (m.which) {
+    case route::not_found:
+      return reply.error("not_found", "no such route");
+    case route::method_not_allowed: {
+      auto res = make_error("method_not_allowed", "method not allowed on this route");
+      res.headers.emplace_back("Allow", m.allowed);
+      return reply.send(std::move(res));
+    }
+    case route::healthz:
+      return reply.json(200, {{"status", "ok"}});
+    case route::readyz: {
+      bool redis = deps.store->connected();
+      bool loaded = deps.reg->get()->loaded;
+      if (redis && loaded)
+        return reply.json(200, {{"status", "ready"}});
+      return reply.send(make_error("unavailable", redis ? "loading workspaces"
+                                                        : "redis is not reachable"));
+    }
+    case route::wa_verify:
+      return verify_handshake(self, ex);
+    case route::wa_webhook:
+      return webhook(self, ex, true);
+    case route::kapso_webhook:
+      return webhook(self, ex, false);
+    default:
+      break;
+  }
+  // Admin routes.
+  auto admin = [&](admin_call::op what, std::string ws_id = {}) {
+    admin_call call{what, std::move(ws_id), {}, 25, reply};
+    if (what == admin_call::op::create_workspace || what == admin_call::op::patch_workspace) {
+      if (!json_body_ok(req, reply))
+        return;
+      call.body = req.body;
+    }
+    if (what == admin_call::op::list_dead_letters &&
+        !int_param(req, "limit", 1, 100, 25, call.limit))
+      return reply.error("bad_request", "limit must be an integer from 1 to 100");
+    self->send(directory, std::move(call));
+  };
+  switch (m.which) {
+    case route::admin_ws_create:
+    case route::admin_ws_get:
+    case route::admin_ws_patch:
+    case route::admin_key_create:
+    case route::admin_key_delete:
+    case route::admin_dead_letters:
+    case route::admin_replay:
+      if (!admin_ok(self, req, reply))
+        return;
+      break;
+    default:
+      break;
+  }
+  switch (m.which) {
+    case route::admin_ws_create:
+      return admin(admin_call::op::create_workspace);
+    case route::admin_ws_get:
+      return admin(admin_call::op::get_workspace, m.params[0]);
+    case route::admin_ws_patch:
+      return admin(admin_call::op::patch_workspace, m.params[0]);
+    case route::admin_dead_letters:
+      return admin(admin_call::op::list_dead_letters);
+    case route::admin_replay:
+      return admin(admin_call::op::replay_dead_letters);
+    case route::admin_key_create:
+    case route::admin_key_delete: {
+      auto entry = deps.reg->get()->find_id(m.params[0]);
+      if (!entry)
+        return reply.error("not_found", "no such workspace");
+      inbox_call call;
+      call.what = m.which == route::admin_key_create ? op::create_api_key : op::revoke_api_key;
+      if (m.params.size() > 1)
+        call.id = m.params[1];
+      call.reply = reply;
+      self->send(entry->actor, std::move(call));
+      return;
+    }
+    default:
+      break;
+  }
+  // Inbox routes.
+  inbox_call call;
+  switch (m.which) {
+    case route::contact_by_phone:
+      call.what = op::contact_by_phone;
+      call.phone = normalize_phone(req.param("phone"));
+      if (call.phone.empty())
+        return reply.error("bad_request", "phone must be a phone number");
+      return inbox(self, ex, std::move(call));
+    case route::contacts_list:
+      call.what = op::contacts_list;
+      if (!list_params(req, 25, call, reply))
+        return;
+      return inbox(self, ex, std::move(call));
+    case route::conversations_list:
+      call.what = op::conversations_list;
+      if (!list_params(req, 25, call, reply) || !conversation_filters(req, call, reply))
+        return;
+      return inbox(self, ex, std::move(call));
+    case route::conversation_get:
+      call.what = op::conversation_get;
+      call.id = m.params[0];
+      return inbox(self, ex, std::move(call));
+    case route::messages_list:
+      call.what = op::messages_list;
+      call.id = m.params[0];
+      if (!int_param(req, "limit", 1, 100, 50, call.limit))
+        return reply.error("bad_request", "limit must be an integer from 1 to 100");
+      if (req.has_param("before") && req.param("before") != "" &&
+          !int_param(req, "before", 1, INT64_MAX, 0, call.before))
+        return reply.error("bad_request", "before must be a cursor from nextBefore");
+      return inbox(self, ex, std::move(call));
+    default:
+      return reply.error("not_found", "no such route");
+  }
+}
+
+caf::behavior front_behavior(front* self, front_deps deps) {
+  self->state.deps = std::move(deps);
+  return {
+    [self](http_exchange& ex) { handle(self, ex); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_front_actor(caf::actor_system& sys, front_deps deps) {
+  return sys.spawn(front_behavior, std::move(deps));
+}
+
+} // namespace inboxd

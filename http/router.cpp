@@ -1,0 +1,92 @@
+#include "http/router.hpp"
+
+namespace inboxd {
+
+namespace {
+
+struct entry {
+  const char* method;
+  const char* pattern; // "{}" matches one non-empty segment
+  route which;
+};
+
+const entry table[] = {
+  {"GET", "/healthz", route::healthz},
+  {"GET", "/readyz", route::readyz},
+  {"GET", "/api/webhook/whatsapp", route::wa_verify},
+  {"POST", "/api/webhook/whatsapp", route::wa_webhook},
+  {"POST", "/api/webhook/kapso", route::kapso_webhook},
+  {"POST", "/api/admin/workspaces", route::admin_ws_create},
+  {"GET", "/api/admin/workspaces/{}", route::admin_ws_get},
+  {"PATCH", "/api/admin/workspaces/{}", route::admin_ws_patch},
+  {"POST", "/api/admin/workspaces/{}/api-keys", route::admin_key_create},
+  {"DELETE", "/api/admin/workspaces/{}/api-keys/{}", route::admin_key_delete},
+  {"GET", "/api/admin/dead-letters", route::admin_dead_letters},
+  {"POST", "/api/admin/dead-letters/replay", route::admin_replay},
+  {"GET", "/api/contacts/by-phone", route::contact_by_phone},
+  {"GET", "/api/contacts", route::contacts_list},
+  {"GET", "/api/conversations", route::conversations_list},
+  {"GET", "/api/conversations/{}", route::conversation_get},
+  {"GET", "/api/conversations/{}/messages", route::messages_list},
+};
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path[0] != '/')
+    return out;
+  path.remove_prefix(1);
+  while (true) {
+    auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool matches(std::string_view pattern, const std::vector<std::string_view>& segs,
+             std::vector<std::string>& params) {
+  auto pat = split(pattern);
+  if (pat.size() != segs.size())
+    return false;
+  std::vector<std::string> found;
+  for (size_t i = 0; i < pat.size(); ++i) {
+    if (pat[i] == "{}") {
+      if (segs[i].empty())
+        return false;
+      found.emplace_back(segs[i]);
+    } else if (pat[i] != segs[i]) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
+
+} // namespace
+
+route_match match_route(std::string_view method, std::string_view path) {
+  route_match out;
+  auto segs = split(path);
+  if (segs.empty())
+    return out;
+  for (auto& e : table) {
+    std::vector<std::string> params;
+    if (!matches(e.pattern, segs, params))
+      continue;
+    if (method == e.method) {
+      out.which = e.which;
+      out.params = std::move(params);
+      out.allowed.clear();
+      return out;
+    }
+    out.which = route::method_not_allowed;
+    if (!out.allowed.empty())
+      out.allowed += ", ";
+    out.allowed += e.method;
+  }
+  return out;
+}
+
+} // namespace inboxd

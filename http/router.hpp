@@ -1,0 +1,40 @@
+#pragma once
+// The routing table: method + path -> route and path parameters. Pure, unit-tested.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace inboxd {
+
+enum class route {
+  not_found,
+  method_not_allowed,
+  healthz,
+  readyz,
+  wa_verify,
+  wa_webhook,
+  kapso_webhook,
+  admin_ws_create,
+  admin_ws_get,
+  admin_ws_patch,
+  admin_key_create,
+  admin_key_delete,
+  admin_dead_letters,
+  admin_replay,
+  contact_by_phone,
+  contacts_list,
+  conversations_list,
+  conversation_get,
+  messages_list,
+};
+
+struct route_match {
+  route which = route::not_found;
+  std::vector<std::string> params; // the {} segments, in order
+  std::string allowed;             // for method_not_allowed: the Allow header
+};
+
+route_match match_route(std::string_view method, std::string_view path);
+
+} // namespace inboxd

@@ -1,0 +1,116 @@
+// inboxd: WhatsApp shared-inbox backend. Wires settings, Redis, the actor system and HTTP.
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/directory_actor.hpp"
+#include "actors/registry.hpp"
+#include "config/settings.hpp"
+#include "http/front_actor.hpp"
+#include "http/http_server.hpp"
+#include "messages/actor_messages.hpp"
+#include "storage/redis_client.hpp"
+
+namespace net = boost::asio;
+using namespace inboxd;
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help") {
+      std::fputs(settings_usage().c_str(), stdout);
+      return 0;
+    }
+  auto loaded = load_settings(argc, argv);
+  if (auto err = std::get_if<std::string>(&loaded)) {
+    std::fprintf(stderr, "inboxd: %s\n", err->c_str());
+    return 2;
+  }
+  auto cfg = std::get<settings>(loaded);
+  auto endpoint = parse_redis_url(cfg.redis_url);
+  if (auto err = std::get_if<std::string>(&endpoint)) {
+    std::fprintf(stderr, "inboxd: INBOXD_REDIS_URL: %s\n", err->c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+
+  // Redis I/O on its own thread.
+  net::io_context redis_io;
+  auto redis_work = net::make_work_guard(redis_io);
+  auto store = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint));
+  store->start();
+  std::thread redis_thread([&] { redis_io.run(); });
+
+  int exit_code = 0;
+  {
+    caf::actor_system_config caf_cfg;
+    caf_cfg.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
+    caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+    caf::actor_system sys{caf_cfg};
+    auto reg = std::make_shared<registry>();
+    workspace_options opts;
+    opts.conversation_idle_ms = cfg.conversation_idle_ms;
+    auto directory = spawn_directory_actor(sys, store, reg, opts);
+    std::vector<caf::actor> fronts;
+    for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
+      fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, store}));
+
+    net::io_context http_io(cfg.http_threads);
+    std::atomic<size_t> next{0};
+    http_server server(http_io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
+      auto& f = fronts[next.fetch_add(1, std::memory_order_relaxed) % fronts.size()];
+      caf::anon_send(f, http_exchange{std::move(req), std::move(r)});
+    });
+    try {
+      auto port = server.listen();
+      spdlog::info("inboxd listening on {}:{}", cfg.http_addr, port);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "inboxd: %s\n", e.what());
+      exit_code = 2;
+    }
+    if (exit_code == 0) {
+      // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 5 s), then stop.
+      net::signal_set signals(http_io, SIGTERM, SIGINT);
+      net::steady_timer drain(http_io);
+      auto deadline = std::chrono::steady_clock::now();
+      std::function<void()> wait_drained = [&] {
+        if (server.in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
+          http_io.stop();
+          return;
+        }
+        drain.expires_after(std::chrono::milliseconds(20));
+        drain.async_wait([&](boost::system::error_code) { wait_drained(); });
+      };
+      signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (ec)
+          return;
+        spdlog::info("signal {}: shutting down", sig);
+        server.stop_accepting();
+        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        wait_drained();
+      });
+      std::vector<std::thread> threads;
+      for (int i = 1; i < cfg.http_threads; ++i)
+        threads.emplace_back([&] { http_io.run(); });
+      http_io.run();
+      for (auto& t : threads)
+        t.join();
+    }
+    // CAF waits for every actor at shutdown: stop them explicitly.
+    for (auto& f : fronts)
+      caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  }
+  net::post(redis_io, [&] { store->stop(); });
+  redis_work.reset();
+  redis_thread.join();
+  spdlog::info("inboxd stopped");
+  return exit_code;
+}

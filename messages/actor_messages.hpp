@@ -1,0 +1,104 @@
+#pragma once
+// Every type that crosses an actor boundary, and the atoms. These are local-only messages
+// (they carry reply handles and shared pointers), whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE;
+// scale-out (remote actors) will need inspect() for the ones that travel.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "messages/http_exchange.hpp"
+#include "messages/ingest_ack.hpp"
+#include "messages/records.hpp"
+#include "messages/wa_event.hpp"
+
+namespace inboxd {
+
+/// Webhook items of one workspace (from the front to the workspace actor), or of one contact
+/// (from the workspace actor to the conversation actor). Each event completes `ack` once.
+struct ingest_batch {
+  std::vector<wa_event> events;
+  ingest_ack_ptr ack;
+};
+
+/// A well-signed payload for a phone_number_id no workspace owns (front -> directory).
+struct dead_letter {
+  std::string phone_number_id;
+  std::string source; // "meta" | "kapso"
+  std::string event_header;
+  std::string body;
+  ingest_ack_ptr ack;
+};
+
+/// An authenticated-by-the-owner API call. The front parsed and validated the request; the
+/// workspace actor checks the credential (it owns the keys) and answers through `reply`.
+struct inbox_call {
+  enum class op : uint8_t {
+    contact_by_phone, // arg: phone (normalized)
+    contacts_list,    // args: q, page, limit
+    conversations_list, // filters below
+    conversation_get, // arg: id
+    messages_list,    // args: id, before (0 = newest), limit
+    create_api_key,   // admin (already authorized by the front)
+    revoke_api_key,   // admin: arg id = key id
+  };
+  op what;
+  std::string api_key; // X-API-Key as sent (empty for admin ops)
+  std::string id;      // conversation id / key id
+  std::string phone;
+  std::string q;
+  int64_t page = 1, limit = 25;
+  int64_t before = 0;
+  // conversations_list filters ("" = any)
+  std::string status = "open", assigned_to, mode;
+  std::vector<std::string> tags;
+  bool active_only = false;
+  reply_handle reply;
+};
+
+/// Admin calls handled by the directory. `body` is the parsed JSON body (validated shape).
+struct admin_call {
+  enum class op : uint8_t { create_workspace, get_workspace, patch_workspace, list_dead_letters,
+                            replay_dead_letters,
+                            finish_replay /* internal: body = JSON array of replayed ids */ };
+  op what;
+  std::string workspace_id;
+  std::string body; // JSON text
+  int64_t limit = 25;
+  reply_handle reply;
+};
+
+/// Conversation actor -> workspace actor after each stored change.
+struct conversation_changed {
+  conversation conv;
+  contact ct;
+  std::string old_phone; // non-empty when the contact's phone changed
+};
+
+/// Conversation actor -> workspace actor: idle after handling `handled` messages.
+struct conversation_idle {
+  std::string conversation_id;
+  uint64_t handled;
+};
+
+/// Directory -> workspace actor: the workspace's settings changed.
+struct workspace_changed {
+  workspace ws;
+};
+
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+
+} // namespace inboxd
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::http_exchange)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::ingest_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::dead_letter)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::inbox_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::admin_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_changed)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_idle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::workspace_changed)

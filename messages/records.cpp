@@ -1,0 +1,164 @@
+#include "messages/records.hpp"
+
+namespace inboxd {
+
+namespace {
+
+template <class T>
+void get_opt(const nlohmann::json& j, const char* key, T& out) {
+  if (auto i = j.find(key); i != j.end() && !i->is_null())
+    i->get_to(out);
+}
+
+nlohmann::json null_if_empty(const std::string& s) {
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
+nlohmann::json null_if_zero(int64_t v) {
+  return v == 0 ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+} // namespace
+
+void to_json(nlohmann::json& j, const workspace& w) {
+  j = {{"id", w.id},
+       {"name", w.name},
+       {"slug", w.slug},
+       {"phoneNumberId", w.phone_number_id},
+       {"displayPhoneNumber", w.display_phone_number},
+       {"defaultMode", w.default_mode},
+       {"metaAppSecret", w.meta_app_secret},
+       {"verifyToken", w.verify_token},
+       {"kapsoWebhookSecret", w.kapso_webhook_secret},
+       {"send",
+        {{"baseUrl", w.send.base_url},
+         {"apiKey", w.send.api_key},
+         {"accessToken", w.send.access_token},
+         {"graphVersion", w.send.graph_version}}},
+       {"createdAt", w.created_at}};
+}
+
+void from_json(const nlohmann::json& j, workspace& w) {
+  get_opt(j, "id", w.id);
+  get_opt(j, "name", w.name);
+  get_opt(j, "slug", w.slug);
+  get_opt(j, "phoneNumberId", w.phone_number_id);
+  get_opt(j, "displayPhoneNumber", w.display_phone_number);
+  get_opt(j, "defaultMode", w.default_mode);
+  get_opt(j, "metaAppSecret", w.meta_app_secret);
+  get_opt(j, "verifyToken", w.verify_token);
+  get_opt(j, "kapsoWebhookSecret", w.kapso_webhook_secret);
+  if (auto s = j.find("send"); s != j.end() && s->is_object()) {
+    get_opt(*s, "baseUrl", w.send.base_url);
+    get_opt(*s, "apiKey", w.send.api_key);
+    get_opt(*s, "accessToken", w.send.access_token);
+    get_opt(*s, "graphVersion", w.send.graph_version);
+  }
+  get_opt(j, "createdAt", w.created_at);
+}
+
+void to_json(nlohmann::json& j, const contact& c) {
+  j = {{"id", c.id},           {"phone", c.phone},          {"customName", c.custom_name},
+       {"profileName", c.profile_name}, {"tags", c.tags}, {"createdAt", c.created_at},
+       {"updatedAt", c.updated_at}};
+}
+
+void from_json(const nlohmann::json& j, contact& c) {
+  get_opt(j, "id", c.id);
+  get_opt(j, "phone", c.phone);
+  get_opt(j, "customName", c.custom_name);
+  get_opt(j, "profileName", c.profile_name);
+  get_opt(j, "tags", c.tags);
+  get_opt(j, "createdAt", c.created_at);
+  get_opt(j, "updatedAt", c.updated_at);
+}
+
+void to_json(nlohmann::json& j, const conversation& c) {
+  j = {{"id", c.id},
+       {"contactId", c.contact_id},
+       {"status", c.status},
+       {"mode", c.mode},
+       {"assignedTo", c.assigned_to},
+       {"unreadCount", c.unread_count},
+       {"tags", c.tags},
+       {"lastMessageAt", c.last_message_at},
+       {"lastMessagePreview", c.last_message_preview},
+       {"lastInboundAt", c.last_inbound_at},
+       {"createdAt", c.created_at},
+       {"updatedAt", c.updated_at},
+       {"seq", c.seq}};
+}
+
+void from_json(const nlohmann::json& j, conversation& c) {
+  get_opt(j, "id", c.id);
+  get_opt(j, "contactId", c.contact_id);
+  get_opt(j, "status", c.status);
+  get_opt(j, "mode", c.mode);
+  get_opt(j, "assignedTo", c.assigned_to);
+  get_opt(j, "unreadCount", c.unread_count);
+  get_opt(j, "tags", c.tags);
+  get_opt(j, "lastMessageAt", c.last_message_at);
+  get_opt(j, "lastMessagePreview", c.last_message_preview);
+  get_opt(j, "lastInboundAt", c.last_inbound_at);
+  get_opt(j, "createdAt", c.created_at);
+  get_opt(j, "updatedAt", c.updated_at);
+  get_opt(j, "seq", c.seq);
+}
+
+nlohmann::json workspace_api(const workspace& w) {
+  return {{"id", w.id},
+          {"name", w.name},
+          {"slug", w.slug},
+          {"phoneNumberId", w.phone_number_id},
+          {"displayPhoneNumber", null_if_empty(w.display_phone_number)},
+          {"defaultMode", w.default_mode},
+          {"sendConfigured", w.send.configured()},
+          {"createdAt", w.created_at}};
+}
+
+nlohmann::json contact_api(const contact& c) {
+  return {{"id", c.id},
+          {"phone", c.phone},
+          {"name", null_if_empty(c.display_name())},
+          {"profileName", null_if_empty(c.profile_name)},
+          {"tags", c.tags},
+          {"createdAt", c.created_at},
+          {"updatedAt", c.updated_at}};
+}
+
+nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64_t now_ms) {
+  bool can_reply = cv.last_inbound_at != 0 && now_ms < cv.last_inbound_at + kReplyWindowMs;
+  return {{"id", cv.id},
+          {"contact",
+           {{"id", ct.id}, {"phone", ct.phone}, {"name", null_if_empty(ct.display_name())}}},
+          {"status", cv.status},
+          {"mode", cv.mode},
+          {"assignedTo", null_if_empty(cv.assigned_to)},
+          {"unreadCount", cv.unread_count},
+          {"tags", cv.tags},
+          {"lastMessageAt", null_if_zero(cv.last_message_at)},
+          {"lastMessagePreview", null_if_empty(cv.last_message_preview)},
+          {"lastInboundAt", null_if_zero(cv.last_inbound_at)},
+          {"canReply", can_reply},
+          {"createdAt", cv.created_at},
+          {"updatedAt", cv.updated_at}};
+}
+
+std::string message_preview(const nlohmann::json& m) {
+  std::string text;
+  if (auto t = m.find("text"); t != m.end() && t->is_string())
+    text = t->get<std::string>();
+  if (text.empty()) {
+    std::string type = m.value("type", std::string("message"));
+    text = "[" + type + "]";
+  }
+  if (text.size() > 120) {
+    size_t cut = 120;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+      --cut;
+    text.resize(cut);
+  }
+  return text;
+}
+
+} // namespace inboxd

@@ -1,0 +1,68 @@
+#pragma once
+// Domain records owned by the actors and stored in Redis as JSON (camelCase), plus their
+// API renderings (API.md: Workspace, Contact, Conversation).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace inboxd {
+
+struct send_settings {
+  std::string base_url, api_key, access_token, graph_version = "v24.0";
+  bool configured() const { return !base_url.empty(); }
+};
+
+struct workspace {
+  std::string id, name, slug, phone_number_id, display_phone_number;
+  std::string default_mode = "human";
+  std::string meta_app_secret, verify_token, kapso_webhook_secret; // write-only
+  send_settings send;
+  int64_t created_at = 0;
+};
+
+struct contact {
+  std::string id, phone;
+  std::string custom_name;  // set through PATCH; wins over profile_name
+  std::string profile_name; // latest WhatsApp/Kapso profile name
+  std::vector<std::string> tags;
+  int64_t created_at = 0, updated_at = 0;
+  const std::string& display_name() const { return custom_name.empty() ? profile_name : custom_name; }
+};
+
+struct conversation {
+  std::string id, contact_id;
+  std::string status = "open"; // open|pending|closed
+  std::string mode = "human";  // human|ai
+  std::string assigned_to;     // "" = unassigned
+  int64_t unread_count = 0;
+  std::vector<std::string> tags;
+  int64_t last_message_at = 0;
+  std::string last_message_preview;
+  int64_t last_inbound_at = 0;
+  int64_t created_at = 0, updated_at = 0;
+  uint64_t seq = 0; // arrival counter: breaks timestamp ties in the message timeline
+};
+
+inline constexpr int64_t kReplyWindowMs = 24LL * 3600 * 1000;
+
+// Storage form (everything, secrets included).
+void to_json(nlohmann::json& j, const workspace& w);
+void from_json(const nlohmann::json& j, workspace& w);
+void to_json(nlohmann::json& j, const contact& c);
+void from_json(const nlohmann::json& j, contact& c);
+void to_json(nlohmann::json& j, const conversation& c);
+void from_json(const nlohmann::json& j, conversation& c);
+
+// API form (API.md shapes; never secrets).
+nlohmann::json workspace_api(const workspace& w);
+nlohmann::json contact_api(const contact& c);
+nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64_t now_ms);
+
+/// The preview line of a message record (text, caption or "[type]"), at most 120 bytes,
+/// cut on a UTF-8 boundary.
+std::string message_preview(const nlohmann::json& message);
+
+} // namespace inboxd

@@ -1,0 +1,45 @@
+#pragma once
+// One normalized item of WhatsApp traffic, decoded from a Meta or Kapso webhook
+// (whatsapp/ produces these, actors consume them). Plain data, no I/O.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace inboxd {
+
+enum class wa_event_kind : uint8_t {
+  message,      // an inbound message from the contact (any type but reaction/edit/revoke)
+  echo,         // an outbound message: smb_message_echoes (business app) or Kapso outbound
+  status,       // a delivery status for a message we sent (target_wamid = the message)
+  reaction,     // contact reacted to target_wamid; content = {"emoji": "..."} ("" removes)
+  edit,         // target_wamid edited; content = the new message fields (type, text, media, ...)
+  revoke,       // target_wamid deleted
+  contact_seen, // no message: only makes sure contact + conversation exist (Kapso conversation events)
+};
+
+/// Returns "message", "echo", ... (for logs and the parked-event encoding).
+const char* to_string(wa_event_kind kind);
+
+struct wa_event {
+  wa_event_kind kind = wa_event_kind::message;
+  std::string phone_number_id; // the business number's id: picks the workspace
+  std::string contact_phone;   // the customer's wa_id, digits only: picks the conversation
+  std::string profile_name;    // the customer's WhatsApp profile name, empty if unknown
+  std::string wamid;           // this item's own WhatsApp id (message/echo/reaction/edit/revoke)
+  std::string target_wamid;    // status/reaction/edit/revoke: the message it applies to
+  int64_t timestamp_ms = 0;    // WhatsApp's timestamp of the item, in milliseconds
+  std::string origin;          // echo: "business_app" or "api"; message: "whatsapp"
+  std::string status;          // status: sent|delivered|read|played|failed; echo: its status
+  std::string new_phone;       // message of type system/user_changed_number: the contact's new wa_id
+  // message/echo/edit: the message's content in the API's Message shape, without the fields the
+  // store assigns (id, conversationId, direction, status, createdAt). Keys used: type, text,
+  // media, location, contacts, interactive, order, system, referral, context, replyTo, error,
+  // forwarded, frequentlyForwarded. status: {"error": {code, title, message?}} when failed.
+  // reaction: {"emoji": "..."}.
+  nlohmann::json content;
+};
+
+} // namespace inboxd

@@ -1,0 +1,33 @@
+#pragma once
+// The Redis key layout (documented in storage/KEYS.md). Every key of a workspace carries the
+// hash tag {ws:<id>} so a Redis Cluster places a workspace on one slot.
+
+#include <string>
+#include <string_view>
+
+namespace inboxd::keys {
+
+// Deployment-wide (owned by the directory actor).
+inline constexpr const char* workspaces = "inboxd:workspaces"; // SET of workspace ids
+inline constexpr const char* ws_by_slug = "inboxd:ws:slug";    // HASH slug -> id
+inline constexpr const char* ws_by_pid = "inboxd:ws:pid";      // HASH phone_number_id -> id
+inline constexpr const char* dead_letters = "inboxd:deadletters"; // ZSET id by receivedAt
+inline std::string dead_letter(std::string_view id) { return "inboxd:deadletter:" + std::string(id); }
+
+inline std::string tag(std::string_view ws) { return "{ws:" + std::string(ws) + "}"; }
+inline std::string ws_meta(std::string_view ws) { return tag(ws) + ":meta"; }
+inline std::string api_keys(std::string_view ws) { return tag(ws) + ":apikeys"; }
+inline std::string contacts(std::string_view ws) { return tag(ws) + ":contacts"; }
+inline std::string phones(std::string_view ws) { return tag(ws) + ":phones"; }
+inline std::string conversations(std::string_view ws) { return tag(ws) + ":convs"; }
+inline std::string message(std::string_view ws, std::string_view msg) {
+  return tag(ws) + ":m:" + std::string(msg);
+}
+inline std::string timeline(std::string_view ws, std::string_view conv) {
+  return tag(ws) + ":tl:" + std::string(conv);
+}
+inline std::string parked(std::string_view ws, std::string_view msg) {
+  return tag(ws) + ":park:" + std::string(msg);
+}
+
+} // namespace inboxd::keys

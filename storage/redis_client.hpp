@@ -1,0 +1,76 @@
+#pragma once
+// Asynchronous Redis client: hiredis' async API driven by an Asio io_context.
+//
+// Contract:
+// - exec() may be called from any thread (actors call it); it never blocks. The commands are
+//   sent as one pipeline, in order, on one connection; `done` is called exactly once, on the
+//   client's io_context thread, with every reply in order, or with an error message when the
+//   connection is down, breaks before all replies came, or the pipeline limit is reached.
+//   A Redis error reply to one command is not a failure of the call: it is a redis_value of
+//   type error in its place (check EXEC's result for atomic blocks).
+// - Commands are argument vectors (binary safe), e.g. {"HSET", key, field, value}.
+// - While disconnected, calls fail at once; the client reconnects by itself (backoff from
+//   100 ms to 1 s) so service resumes without a restart once Redis is back.
+// - Bounded: at most `max_pending` commands outstanding; beyond that calls fail at once.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "storage/redis_value.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace inboxd {
+
+struct redis_endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password; // empty: no AUTH
+  int db = 0;
+};
+
+/// Parses `redis://[:password@]host:port[/db]`; returns an error message on failure.
+std::variant<redis_endpoint, std::string> parse_redis_url(const std::string& url);
+
+using redis_command = std::vector<std::string>;
+using redis_pipeline = std::vector<redis_command>;
+
+/// Either the replies (one per command) or an error message.
+struct redis_result {
+  std::vector<redis_value> replies;
+  std::string error; // non-empty: the call failed, replies may be incomplete
+  bool ok() const { return error.empty(); }
+};
+
+class redis_client {
+public:
+  using callback = std::function<void(redis_result)>;
+
+  redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending = 1 << 20);
+  ~redis_client();
+  redis_client(const redis_client&) = delete;
+  redis_client& operator=(const redis_client&) = delete;
+
+  /// Starts connecting (asynchronously). Call once.
+  void start();
+
+  /// Closes the connection; pending calls fail. Must be called before the io_context stops.
+  void stop();
+
+  /// Sends `cmds` as one pipeline; see the contract above. Thread-safe.
+  void exec(redis_pipeline cmds, callback done);
+
+  /// True while the connection is established (best effort, thread-safe).
+  bool connected() const;
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace inboxd
