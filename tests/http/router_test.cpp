@@ -1,0 +1,40 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include "http/query_string.hpp"
+
+using namespace inboxd;
+
+TEST(router, matches_routes_and_params) {
+  auto m = match_route("GET", "/api/conversations/cv_1/messages");
+  EXPECT_EQ(m.which, route::messages_list);
+  ASSERT_EQ(m.params.size(), 1u);
+  EXPECT_EQ(m.params[0], "cv_1");
+  EXPECT_EQ(match_route("GET", "/api/contacts/by-phone").which, route::contact_by_phone);
+  auto k = match_route("DELETE", "/api/admin/workspaces/ws_1/api-keys/key_2");
+  EXPECT_EQ(k.which, route::admin_key_delete);
+  EXPECT_EQ(k.params, (std::vector<std::string>{"ws_1", "key_2"}));
+}
+
+TEST(router, unknown_and_wrong_method) {
+  EXPECT_EQ(match_route("GET", "/nope").which, route::not_found);
+  EXPECT_EQ(match_route("GET", "").which, route::not_found);
+  EXPECT_EQ(match_route("GET", "/api/conversations//messages").which, route::not_found);
+  auto m = match_route("DELETE", "/api/webhook/whatsapp");
+  EXPECT_EQ(m.which, route::method_not_allowed);
+  EXPECT_EQ(m.allowed, "GET, POST");
+}
+
+TEST(query_string, decodes) {
+  std::map<std::string, std::string> q;
+  ASSERT_TRUE(parse_query("a=1&b=x+y&c=%2B55&hub.challenge=abc&&empty=", q));
+  EXPECT_EQ(q["a"], "1");
+  EXPECT_EQ(q["b"], "x y");
+  EXPECT_EQ(q["c"], "+55");
+  EXPECT_EQ(q["hub.challenge"], "abc");
+  EXPECT_EQ(q["empty"], "");
+  std::map<std::string, std::string> bad;
+  EXPECT_FALSE(parse_query("a=%4", bad));
+  EXPECT_FALSE(parse_query("a=%zz", bad));
+}
