@@ -98,9 +98,10 @@ void handle_admin(dir_actor* self, admin_call& call) {
   switch (call.what) {
     case op::create_workspace:
     case op::patch_workspace: {
-      auto body = nlohmann::json::parse(call.body, nullptr, false);
-      if (body.is_discarded())
-        return call.reply.error("bad_request", "body is not valid JSON");
+      nlohmann::json body;
+      std::string parse_error;
+      if (!parse_json_bounded(call.body, body, parse_error))
+        return call.reply.error("bad_request", parse_error);
       bool creating = call.what == op::create_workspace;
       workspace ws;
       const workspace* old = nullptr;

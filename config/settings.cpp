@@ -71,6 +71,9 @@ const std::vector<option>& options() {
      number(&settings::max_pipelined, 1, 1024)},
     {"http-max-connections", "INBOXD_HTTP_MAX_CONNECTIONS", "max open connections (10000)",
      number(&settings::max_connections, 1, 1000000)},
+    {"max-in-flight", "INBOXD_MAX_IN_FLIGHT",
+     "requests being processed at once; beyond this 503 (20000)",
+     number(&settings::max_in_flight, 1, 10000000)},
     {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
      [](settings& s, std::string_view v) -> std::string {
        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};

@@ -26,6 +26,7 @@ struct settings {
   int64_t http_idle_timeout_ms = 30000;    // INBOXD_HTTP_IDLE_TIMEOUT_MS: keep-alive idle close
   int max_pipelined = 16;                  // INBOXD_HTTP_MAX_PIPELINED: queued requests per connection
   int max_connections = 10000;             // INBOXD_HTTP_MAX_CONNECTIONS
+  int64_t max_in_flight = 20000;           // INBOXD_MAX_IN_FLIGHT: beyond this, 503 at once
   std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
 };
 

@@ -143,6 +143,11 @@ private:
       on_reply(generation_, make_error("bad_request", "malformed query string"));
       return;
     }
+    if (server_->in_flight.load() > server_->cfg.max_in_flight) {
+      // Overloaded: shed load at the door instead of growing actor mailboxes without bound.
+      on_reply(generation_, make_error("unavailable", "overloaded; try again"));
+      return;
+    }
     deadline_.expires_after(std::chrono::milliseconds(server_->cfg.request_timeout_ms));
     deadline_.async_wait([self = shared_from_this(), gen = generation_](beast::error_code ec) {
       if (!ec)
