@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 (bookworm) package needed to build, run and test inboxd.
+# Idempotent: when everything is already installed it does nothing (no apt-get update).
+# Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config
+  libcaf-dev libhiredis-dev libboost1.74-dev libssl-dev nlohmann-json3-dev libspdlog-dev libjwt-dev
+  libgtest-dev libgmock-dev
+  redis-server redis-tools
+  curl openssl ca-certificates
+)
+
+installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "deps.sh: installing: ${missing[*]}" >&2
+sudo=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "deps.sh: missing packages (${missing[*]}) and not root; run as root" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+
