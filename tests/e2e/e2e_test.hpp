@@ -1,0 +1,133 @@
+#pragma once
+// The base of the end-to-end tests: a real redis-server and the real inboxd binary (started with
+// an admin token and deployment-wide secrets), one workspace for phone_number_id 1122334455667
+// (the number most Meta fixtures use) and an API key for it. Each test gets fresh processes.
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/fixtures.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/inboxd_process.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace inboxd::test {
+
+inline constexpr const char* kAdminToken = "e2e-admin-token";
+inline constexpr const char* kMetaSecret = "e2e-meta-app-secret";
+inline constexpr const char* kVerifyToken = "e2e-verify-token";
+inline constexpr const char* kKapsoSecret = "e2e-kapso-secret";
+inline constexpr const char* kPhoneNumberId = "1122334455667";
+inline constexpr size_t kWebhookLimit = 3 * 1024 * 1024;
+
+/// Expects the error shape {"error":{"code","message"}} with the given status and code.
+inline void expect_error(const http_response& r, int status, const std::string& code) {
+  EXPECT_EQ(r.status, status) << r.body;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << "error body is not a JSON object: " << r.body;
+  ASSERT_TRUE(j.contains("error") && j["error"].is_object()) << r.body;
+  EXPECT_EQ(j["error"].value("code", ""), code) << r.body;
+  ASSERT_TRUE(j["error"].contains("message")) << r.body;
+  EXPECT_TRUE(j["error"]["message"].is_string()) << r.body;
+  EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << r.body;
+  EXPECT_TRUE(r.header("content-type").starts_with("application/json")) << r.header("content-type");
+  EXPECT_FALSE(r.header("x-request-id").empty());
+}
+
+class e2e_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    redis_ = std::make_unique<redis_server>();
+    inboxd_ = std::make_unique<inboxd_process>(base_env());
+    auto ws = create_workspace("Acme", "acme", kPhoneNumberId);
+    ASSERT_EQ(ws.status, 201) << ws.body;
+    ws_id_ = ws.json().at("id").get<std::string>();
+    auto key = create_api_key(ws_id_);
+    ASSERT_EQ(key.status, 201) << key.body;
+    api_key_ = key.json().at("key").get<std::string>();
+    api_key_id_ = key.json().at("id").get<std::string>();
+  }
+
+  void TearDown() override {
+    inboxd_.reset();
+    redis_.reset();
+  }
+
+  /// The environment inboxd starts with (tests may add to it before a restart).
+  inboxd_process::env_map base_env() const {
+    return {
+        {"INBOXD_REDIS_URL", redis_->url()},
+        {"INBOXD_ADMIN_TOKEN", kAdminToken},
+        {"INBOXD_META_APP_SECRET", kMetaSecret},
+        {"INBOXD_META_VERIFY_TOKEN", kVerifyToken},
+        {"INBOXD_KAPSO_WEBHOOK_SECRET", kKapsoSecret},
+        {"INBOXD_LOG_LEVEL", "info"},
+    };
+  }
+
+  http_client client(bool keep_alive = false) const {
+    return http_client(inboxd_->port(), keep_alive);
+  }
+
+  static header_list admin_headers() {
+    return {{"Authorization", std::string("Bearer ") + kAdminToken}};
+  }
+  header_list api_headers() const { return {{"X-API-Key", api_key_}}; }
+
+  http_response create_workspace(const std::string& name, const std::string& slug,
+                                 const std::string& phone_number_id,
+                                 nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json body = {{"name", name}, {"slug", slug}, {"phoneNumberId", phone_number_id}};
+    body.update(extra);
+    return client().post_json("/api/admin/workspaces", body, admin_headers());
+  }
+
+  http_response create_api_key(const std::string& ws_id) {
+    return client().request("POST", "/api/admin/workspaces/" + ws_id + "/api-keys", {},
+                            admin_headers());
+  }
+
+  /// Posts `body` to the Meta webhook, signed with `secret` (no signature header when empty).
+  http_response post_meta(const std::string& body, const std::string& secret = kMetaSecret,
+                          const std::string& content_type = "application/json") {
+    header_list h{{"Content-Type", content_type}};
+    if (!secret.empty())
+      h.emplace_back("X-Hub-Signature-256", meta_signature(secret, body));
+    return client().request("POST", "/api/webhook/whatsapp", body, h);
+  }
+  http_response post_meta(const nlohmann::json& body) { return post_meta(body.dump()); }
+
+  /// GET with the API key; expects 200 and returns the JSON body.
+  nlohmann::json api_get(const std::string& target) {
+    auto r = client().get(target, api_headers());
+    EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+    if (r.status != 200)
+      return nlohmann::json::object();
+    return r.json();
+  }
+
+  /// All conversations of the workspace, whatever their status.
+  nlohmann::json all_conversations() {
+    return api_get("/api/conversations?status=all&limit=100");
+  }
+
+  /// Asserts that the workspace holds no conversation and no contact for the fixtures' sender.
+  void expect_nothing_stored() {
+    auto list = all_conversations();
+    EXPECT_EQ(list.value("total", -1), 0) << list.dump();
+    EXPECT_TRUE(list.value("conversations", nlohmann::json::array()).empty()) << list.dump();
+    auto c = client().get("/api/contacts/by-phone?phone=972987654321", api_headers());
+    EXPECT_EQ(c.status, 404) << c.body;
+  }
+
+  std::unique_ptr<redis_server> redis_;
+  std::unique_ptr<inboxd_process> inboxd_;
+  std::string ws_id_;
+  std::string api_key_;
+  std::string api_key_id_;
+};
+
+} // namespace inboxd::test
