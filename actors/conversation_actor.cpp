@@ -19,9 +19,11 @@ namespace {
 
 constexpr int64_t kParkTtlSeconds = 8 * 24 * 3600;
 
+// A queued unit of work: webhook events (batched together), or one agent action (a call).
 struct pending_item {
   wa_event event;
   ingest_ack_ptr ack;
+  std::shared_ptr<inbox_call> call; // set: an agent action instead of an event
 };
 
 struct conversation_state {
@@ -48,6 +50,7 @@ std::string score_string(double score) {
 }
 
 void process_next(conv_actor* self);
+void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call);
 
 // Applies a read batch's events to copies of the state and writes them in one transaction.
 void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vector<std::string> ids,
@@ -198,6 +201,126 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
                  });
 }
 
+// Writes the conversation and contact records (plus `extra` commands) in one transaction, then
+// tells the workspace and answers with the conversation.
+void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversation cv, contact ct,
+                   redis_pipeline extra) {
+  auto& st = self->state;
+  auto& ws = st.seed.workspace_id;
+  auto now = now_ms();
+  cv.updated_at = now;
+  redis_pipeline cmds{{"MULTI"}};
+  for (auto& c : extra)
+    cmds.push_back(std::move(c));
+  cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
+  cmds.push_back({"HSET", keys::contacts(ws), ct.id, nlohmann::json(ct).dump()});
+  cmds.push_back({"EXEC"});
+  st.storage.run(self, std::move(cmds), [self, call, cv, ct](redis_result& r) {
+    auto& st = self->state;
+    if (exec_committed(r)) {
+      st.seed.conv = cv;
+      st.seed.ct = ct;
+      st.seed.persisted = true;
+      self->send(st.workspace, conversation_changed{cv, ct, {}});
+      if (call->what == inbox_call::op::patch_contact)
+        call->reply.json(200, contact_api(ct));
+      else
+        call->reply.json(200, conversation_api(cv, ct, now_ms()));
+    } else {
+      call->reply.error("unavailable", "storage unavailable; try again");
+    }
+    st.busy = false;
+    process_next(self);
+  });
+}
+
+// Marks the conversation read: unreadCount 0 and its recent inbound messages `read`.
+void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
+  auto& st = self->state;
+  auto ws = st.seed.workspace_id;
+  auto window = std::min<int64_t>(st.seed.conv.unread_count + 20, 500);
+  redis_pipeline cmds{{"ZREVRANGE", keys::timeline(ws, st.seed.conv.id), "0",
+                       std::to_string(window - 1)}};
+  st.storage.run(self, std::move(cmds), [self, call, ws](redis_result& r) {
+    auto& st = self->state;
+    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
+      call->reply.error("unavailable", "storage unavailable; try again");
+      st.busy = false;
+      return process_next(self);
+    }
+    redis_command mget{"MGET"};
+    for (auto& id : r.replies[0].elements)
+      mget.push_back(keys::message(ws, id.str));
+    if (mget.size() == 1)
+      mget.push_back(keys::message(ws, "none"));
+    st.storage.run(self, {std::move(mget)}, [self, call, ws](redis_result& r2) {
+      auto& st = self->state;
+      if (!r2.ok() || r2.replies.empty()) {
+        call->reply.error("unavailable", "storage unavailable; try again");
+        st.busy = false;
+        return process_next(self);
+      }
+      redis_pipeline extra;
+      for (auto& v : r2.replies[0].elements) {
+        if (v.kind != redis_value::type::string)
+          continue;
+        auto m = nlohmann::json::parse(v.str, nullptr, false);
+        if (m.is_object() && m.value("direction", "") == "inbound" &&
+            m.value("status", "") == "received") {
+          m["status"] = "read";
+          extra.push_back({"SET", keys::message(ws, m.value("id", "")), m.dump()});
+        }
+      }
+      auto cv = st.seed.conv;
+      cv.unread_count = 0;
+      commit_action(self, call, cv, st.seed.ct, std::move(extra));
+    });
+  });
+}
+
+// One agent action, already authorized by the workspace actor except for the checks that need
+// this conversation's current state (an agent may only unassign itself).
+void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
+  auto& st = self->state;
+  auto cv = st.seed.conv;
+  auto ct = st.seed.ct;
+  using op = inbox_call::op;
+  auto refuse = [&](const char* code, const char* message) {
+    call->reply.error(code, message);
+    st.busy = false;
+    process_next(self);
+  };
+  switch (call->what) {
+    case op::assign:
+      if (call->role == "agent" && call->value_null && cv.assigned_to != call->principal &&
+          !cv.assigned_to.empty())
+        return refuse("forbidden", "agents may only unassign themselves");
+      cv.assigned_to = call->value_null ? "" : call->value;
+      break;
+    case op::handover:
+      cv.mode = call->value;
+      break;
+    case op::set_status:
+      cv.status = call->value;
+      break;
+    case op::set_tags:
+      cv.tags = call->tags;
+      break;
+    case op::patch_contact:
+      if (call->has_name)
+        ct.custom_name = call->name_null ? "" : call->name;
+      if (call->has_tags)
+        ct.tags = call->tags;
+      ct.updated_at = now_ms();
+      break;
+    case op::mark_read:
+      return mark_read(self, std::move(call));
+    default:
+      return refuse("internal", "unexpected action");
+  }
+  commit_action(self, std::move(call), std::move(cv), std::move(ct), {});
+}
+
 void process_next(conv_actor* self) {
   auto& st = self->state;
   if (st.stopping && st.idle())
@@ -205,9 +328,17 @@ void process_next(conv_actor* self) {
   if (st.busy || st.queue.empty())
     return;
   st.busy = true;
-  std::vector<pending_item> work(std::make_move_iterator(st.queue.begin()),
-                                 std::make_move_iterator(st.queue.end()));
-  st.queue.clear();
+  if (st.queue.front().call) {
+    auto call = std::move(st.queue.front().call);
+    st.queue.pop_front();
+    return apply_action(self, std::move(call));
+  }
+  // Every event queued up to the next action goes into one batch.
+  std::vector<pending_item> work;
+  while (!st.queue.empty() && !st.queue.front().call) {
+    work.push_back(std::move(st.queue.front()));
+    st.queue.pop_front();
+  }
   // Read every message the batch creates or targets, and anything parked for them.
   std::vector<std::string> ids;
   std::set<std::string> seen;
@@ -315,15 +446,20 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
     [self](ingest_batch& b) {
       ++self->state.handled;
       for (auto& e : b.events)
-        self->state.queue.push_back({std::move(e), b.ack});
+        self->state.queue.push_back({std::move(e), b.ack, nullptr});
       process_next(self);
     },
     [self](inbox_call& call) {
       ++self->state.handled;
-      if (call.what == inbox_call::op::messages_list)
+      if (call.what == inbox_call::op::messages_list) {
         read_messages(self, call);
-      else
-        call.reply.error("internal", "unexpected call");
+      } else {
+        // Actions queue behind webhook events: one writer, one change at a time.
+        pending_item item;
+        item.call = std::make_shared<inbox_call>(std::move(call));
+        self->state.queue.push_back(std::move(item));
+        process_next(self);
+      }
     },
     [self](storage_reply& r) { self->state.storage.on_reply(r); },
     [self](stop_atom) {

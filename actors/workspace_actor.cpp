@@ -27,6 +27,7 @@ struct workspace_state {
   workspace_options opts;
   storage_calls storage;
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
+  std::map<std::string, nlohmann::json> members; // user id -> {role, createdAt}
   conversation_index index;
   std::map<std::string, child> children;       // conversation id -> actor
   static inline const char* name = "workspace";
@@ -102,7 +103,22 @@ void ingest(ws_actor* self, ingest_batch& batch) {
   }
 }
 
-bool authorized(ws_actor* self, const inbox_call& call, std::string& principal) {
+// API key: acts as role admin, principal apikey:<keyId>. User token: must be a member now
+// (checked on every request, so removing a member takes effect at once).
+bool authorized(ws_actor* self, const inbox_call& call, std::string& principal, std::string& role,
+                bool& forbidden) {
+  forbidden = false;
+  if (!call.user_id.empty()) {
+    auto m = self->state.members.find(call.user_id);
+    if (m == self->state.members.end()) {
+      forbidden = true;
+      return false;
+    }
+    principal = call.user_id;
+    role = m->second.value("role", "agent");
+    return true;
+  }
+  role = "admin";
   // Key format: ibx.<workspaceId>.<keyId>.<secret>
   auto& key = call.api_key;
   auto p1 = key.find('.');
@@ -116,6 +132,53 @@ bool authorized(ws_actor* self, const inbox_call& call, std::string& principal) 
     return false;
   principal = "apikey:" + key_id;
   return true;
+}
+
+// Admin member operations (the front checked the admin token). Returns false for other calls.
+bool handle_member_admin(ws_actor* self, inbox_call& call) {
+  auto& st = self->state;
+  using op = inbox_call::op;
+  auto reply = call.reply;
+  switch (call.what) {
+    case op::list_members: {
+      nlohmann::json out = nlohmann::json::array();
+      for (auto& [user, m] : st.members)
+        out.push_back({{"userId", user}, {"role", m["role"]}, {"createdAt", m["createdAt"]}});
+      reply.json(200, {{"members", std::move(out)}});
+      return true;
+    }
+    case op::put_member: {
+      auto user = call.id;
+      nlohmann::json m = {{"role", call.value}, {"createdAt", now_ms()}};
+      if (auto i = st.members.find(user); i != st.members.end())
+        m["createdAt"] = i->second["createdAt"];
+      st.storage.run(self, {{"HSET", keys::members(st.ws.id), user, m.dump()}},
+                     [self, reply, user, m](redis_result& r) {
+                       if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
+                         return reply.error("unavailable", "storage unavailable");
+                       self->state.members[user] = m;
+                       reply.json(200, {{"userId", user}, {"role", m["role"]},
+                                        {"createdAt", m["createdAt"]}});
+                     });
+      return true;
+    }
+    case op::delete_member: {
+      auto user = call.id;
+      if (!st.members.count(user)) {
+        reply.error("not_found", "no such member");
+        return true;
+      }
+      st.members.erase(user); // effective at once, for every later request
+      st.storage.run(self, {{"HDEL", keys::members(st.ws.id), user}}, [reply](redis_result& r) {
+        if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
+          return reply.error("unavailable", "storage unavailable");
+        reply.send(http_response{204, "", "", {}});
+      });
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 void handle_call(ws_actor* self, inbox_call& call) {
@@ -151,8 +214,15 @@ void handle_call(ws_actor* self, inbox_call& call) {
     });
     return;
   }
-  if (!authorized(self, call, principal))
-    return call.reply.error("unauthorized", "invalid API key");
+  if (handle_member_admin(self, call))
+    return;
+  std::string role;
+  bool forbidden = false;
+  if (!authorized(self, call, principal, role, forbidden))
+    return forbidden ? call.reply.error("forbidden", "not a member of this workspace")
+                     : call.reply.error("unauthorized", "invalid API key");
+  call.principal = principal;
+  call.role = role;
   switch (call.what) {
     case op::contact_by_phone: {
       auto ct = st.index.contact_by_phone(call.phone);
@@ -181,10 +251,36 @@ void handle_call(ws_actor* self, inbox_call& call) {
         return call.reply.error("not_found", "no such conversation");
       return call.reply.json(200, st.index.render(*cv, now));
     }
-    case op::messages_list: {
-      if (!st.index.conversation_by_id(call.id))
+    case op::messages_list:
+    case op::handover:
+    case op::mark_read:
+    case op::set_status:
+    case op::set_tags: {
+      auto cv = st.index.conversation_by_id(call.id);
+      if (!cv || cv->updated_at == 0)
         return call.reply.error("not_found", "no such conversation");
       auto id = call.id;
+      return to_conversation(self, id, std::move(call));
+    }
+    case op::assign: {
+      auto cv = st.index.conversation_by_id(call.id);
+      if (!cv || cv->updated_at == 0)
+        return call.reply.error("not_found", "no such conversation");
+      if (!call.value_null) {
+        if (role == "agent" && call.value != principal)
+          return call.reply.error("forbidden", "agents may only assign themselves");
+        if (!st.members.count(call.value))
+          return call.reply.error("unprocessable", "the assignee is not a member of this workspace");
+      }
+      auto id = call.id;
+      return to_conversation(self, id, std::move(call));
+    }
+    case op::patch_contact: {
+      auto ct = st.index.contact_by_id(call.id);
+      auto cv = ct ? st.index.conversation_of_contact(ct->id) : nullptr;
+      if (!ct || ct->updated_at == 0 || !cv)
+        return call.reply.error("not_found", "no such contact");
+      auto id = cv->id;
       return to_conversation(self, id, std::move(call));
     }
     default:
@@ -224,10 +320,11 @@ void load(ws_actor* self) {
   auto& id = self->state.ws.id;
   redis_pipeline cmds{{"HGETALL", keys::api_keys(id)},
                       {"HGETALL", keys::contacts(id)},
-                      {"HGETALL", keys::conversations(id)}};
+                      {"HGETALL", keys::conversations(id)},
+                      {"HGETALL", keys::members(id)}};
   self->state.storage.run(self, std::move(cmds), [self](redis_result& r) {
     auto& st = self->state;
-    bool ok = r.ok() && r.replies.size() == 3;
+    bool ok = r.ok() && r.replies.size() == 4;
     for (auto& v : r.replies)
       ok = ok && v.kind == redis_value::type::array;
     if (!ok) {
@@ -249,6 +346,12 @@ void load(ws_actor* self) {
       auto j = nlohmann::json::parse(cvs[i + 1].str, nullptr, false);
       if (j.is_object())
         st.index.put_conversation(j.get<conversation>());
+    }
+    auto& mem = r.replies[3].elements;
+    for (size_t i = 0; i + 1 < mem.size(); i += 2) {
+      auto j = nlohmann::json::parse(mem[i + 1].str, nullptr, false);
+      if (j.is_object())
+        st.members[mem[i].str] = std::move(j);
     }
     spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
     self->set_default_handler(caf::print_and_drop);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/registry.hpp"
+#include "http/jwt.hpp"
 #include "http/router.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
@@ -154,13 +155,41 @@ void verify_handshake(front* self, const http_exchange& ex) {
   ex.reply.send(http_response{200, challenge, "text/plain; charset=utf-8", {}});
 }
 
+// User token: a verified HS256 JWT names the user; X-Workspace-Id or ?workspace= (id or slug)
+// names the workspace, whose actor checks membership on every request.
+void inbox_as_user(front* self, const http_exchange& ex, inbox_call call, const std::string& token) {
+  auto& req = *ex.request;
+  auto now_s = now_ms() / 1000;
+  auto verified = verify_jwt_hs256(token, self->state.deps.cfg.jwt_secret, now_s);
+  if (!verified.ok)
+    return ex.reply.error("unauthorized", "invalid or expired token");
+  auto ws = req.header("x-workspace-id");
+  if (ws.empty())
+    ws = req.param("workspace");
+  if (ws.empty())
+    return ex.reply.error("bad_request", "choose a workspace with X-Workspace-Id or ?workspace=");
+  auto snap = self->state.deps.reg->get();
+  auto entry = snap->find_id(ws);
+  if (!entry)
+    if (auto i = snap->by_slug.find(ws); i != snap->by_slug.end())
+      entry = i->second.get();
+  if (!entry)
+    return ex.reply.error("forbidden", "not a member of this workspace");
+  call.user_id = verified.claims.sub;
+  self->send(entry->actor, std::move(call));
+}
+
 // Inbox API: the API key names its workspace; that workspace's actor checks it.
 void inbox(front* self, const http_exchange& ex, inbox_call call) {
   auto& req = *ex.request;
   call.reply = ex.reply;
   auto key = req.header("x-api-key");
-  if (key.empty())
-    return ex.reply.error("unauthorized", "missing credentials (X-API-Key)");
+  if (key.empty()) {
+    auto auth = req.header("authorization");
+    if (auth.size() > 7 && auth.compare(0, 7, "Bearer ") == 0)
+      return inbox_as_user(self, ex, std::move(call), auth.substr(7));
+    return ex.reply.error("unauthorized", "missing credentials (Authorization: Bearer or X-API-Key)");
+  }
   // ibx.<workspaceId>.<keyId>.<secret>
   auto p1 = key.find('.');
   auto p2 = p1 == std::string::npos ? p1 : key.find('.', p1 + 1);
@@ -231,6 +260,140 @@ bool conversation_filters(const http_request& req, inbox_call& call, const reply
   return true;
 }
 
+// The JSON object body of a write; answers 415/400 and returns false when it is not one.
+bool object_body(const http_request& req, const reply_handle& reply, nlohmann::json& out) {
+  if (!json_body_ok(req, reply))
+    return false;
+  std::string error;
+  if (!parse_json_bounded(req.body, out, error)) {
+    reply.error("bad_request", error);
+    return false;
+  }
+  if (!out.is_object()) {
+    reply.error("bad_request", "body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+// A required string field with one of `allowed` values: wrong type 400, other value 422.
+bool enum_field(const nlohmann::json& body, const char* key,
+                std::initializer_list<const char*> allowed, std::string& out,
+                const reply_handle& reply) {
+  auto i = body.find(key);
+  if (i == body.end() || !i->is_string()) {
+    reply.error("bad_request", std::string(key) + " must be a string");
+    return false;
+  }
+  out = i->get<std::string>();
+  for (auto a : allowed)
+    if (out == a)
+      return true;
+  reply.error("unprocessable", std::string(key) + " has an unknown value");
+  return false;
+}
+
+// A tags array: strings of 1 to 64 characters, at most 50, duplicates dropped.
+bool tags_field(const nlohmann::json& value, std::vector<std::string>& out,
+                const reply_handle& reply) {
+  if (!value.is_array()) {
+    reply.error("bad_request", "tags must be an array of strings");
+    return false;
+  }
+  for (auto& t : value) {
+    if (!t.is_string()) {
+      reply.error("bad_request", "tags must be an array of strings");
+      return false;
+    }
+    auto s = t.get<std::string>();
+    if (s.empty() || s.size() > 64 || s.find(',') != std::string::npos) {
+      reply.error("unprocessable", "a tag has 1 to 64 characters and no comma");
+      return false;
+    }
+    if (std::find(out.begin(), out.end(), s) == out.end())
+      out.push_back(std::move(s));
+  }
+  if (out.size() > 50) {
+    reply.error("unprocessable", "at most 50 tags");
+    return false;
+  }
+  return true;
+}
+
+// Builds the call of a write route from its body; false when it already answered.
+bool write_call(const http_request& req, route which, inbox_call& call, const reply_handle& reply) {
+  using op = inbox_call::op;
+  nlohmann::json body;
+  switch (which) {
+    case route::conversation_read:
+      call.what = op::mark_read;
+      return true;
+    case route::conversation_assign: {
+      call.what = op::assign;
+      if (!object_body(req, reply, body))
+        return false;
+      auto i = body.find("assignedTo");
+      if (i == body.end() || !(i->is_null() || i->is_string())) {
+        reply.error("bad_request", "assignedTo must be a user id or null");
+        return false;
+      }
+      call.value_null = i->is_null();
+      if (!call.value_null)
+        call.value = i->get<std::string>();
+      if (!call.value_null && (call.value.empty() || call.value.size() > 256)) {
+        reply.error("unprocessable", "assignedTo must be a user id or null");
+        return false;
+      }
+      return true;
+    }
+    case route::conversation_handover:
+      call.what = op::handover;
+      return object_body(req, reply, body) && enum_field(body, "mode", {"human", "ai"}, call.value, reply);
+    case route::conversation_status:
+      call.what = op::set_status;
+      return object_body(req, reply, body) &&
+             enum_field(body, "status", {"open", "pending", "closed"}, call.value, reply);
+    case route::conversation_tags: {
+      call.what = op::set_tags;
+      if (!object_body(req, reply, body))
+        return false;
+      if (!body.contains("tags")) {
+        reply.error("bad_request", "tags is required");
+        return false;
+      }
+      return tags_field(body["tags"], call.tags, reply);
+    }
+    case route::contact_patch: {
+      call.what = op::patch_contact;
+      if (!object_body(req, reply, body))
+        return false;
+      if (auto n = body.find("name"); n != body.end()) {
+        if (!n->is_null() && !n->is_string()) {
+          reply.error("bad_request", "name must be a string or null");
+          return false;
+        }
+        call.has_name = true;
+        call.name_null = n->is_null();
+        if (!call.name_null)
+          call.name = n->get<std::string>();
+        if (call.name.size() > 200) {
+          reply.error("unprocessable", "name has at most 200 characters");
+          return false;
+        }
+      }
+      if (auto t = body.find("tags"); t != body.end()) {
+        call.has_tags = true;
+        if (!tags_field(*t, call.tags, reply))
+          return false;
+      }
+      return true;
+    }
+    default:
+      reply.error("not_found", "no such route");
+      return false;
+  }
+}
+
 void handle(front* self, http_exchange& ex) {
   auto& req = *ex.request;
   auto& reply = ex.reply;
@@ -286,6 +449,9 @@ void handle(front* self, http_exchange& ex) {
     case route::admin_key_delete:
     case route::admin_dead_letters:
     case route::admin_replay:
+    case route::admin_member_put:
+    case route::admin_member_delete:
+    case route::admin_members_list:
       if (!admin_ok(self, req, reply))
         return;
       break;
@@ -304,14 +470,31 @@ void handle(front* self, http_exchange& ex) {
     case route::admin_replay:
       return admin(admin_call::op::replay_dead_letters);
     case route::admin_key_create:
-    case route::admin_key_delete: {
+    case route::admin_key_delete:
+    case route::admin_member_put:
+    case route::admin_member_delete:
+    case route::admin_members_list: {
       auto entry = deps.reg->get()->find_id(m.params[0]);
       if (!entry)
         return reply.error("not_found", "no such workspace");
       inbox_call call;
-      call.what = m.which == route::admin_key_create ? op::create_api_key : op::revoke_api_key;
+      switch (m.which) {
+        case route::admin_key_create: call.what = op::create_api_key; break;
+        case route::admin_key_delete: call.what = op::revoke_api_key; break;
+        case route::admin_member_put: call.what = op::put_member; break;
+        case route::admin_member_delete: call.what = op::delete_member; break;
+        default: call.what = op::list_members; break;
+      }
       if (m.params.size() > 1)
         call.id = m.params[1];
+      if (call.id.size() > 256)
+        return reply.error("unprocessable", "id too long");
+      if (call.what == op::put_member) {
+        nlohmann::json body;
+        if (!object_body(req, reply, body) ||
+            !enum_field(body, "role", {"owner", "admin", "agent"}, call.value, reply))
+          return;
+      }
       call.reply = reply;
       self->send(entry->actor, std::move(call));
       return;
@@ -350,6 +533,16 @@ void handle(front* self, http_exchange& ex) {
       if (req.has_param("before") && req.param("before") != "" &&
           !int_param(req, "before", 1, INT64_MAX, 0, call.before))
         return reply.error("bad_request", "before must be a cursor from nextBefore");
+      return inbox(self, ex, std::move(call));
+    case route::conversation_assign:
+    case route::conversation_handover:
+    case route::conversation_read:
+    case route::conversation_status:
+    case route::conversation_tags:
+    case route::contact_patch:
+      call.id = m.params[0];
+      if (!write_call(req, m.which, call, reply))
+        return;
       return inbox(self, ex, std::move(call));
     default:
       return reply.error("not_found", "no such route");

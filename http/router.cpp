@@ -28,6 +28,15 @@ const entry table[] = {
   {"GET", "/api/conversations", route::conversations_list},
   {"GET", "/api/conversations/{}", route::conversation_get},
   {"GET", "/api/conversations/{}/messages", route::messages_list},
+  {"PUT", "/api/admin/workspaces/{}/members/{}", route::admin_member_put},
+  {"DELETE", "/api/admin/workspaces/{}/members/{}", route::admin_member_delete},
+  {"GET", "/api/admin/workspaces/{}/members", route::admin_members_list},
+  {"PATCH", "/api/contacts/{}", route::contact_patch},
+  {"POST", "/api/conversations/{}/assign", route::conversation_assign},
+  {"POST", "/api/conversations/{}/handover", route::conversation_handover},
+  {"POST", "/api/conversations/{}/read", route::conversation_read},
+  {"POST", "/api/conversations/{}/status", route::conversation_status},
+  {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
 };
 
 std::vector<std::string_view> split(std::string_view path) {

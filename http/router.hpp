@@ -27,6 +27,15 @@ enum class route {
   conversations_list,
   conversation_get,
   messages_list,
+  admin_member_put,
+  admin_member_delete,
+  admin_members_list,
+  contact_patch,
+  conversation_assign,
+  conversation_handover,
+  conversation_read,
+  conversation_status,
+  conversation_tags,
 };
 
 struct route_match {

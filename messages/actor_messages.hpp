@@ -44,10 +44,26 @@ struct inbox_call {
     messages_list,    // args: id, before (0 = newest), limit
     create_api_key,   // admin (already authorized by the front)
     revoke_api_key,   // admin: arg id = key id
+    put_member,       // admin: id = user id, value = role
+    delete_member,    // admin: id = user id
+    list_members,     // admin
+    assign,           // id = conversation, value = assignee ("" with value_null = unassign)
+    handover,         // id = conversation, value = human|ai
+    mark_read,        // id = conversation
+    set_status,       // id = conversation, value = open|pending|closed
+    set_tags,         // id = conversation, tags
+    patch_contact,    // id = contact, name (name_null clears it) if has_name, tags if has_tags
   };
   op what;
-  std::string api_key; // X-API-Key as sent (empty for admin ops)
-  std::string id;      // conversation id / key id
+  std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)
+  std::string user_id; // verified JWT `sub` (empty for API keys and admin ops)
+  std::string id;      // conversation id / contact id / key id / user id
+  std::string value;
+  bool value_null = false;
+  std::string name;
+  bool has_name = false, name_null = false, has_tags = false;
+  // Set by the workspace actor once authorized, for the conversation actor's role checks.
+  std::string principal, role;
   std::string phone;
   std::string q;
   int64_t page = 1, limit = 25;

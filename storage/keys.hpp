@@ -17,6 +17,7 @@ inline std::string dead_letter(std::string_view id) { return "inboxd:deadletter:
 inline std::string tag(std::string_view ws) { return "{ws:" + std::string(ws) + "}"; }
 inline std::string ws_meta(std::string_view ws) { return tag(ws) + ":meta"; }
 inline std::string api_keys(std::string_view ws) { return tag(ws) + ":apikeys"; }
+inline std::string members(std::string_view ws) { return tag(ws) + ":members"; }
 inline std::string contacts(std::string_view ws) { return tag(ws) + ":contacts"; }
 inline std::string phones(std::string_view ws) { return tag(ws) + ":phones"; }
 inline std::string conversations(std::string_view ws) { return tag(ws) + ":convs"; }
