@@ -91,6 +91,8 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
   uint64_t deduped = 0;
   for (auto& w : work) {
     auto& e = w.event;
+    if (e.timestamp_ms == 0) // no timestamp in the payload: the time we received it
+      e.timestamp_ms = now;
     if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
       ct.profile_name = e.profile_name;
     switch (e.kind) {

@@ -59,13 +59,15 @@ bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
       std::string emoji;
       if (e.content.is_object())
         emoji = e.content.value("emoji", std::string());
+      // A reaction echoed from the business app is the business's own, not the contact's.
+      auto from = e.origin == "business_app" ? std::string("business") : e.contact_phone;
       auto reactions = m.value("reactions", nlohmann::json::array());
       nlohmann::json kept = nlohmann::json::array();
       for (auto& r : reactions)
-        if (!r.is_object() || r.value("from", std::string()) != e.contact_phone)
+        if (!r.is_object() || r.value("from", std::string()) != from)
           kept.push_back(r);
       if (!emoji.empty())
-        kept.push_back({{"emoji", emoji}, {"from", e.contact_phone}, {"timestamp", e.timestamp_ms}});
+        kept.push_back({{"emoji", emoji}, {"from", from}, {"timestamp", e.timestamp_ms}});
       m["reactions"] = std::move(kept);
       return true;
     }
@@ -92,7 +94,7 @@ bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
 }
 
 nlohmann::json park_encode(const wa_event& e) {
-  return {{"kind", to_string(e.kind)}, {"contactPhone", e.contact_phone},
+  return {{"kind", to_string(e.kind)}, {"contactPhone", e.contact_phone}, {"origin", e.origin},
           {"wamid", e.wamid},          {"target", e.target_wamid},
           {"ts", e.timestamp_ms},      {"status", e.status},
           {"content", e.content}};
@@ -108,6 +110,7 @@ bool park_decode(const nlohmann::json& j, wa_event& out) {
   else if (kind == "revoke") out.kind = wa_event_kind::revoke;
   else return false;
   out.contact_phone = j.value("contactPhone", std::string());
+  out.origin = j.value("origin", std::string());
   out.wamid = j.value("wamid", std::string());
   out.target_wamid = j.value("target", std::string());
   out.timestamp_ms = j.value("ts", int64_t{0});

@@ -72,6 +72,16 @@ void ingest(ws_actor* self, ingest_batch& batch) {
   }
   auto now = now_ms();
   for (auto& phone : order) {
+    if (phone.empty()) {
+      // Only statuses of group messages come without a contact phone: the inbox keeps 1:1
+      // conversations, so they are acknowledged and logged, not stored.
+      for (auto& e : by_phone[phone]) {
+        spdlog::info("workspace {}: {} for {} has no contact phone; ignored", st.ws.id,
+                     to_string(e.kind), e.target_wamid);
+        batch.ack->complete(true);
+      }
+      continue;
+    }
     auto ct = st.index.contact_by_phone(phone);
     std::string conv_id;
     if (!ct) {

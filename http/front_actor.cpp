@@ -428,6 +428,9 @@ void handle(front* self, http_exchange& ex) {
     default:
       break;
   }
+  // Everything below needs the workspaces loaded.
+  if (!deps.reg->get()->loaded)
+    return reply.error("unavailable", "starting up; try again");
   // Admin routes.
   auto admin = [&](admin_call::op what, std::string ws_id = {}) {
     admin_call call{what, std::move(ws_id), {}, 25, reply};

@@ -96,6 +96,8 @@ private:
   }
 
   void on_header(beast::error_code ec, size_t) {
+    if (ec == bhttp::error::body_limit) // Content-Length over every route's limit
+      return reject_now(413, "payload_too_large", "request body too large");
     if (ec)
       return fail(ec);
     auto target = parser_->get().target();

@@ -4,14 +4,8 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -19,6 +13,13 @@
 #include <cstdint>
 #include <deque>
 #include <utility>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 namespace inboxd {
 
@@ -61,7 +62,8 @@ redis_value convert(const redisReply* r) {
       v.kind = redis_value::type::array;
       v.elements.reserve(r->elements);
       // hiredis' reader bounds the nesting depth (7), so this recursion is bounded too.
-      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
+      for (size_t i = 0; i < r->elements; ++i)
+        v.elements.push_back(convert(r->element[i]));
       break;
     case REDIS_REPLY_NIL:
     default:
@@ -74,34 +76,44 @@ redis_value convert(const redisReply* r) {
 // Callbacks must not throw: they run inside hiredis' C frames. A throwing callback is a bug, and
 // terminating is better than unwinding through C code and corrupting the context.
 void invoke(redis_client::callback& cb, redis_result r) noexcept {
-  if (cb) cb(std::move(r));
+  if (cb)
+    cb(std::move(r));
 }
 
 bool parse_int(std::string_view s, int lo, int hi, int& out) {
-  if (s.empty() || s.size() > 10) return false;
+  if (s.empty() || s.size() > 10)
+    return false;
   for (char c : s)
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi) return false;
+  if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi)
+    return false;
   out = static_cast<int>(v);
   return true;
 }
 
 int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
-}  // namespace
+} // namespace
 
 std::variant<redis_endpoint, std::string> parse_redis_url(const std::string& url) {
   constexpr std::string_view scheme = "redis://";
-  if (url.size() > 4096) return std::string("redis url too long");
-  if (url.rfind("rediss://", 0) == 0) return std::string("rediss:// (TLS) is not supported");
-  if (url.rfind(scheme, 0) != 0) return std::string("redis url must start with redis://");
+  if (url.size() > 4096)
+    return std::string("redis url too long");
+  if (url.rfind("rediss://", 0) == 0)
+    return std::string("rediss:// (TLS) is not supported");
+  if (url.rfind(scheme, 0) != 0)
+    return std::string("redis url must start with redis://");
   redis_endpoint ep;
   std::string_view rest(url);
   rest.remove_prefix(scheme.size());
@@ -114,44 +126,53 @@ std::variant<redis_endpoint, std::string> parse_redis_url(const std::string& url
     std::string_view userinfo = rest.substr(0, at);
     rest.remove_prefix(at + 1);
     auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) return std::string("redis url userinfo must be :password");
-    if (colon != 0) return std::string("redis url usernames (ACL users) are not supported");
+    if (colon == std::string_view::npos)
+      return std::string("redis url userinfo must be :password");
+    if (colon != 0)
+      return std::string("redis url usernames (ACL users) are not supported");
     std::string_view pw = userinfo.substr(1);
     for (size_t i = 0; i < pw.size(); ++i) {
       if (pw[i] == '%') {
         int hi = i + 2 < pw.size() ? hex_digit(pw[i + 1]) : -1;
         int lo = i + 2 < pw.size() ? hex_digit(pw[i + 2]) : -1;
-        if (hi < 0 || lo < 0) return std::string("redis url password has a bad %-escape");
+        if (hi < 0 || lo < 0)
+          return std::string("redis url password has a bad %-escape");
         ep.password.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
       } else {
         ep.password.push_back(pw[i]);
       }
     }
-    if (ep.password.empty()) return std::string("redis url password is empty");
+    if (ep.password.empty())
+      return std::string("redis url password is empty");
   }
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     path = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
   }
   std::string_view host = rest, port;
-  if (!rest.empty() && rest.front() == '[') {  // [ipv6]:port
+  if (!rest.empty() && rest.front() == '[') { // [ipv6]:port
     auto close = rest.find(']');
-    if (close == std::string_view::npos) return std::string("redis url has an unclosed '['");
+    if (close == std::string_view::npos)
+      return std::string("redis url has an unclosed '['");
     host = rest.substr(1, close - 1);
     auto after = rest.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return std::string("redis url: junk after ']'");
+      if (after.front() != ':')
+        return std::string("redis url: junk after ']'");
       port = after.substr(1);
-      if (port.empty()) return std::string("redis url port is empty");
+      if (port.empty())
+        return std::string("redis url port is empty");
     }
     boost::system::error_code ec;
     asio::ip::make_address_v6(std::string(host), ec);
-    if (ec) return std::string("redis url has a bad IPv6 address");
+    if (ec)
+      return std::string("redis url has a bad IPv6 address");
   } else if (auto colon = rest.find(':'); colon != std::string_view::npos) {
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
-    if (port.empty()) return std::string("redis url port is empty");
+    if (port.empty())
+      return std::string("redis url port is empty");
     for (char c : host)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
         return std::string("redis url host has invalid characters");
@@ -160,8 +181,10 @@ std::variant<redis_endpoint, std::string> parse_redis_url(const std::string& url
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
         return std::string("redis url host has invalid characters");
   }
-  if (host.size() > 253) return std::string("redis url host too long");
-  if (!host.empty()) ep.host = std::string(host);
+  if (host.size() > 253)
+    return std::string("redis url host too long");
+  if (!host.empty())
+    ep.host = std::string(host);
   if (!port.empty() && !parse_int(port, 1, 65535, ep.port))
     return std::string("redis url port must be a number in 1..65535");
   if (!path.empty() && !parse_int(path, 0, INT_MAX, ep.db))
@@ -182,7 +205,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     std::vector<redis_value> replies;
     size_t expected = 0;
     size_t received = 0;
-    size_t counted = 0;  // commands charged against max_pending
+    size_t counted = 0; // commands charged against max_pending
     clock_type::time_point sent;
     bool finished = false;
   };
@@ -195,12 +218,12 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     impl* owner;
     asio::posix::stream_descriptor sd;
     uint64_t id;
-    redisAsyncContext* ac = nullptr;  // null once hiredis freed it
+    redisAsyncContext* ac = nullptr; // null once hiredis freed it
     bool want_read = false, want_write = false;
     bool read_waiting = false, write_waiting = false;
-    bool ready = false;  // TCP connected and handshake done
+    bool ready = false; // TCP connected and handshake done
     std::string drop_reason;
-    std::deque<call*> inflight;  // unfinished calls, in send order
+    std::deque<call*> inflight; // unfinished calls, in send order
     clock_type::time_point created;
     clock_type::time_point last_progress;
   };
@@ -226,7 +249,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   // --- strand-side operations -----------------------------------------------------------------
 
   void do_start() {
-    if (stopped_ || started_) return;
+    if (stopped_ || started_)
+      return;
     started_ = true;
     tick();
     connect();
@@ -245,7 +269,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   }
 
   void connect() {
-    if (stopped_) return;
+    if (stopped_)
+      return;
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(endpoint_.host, ec);
     if (!ec) {
@@ -258,7 +283,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
         endpoint_.host, std::to_string(endpoint_.port),
         [self = shared_from_this()](boost::system::error_code ec,
                                     asio::ip::tcp::resolver::results_type results) {
-          if (self->stopped_) return;
+          if (self->stopped_)
+            return;
           if (ec || results.empty()) {
             self->note_failure("cannot resolve " + self->endpoint_.host + ": " +
                                (ec ? ec.message() : std::string("no address")));
@@ -278,7 +304,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     }
     if (ac->err) {
       note_failure(ac->errstr);
-      redisAsyncFree(ac);  // no event hooks attached yet: plain free, closes the fd
+      redisAsyncFree(ac); // no event hooks attached yet: plain free, closes the fd
       schedule_reconnect();
       return;
     }
@@ -306,13 +332,16 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   }
 
   void schedule_reconnect() {
-    if (stopped_ || destroying_) return;
+    if (stopped_ || destroying_)
+      return;
     auto delay = backoff_;
     backoff_ = std::min<clock_type::duration>(backoff_ * 2, max_backoff);
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec || self->stopped_) return;
-      if (!self->conn_) self->connect();
+      if (ec || self->stopped_)
+        return;
+      if (!self->conn_)
+        self->connect();
     });
   }
 
@@ -320,21 +349,24 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   // (-> `reason`) and calls cleanup, which schedules the reconnect. Never called from inside a
   // hiredis callback (those post a drop instead).
   void drop(const std::shared_ptr<connection>& c, std::string reason) {
-    if (!c->ac) return;
+    if (!c->ac)
+      return;
     c->drop_reason = std::move(reason);
     redisAsyncFree(c->ac);
   }
 
   void post_drop(connection* c, std::string reason) {
-    asio::post(strand_, [self = shared_from_this(), c = c->shared_from_this(),
-                         reason = std::move(reason)]() mutable { self->drop(c, std::move(reason)); });
+    asio::post(strand_,
+               [self = shared_from_this(), c = c->shared_from_this(),
+                reason = std::move(reason)]() mutable { self->drop(c, std::move(reason)); });
   }
 
   // Periodic check: connect timeout and command timeout. One timer per client, not per call.
   void tick() {
     tick_timer_.expires_after(tick_interval);
     tick_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec || self->stopped_) return;
+      if (ec || self->stopped_)
+        return;
       self->check_timeouts();
       self->tick();
     });
@@ -342,10 +374,12 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
   void check_timeouts() {
     auto c = conn_;
-    if (!c || !c->ac) return;
+    if (!c || !c->ac)
+      return;
     auto now = clock_type::now();
     if (!c->ready) {
-      if (now - c->created > connect_timeout) drop(c, "redis connect timeout");
+      if (now - c->created > connect_timeout)
+        drop(c, "redis connect timeout");
       return;
     }
     if (!c->inflight.empty()) {
@@ -361,9 +395,11 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
       pending_ -= n;
       invoke(done, redis_result{{}, why});
     };
-    if (stopped_) return fail("redis client stopped");
+    if (stopped_)
+      return fail("redis client stopped");
     auto c = conn_;
-    if (!c || !c->ac || !c->ready) return fail("redis not connected");
+    if (!c || !c->ac || !c->ready)
+      return fail("redis not connected");
     auto* k = new call;
     k->done = std::move(done);
     k->counted = n;
@@ -374,7 +410,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   // here; the write happens when the descriptor is writable.
   void send(connection& c, call* k, const redis_pipeline& cmds) {
     k->sent = clock_type::now();
-    if (c.inflight.empty()) c.last_progress = k->sent;  // idle time is not a stall
+    if (c.inflight.empty())
+      c.last_progress = k->sent; // idle time is not a stall
     k->replies.reserve(cmds.size());
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -397,21 +434,29 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     // The context refused a command (it is going away): fail the call now; the callbacks
     // already registered still run and release `k` after the last one.
     finish(c, k, "redis connection lost");
-    if (k->expected == 0) release(k);
+    if (k->expected == 0)
+      release(k);
   }
 
   void finish(connection& c, call* k, std::string error) {
-    if (k->finished) return;
+    if (k->finished)
+      return;
     k->finished = true;
-    for (auto it = c.inflight.begin(); it != c.inflight.end(); ++it) {
-      if (*it == k) {
-        c.inflight.erase(it);
-        break;
-      }
-    }
+    forget(c, k);
     auto done = std::move(k->done);
-    if (destroying_) return;
+    if (destroying_)
+      return;
     invoke(done, redis_result{std::move(k->replies), std::move(error)});
+  }
+
+  // Replies come in send order, so the call is almost always the front one.
+  static void forget(connection& c, call* k) {
+    if (!c.inflight.empty() && c.inflight.front() == k) {
+      c.inflight.pop_front();
+      return;
+    }
+    if (auto it = std::find(c.inflight.begin(), c.inflight.end(), k); it != c.inflight.end())
+      c.inflight.erase(it);
   }
 
   void release(call* k) {
@@ -423,13 +468,24 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     ++k->received;
     if (r != nullptr) {
       c.last_progress = clock_type::now();
-      if (!k->finished) k->replies.push_back(convert(r));
+      if (!k->finished)
+        k->replies.push_back(convert(r));
     } else {
       finish(c, k, c.drop_reason.empty() ? std::string("redis connection lost") : c.drop_reason);
     }
     if (k->received == k->expected) {
-      finish(c, k, {});
+      if (k->finished) {
+        release(k);
+        return;
+      }
+      // Give the capacity back before the callback runs, so a caller reacting to it can reuse it.
+      k->finished = true;
+      forget(c, k);
+      auto done = std::move(k->done);
+      auto replies = std::move(k->replies);
       release(k);
+      if (!destroying_)
+        invoke(done, redis_result{std::move(replies), {}});
     }
   }
 
@@ -440,8 +496,10 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
       return;
     }
     redis_pipeline hello;
-    if (!endpoint_.password.empty()) hello.push_back({"AUTH", endpoint_.password});
-    if (endpoint_.db != 0) hello.push_back({"SELECT", std::to_string(endpoint_.db)});
+    if (!endpoint_.password.empty())
+      hello.push_back({"AUTH", endpoint_.password});
+    if (endpoint_.db != 0)
+      hello.push_back({"SELECT", std::to_string(endpoint_.db)});
     // A TCP connect alone proves little: the kernel accepts for a stopped or hung server, and
     // a restarted one answers -LOADING while it replays its AOF. Ready means PONG.
     hello.push_back({"PING"});
@@ -450,7 +508,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     k->done = [weak = weak_from_this(), wconn = c.weak_from_this()](redis_result r) {
       auto self = weak.lock();
       auto conn = wconn.lock();
-      if (!self || !conn || !r.ok()) return;  // connection gone; cleanup handles the retry
+      if (!self || !conn || !r.ok())
+        return; // connection gone; cleanup handles the retry
       for (const auto& v : r.replies) {
         if (v.is_error() || (&v == &r.replies.back() && v.str != "PONG")) {
           self->note_failure("redis handshake failed: " + v.str);
@@ -464,7 +523,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   }
 
   void mark_ready(connection& c) {
-    if (!c.ac || &c != conn_.get()) return;
+    if (!c.ac || &c != conn_.get())
+      return;
     c.ready = true;
     backoff_ = initial_backoff;
     connected_ = true;
@@ -474,7 +534,8 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
   // Logs a failure once per distinct reason, so a Redis that stays down does not flood the log.
   void note_failure(const std::string& why) {
-    if (why == last_failure_) return;
+    if (why == last_failure_)
+      return;
     last_failure_ = why;
     spdlog::warn("redis {}:{}: {}", endpoint_.host, endpoint_.port, why);
   }
@@ -483,12 +544,14 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     // hiredis already ran every pending callback with NULL and closes the fd after we return.
     c.ac = nullptr;
     c.want_read = c.want_write = false;
-    c.sd.release();  // cancels our waits (operation_aborted); the fd stays hiredis'
-    if (&c != conn_.get()) return;
+    c.sd.release(); // cancels our waits (operation_aborted); the fd stays hiredis'
+    if (&c != conn_.get())
+      return;
     bool was_ready = c.ready;
     connected_ = false;
-    if (destroying_) return;
-    if (was_ready)
+    if (destroying_)
+      return;
+    if (was_ready && !stopped_)
       note_failure(c.drop_reason.empty() ? std::string("connection lost") : c.drop_reason);
     // Keep the connection object alive until we are out of hiredis' stack.
     asio::post(strand_, [c = c.shared_from_this()] {});
@@ -499,28 +562,34 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   // --- descriptor readiness -------------------------------------------------------------------
 
   void arm_read(connection& c) {
-    if (c.read_waiting || !c.ac) return;
+    if (c.read_waiting || !c.ac)
+      return;
     auto self = weak_from_this().lock();
-    if (!self) return;
+    if (!self)
+      return;
     c.read_waiting = true;
     c.sd.async_wait(asio::posix::stream_descriptor::wait_read,
                     [self, conn = c.shared_from_this()](boost::system::error_code ec) {
                       conn->read_waiting = false;
-                      if (ec || !conn->ac || !conn->want_read) return;
+                      if (ec || !conn->ac || !conn->want_read)
+                        return;
                       // May free the context (error/EOF); `conn` keeps our object alive.
                       redisAsyncHandleRead(conn->ac);
                     });
   }
 
   void arm_write(connection& c) {
-    if (c.write_waiting || !c.ac) return;
+    if (c.write_waiting || !c.ac)
+      return;
     auto self = weak_from_this().lock();
-    if (!self) return;
+    if (!self)
+      return;
     c.write_waiting = true;
     c.sd.async_wait(asio::posix::stream_descriptor::wait_write,
                     [self, conn = c.shared_from_this()](boost::system::error_code ec) {
                       conn->write_waiting = false;
-                      if (ec || !conn->ac || !conn->want_write) return;
+                      if (ec || !conn->ac || !conn->want_write)
+                        return;
                       redisAsyncHandleWrite(conn->ac);
                     });
   }
@@ -578,8 +647,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
 // -----------------------------------------------------------------------------------------------
 
-redis_client::redis_client(boost::asio::io_context& io, redis_endpoint endpoint,
-                           size_t max_pending)
+redis_client::redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending)
   : impl_(std::make_shared<impl>(io, std::move(endpoint), max_pending)) {}
 
 redis_client::~redis_client() {
@@ -592,7 +660,8 @@ void redis_client::start() {
 }
 
 void redis_client::stop() {
-  if (impl_->stopped_.exchange(true)) return;
+  if (impl_->stopped_.exchange(true))
+    return;
   asio::post(impl_->strand_, [self = impl_] { self->do_stop(); });
 }
 
@@ -604,23 +673,28 @@ void redis_client::exec(redis_pipeline cmds, callback done) {
       invoke(done, redis_result{{}, std::move(why)});
     });
   };
-  if (n == 0) return fail_later("empty redis pipeline");
+  if (n == 0)
+    return fail_later("empty redis pipeline");
   for (const auto& c : cmds)
-    if (c.empty()) return fail_later("empty redis command");
-  if (im.stopped_) return fail_later("redis client stopped");
+    if (c.empty())
+      return fail_later("empty redis command");
+  if (im.stopped_)
+    return fail_later("redis client stopped");
   // Fail fast without a round trip through the strand while the connection is down.
-  if (!im.connected_) return fail_later("redis not connected");
+  if (!im.connected_)
+    return fail_later("redis not connected");
   size_t before = im.pending_.fetch_add(n);
   if (before + n > im.max_pending_) {
     im.pending_ -= n;
     return fail_later("redis pipeline limit reached");
   }
-  asio::post(im.strand_,
-             [self = impl_, cmds = std::move(cmds), done = std::move(done)]() mutable {
-               self->do_exec(cmds, done);
-             });
+  asio::post(im.strand_, [self = impl_, cmds = std::move(cmds), done = std::move(done)]() mutable {
+    self->do_exec(cmds, done);
+  });
 }
 
-bool redis_client::connected() const { return impl_->connected_; }
+bool redis_client::connected() const {
+  return impl_->connected_;
+}
 
-}  // namespace inboxd
+} // namespace inboxd

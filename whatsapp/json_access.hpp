@@ -18,7 +18,8 @@ struct decode_error : std::runtime_error {
 
 [[noreturn]] void fail(std::string_view what, std::string_view problem);
 
-/// The member `key` of `obj`, or nullptr when `obj` is not an object, or the member is absent or null.
+/// The member `key` of `obj`, or nullptr when `obj` is not an object, or the member is absent or
+/// null.
 const nlohmann::json* member(const nlohmann::json& obj, std::string_view key);
 
 /// `v` itself when it is an object; throws otherwise.
@@ -41,7 +42,8 @@ bool opt_bool(const nlohmann::json& obj, std::string_view key, bool fallback = f
 /// absent/null; throws for anything else (negative, non-digits, overflow, other types).
 int64_t timestamp_ms(const nlohmann::json& obj, std::string_view key);
 
-/// Meta's error object {code, title, message, error_data:{details}} as {code, title, message?, details?}.
+/// Meta's error object {code, title, message, error_data:{details}} as {code, title, message?,
+/// details?}.
 nlohmann::json error_object(const nlohmann::json& err);
 /// error_object of the first element of the array member `key` of `obj`; null json when none.
 nlohmann::json first_error(const nlohmann::json& obj, std::string_view key = "errors");

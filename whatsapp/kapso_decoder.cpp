@@ -73,7 +73,8 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
   bool received = name == "whatsapp.message.received";
   bool outbound = name == "whatsapp.message.sent" || name == "whatsapp.message.delivered" ||
                   name == "whatsapp.message.read" || name == "whatsapp.message.failed";
-  bool conversation = name == "whatsapp.conversation.created" || name == "whatsapp.conversation.ended";
+  bool conversation =
+      name == "whatsapp.conversation.created" || name == "whatsapp.conversation.ended";
   if (!received && !outbound && !conversation)
     return; // an event we do not store
 
@@ -169,8 +170,8 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
 void decode_kapso_into(const json& body, std::string_view event_header, decoded_webhook& out) {
   require_object(body, "body");
   std::string name(event_header);
-  bool batch = opt_bool(body, "batch") || (member(body, "data") && !member(body, "conversation") &&
-                                           !member(body, "message"));
+  bool batch = opt_bool(body, "batch") ||
+               (member(body, "data") && !member(body, "conversation") && !member(body, "message"));
   if (name.empty())
     name = opt_string(body, "type");
   if (!batch) {

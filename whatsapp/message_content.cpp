@@ -56,13 +56,15 @@ json interactive(const json& i, std::string& text) {
   std::string itype = opt_string(i, "type");
   const json* reply = itype.empty() ? nullptr : opt_object(i, itype);
   if (reply && (itype == "button_reply" || itype == "list_reply")) {
-    json out = {{"type", itype}, {"id", opt_id(*reply, "id")}, {"title", opt_string(*reply, "title")}};
+    json out = {
+        {"type", itype}, {"id", opt_id(*reply, "id")}, {"title", opt_string(*reply, "title")}};
     put_if_not_empty(out, "description", opt_string(*reply, "description"));
     text = out["title"].get<std::string>();
     return out;
   }
   if (reply && itype == "nfm_reply") { // WhatsApp Flows: name, body, response_json (a JSON string)
-    json out = {{"type", itype}, {"id", opt_string(*reply, "name")}, {"title", opt_string(*reply, "body")}};
+    json out = {
+        {"type", itype}, {"id", opt_string(*reply, "name")}, {"title", opt_string(*reply, "body")}};
     put_if_not_empty(out, "responseJson", opt_string(*reply, "response_json"));
     text = out["title"].get<std::string>();
     return out;

@@ -70,7 +70,8 @@ void decode_inbound(const json& msg, const json& value, const std::string& pnid,
   ev.wamid = require_string(msg, "id", "message");
   ev.contact_phone = normalize_phone(opt_id(msg, "from"));
   if (ev.contact_phone.empty())
-    ev.contact_phone = first_contact_phone(contacts); // placeholders such as "<WHATSAPP_USER_PHONE_NUMBER>"
+    ev.contact_phone =
+        first_contact_phone(contacts); // placeholders such as "<WHATSAPP_USER_PHONE_NUMBER>"
   if (ev.contact_phone.empty())
     fail("message " + ev.wamid, "no usable contact phone");
   ev.profile_name = profile_name_for(contacts, ev.contact_phone);

@@ -36,14 +36,16 @@ bool verify_hex(std::string_view secret, std::string_view body, std::string_view
 
 } // namespace
 
-bool verify_meta_signature(std::string_view secret, std::string_view body, std::string_view header) {
+bool verify_meta_signature(std::string_view secret, std::string_view body,
+                           std::string_view header) {
   header = trim(header);
   if (header.substr(0, kPrefix.size()) != kPrefix)
     return false;
   return verify_hex(secret, body, header.substr(kPrefix.size()));
 }
 
-bool verify_kapso_signature(std::string_view secret, std::string_view body, std::string_view header) {
+bool verify_kapso_signature(std::string_view secret, std::string_view body,
+                            std::string_view header) {
   header = trim(header);
   if (header.substr(0, kPrefix.size()) == kPrefix)
     header.remove_prefix(kPrefix.size());

@@ -86,9 +86,9 @@ TEST_F(e2e_test, keep_alive_serves_several_requests_on_one_connection) {
 TEST_F(e2e_test, admin_api_requires_the_admin_token) {
   json body = {{"name", "B"}, {"slug", "b"}, {"phoneNumberId", "2233445566778"}};
   expect_error(client().post_json("/api/admin/workspaces", body), 401, "unauthorized");
-  expect_error(client().post_json("/api/admin/workspaces", body,
-                                  {{"Authorization", "Bearer wrong-token"}}),
-               401, "unauthorized");
+  expect_error(
+      client().post_json("/api/admin/workspaces", body, {{"Authorization", "Bearer wrong-token"}}),
+      401, "unauthorized");
   expect_error(client().post_json("/api/admin/workspaces", body,
                                   {{"Authorization", std::string(kAdminToken)}}),
                401, "unauthorized");
@@ -135,12 +135,12 @@ TEST_F(e2e_test, workspace_create_rejects_bad_bodies) {
   expect_error(c.request("POST", "/api/admin/workspaces", R"({"name":"x"})",
                          {{"Content-Type", "text/plain"}, admin_headers()[0]}),
                415, "unsupported_media_type");
-  expect_error(client().post_json("/api/admin/workspaces", std::string_view("{nope"),
-                                  admin_headers()),
-               400, "bad_request");
-  expect_error(client().post_json("/api/admin/workspaces", std::string_view("[1,2]"),
-                                  admin_headers()),
-               400, "bad_request");
+  expect_error(
+      client().post_json("/api/admin/workspaces", std::string_view("{nope"), admin_headers()), 400,
+      "bad_request");
+  expect_error(
+      client().post_json("/api/admin/workspaces", std::string_view("[1,2]"), admin_headers()), 400,
+      "bad_request");
   auto missing = client().post_json("/api/admin/workspaces", json{{"name", "x"}}, admin_headers());
   EXPECT_TRUE(missing.status == 400 || missing.status == 422) << missing.status << missing.body;
 }
@@ -153,9 +153,9 @@ TEST_F(e2e_test, api_key_is_required_and_revocable) {
                "unauthorized");
   EXPECT_EQ(client().get("/api/conversations", api_headers()).status, 200);
 
-  auto d = client().request("DELETE",
-                            "/api/admin/workspaces/" + ws_id_ + "/api-keys/" + api_key_id_, {},
-                            admin_headers());
+  auto d =
+      client().request("DELETE", "/api/admin/workspaces/" + ws_id_ + "/api-keys/" + api_key_id_, {},
+                       admin_headers());
   EXPECT_EQ(d.status, 204) << d.body;
   expect_error(client().get("/api/conversations", api_headers()), 401, "unauthorized");
 }
@@ -176,10 +176,10 @@ TEST_F(e2e_test, empty_workspace_lists_are_empty) {
 }
 
 TEST_F(e2e_test, list_parameters_are_validated) {
-  for (auto target : {"/api/conversations?limit=101", "/api/conversations?limit=0",
-                      "/api/conversations?limit=abc", "/api/conversations?status=bogus",
-                      "/api/conversations?mode=robot", "/api/conversations?page=0",
-                      "/api/contacts?limit=1000"})
+  for (auto target :
+       {"/api/conversations?limit=101", "/api/conversations?limit=0",
+        "/api/conversations?limit=abc", "/api/conversations?status=bogus",
+        "/api/conversations?mode=robot", "/api/conversations?page=0", "/api/contacts?limit=1000"})
     expect_error(client().get(target, api_headers()), 400, "bad_request");
   EXPECT_EQ(client().get("/api/conversations?limit=100", api_headers()).status, 200);
 }

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,7 @@ protected:
   void SetUp() override {
     redis_ = std::make_unique<redis_server>();
     inboxd_ = std::make_unique<inboxd_process>(base_env());
+    wait_ready();
     auto ws = create_workspace("Acme", "acme", kPhoneNumberId);
     ASSERT_EQ(ws.status, 201) << ws.body;
     ws_id_ = ws.json().at("id").get<std::string>();
@@ -58,6 +60,7 @@ protected:
 
   /// The environment inboxd starts with (tests may add to it before a restart).
   inboxd_process::env_map base_env() const {
+    // clang-format off
     return {
         {"INBOXD_REDIS_URL", redis_->url()},
         {"INBOXD_ADMIN_TOKEN", kAdminToken},
@@ -66,6 +69,17 @@ protected:
         {"INBOXD_KAPSO_WEBHOOK_SECRET", kKapsoSecret},
         {"INBOXD_LOG_LEVEL", "info"},
     };
+    // clang-format on
+  }
+
+  /// Waits (up to 30 s) until GET /readyz answers 200: Redis connected and workspaces loaded.
+  void wait_ready() {
+    for (int i = 0; i < 300; ++i) {
+      if (client().get("/readyz").status == 200)
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "inboxd did not become ready";
   }
 
   http_client client(bool keep_alive = false) const {
@@ -110,9 +124,7 @@ protected:
   }
 
   /// All conversations of the workspace, whatever their status.
-  nlohmann::json all_conversations() {
-    return api_get("/api/conversations?status=all&limit=100");
-  }
+  nlohmann::json all_conversations() { return api_get("/api/conversations?status=all&limit=100"); }
 
   /// Asserts that the workspace holds no conversation and no contact for the fixtures' sender.
   void expect_nothing_stored() {

@@ -177,6 +177,7 @@ protected:
     inboxd_->stop();
     inboxd_->set_env("INBOXD_CONVERSATION_IDLE_MS", "20");
     inboxd_->start();
+    wait_ready();
   }
 };
 

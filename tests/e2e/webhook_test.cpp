@@ -81,11 +81,12 @@ TEST_F(webhook_test, verification_handshake_rejects_a_wrong_token_or_mode) {
 }
 
 TEST_F(webhook_test, verification_handshake_accepts_a_workspace_verify_token) {
-  ASSERT_EQ(create_workspace("W2", "w2", "2233445566778", {{"verifyToken", "ws-own-verify"}})
-                .status,
-            201);
-  auto r = client().get("/api/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=ws-own-verify"
-                        "&hub.challenge=abc");
+  ASSERT_EQ(
+      create_workspace("W2", "w2", "2233445566778", {{"verifyToken", "ws-own-verify"}}).status,
+      201);
+  auto r = client().get(
+      "/api/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=ws-own-verify"
+      "&hub.challenge=abc");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "abc");
 }
@@ -150,6 +151,7 @@ TEST_F(webhook_test, text_message_is_stored_and_readable) {
 TEST_F(webhook_test, acknowledged_message_survives_a_crash) {
   ingest(text_message("before the crash"));
   inboxd_->restart(/*crash=*/true);
+  wait_ready();
   auto convs = conversations_expecting(1);
   ASSERT_EQ(convs.size(), 1u);
   auto msgs = messages_of(convs[0].value("id", ""));
@@ -158,8 +160,7 @@ TEST_F(webhook_test, acknowledged_message_survives_a_crash) {
 }
 
 TEST_F(webhook_test, workspace_app_secret_signs_only_its_own_numbers) {
-  ASSERT_EQ(create_workspace("W2", "w2", "2233445566778", {{"metaAppSecret", "ws2-secret"}})
-                .status,
+  ASSERT_EQ(create_workspace("W2", "w2", "2233445566778", {{"metaAppSecret", "ws2-secret"}}).status,
             201);
   auto mine = replace_strings(text_message(), kPhoneNumberId, "2233445566778").dump();
   auto r = post_meta(mine, "ws2-secret");
@@ -218,8 +219,7 @@ TEST_F(webhook_test, another_workspace_cannot_see_the_conversation) {
   ASSERT_EQ(key2.status, 201);
   header_list h2{{"X-API-Key", key2.json().value("key", "")}};
   expect_error(client().get("/api/conversations/" + conv_id, h2), 404, "not_found");
-  expect_error(client().get("/api/conversations/" + conv_id + "/messages", h2), 404,
-               "not_found");
+  expect_error(client().get("/api/conversations/" + conv_id + "/messages", h2), 404, "not_found");
   expect_error(client().get("/api/contacts/by-phone?phone=972987654321", h2), 404, "not_found");
   EXPECT_EQ(client().get("/api/conversations?status=all", h2).json().value("total", -1), 0);
 }
@@ -241,25 +241,23 @@ TEST_F(webhook_test, truncated_or_malformed_signatures_are_401) {
   auto raw = text_message().dump();
   auto good = meta_signature(kMetaSecret, raw);
   std::vector<std::string> bad_sigs = {
-      good.substr(0, good.size() - 1),          // truncated by one hex digit
-      good.substr(0, good.size() - 2),          // by one byte
-      good.substr(0, 7 + 32),                   // half of it
-      "sha256=",                                // prefix only
-      good.substr(7),                           // without the sha256= prefix
-      "sha1=" + good.substr(7),                 // another algorithm
-      good + "00",                              // too long
-      "sha256=" + std::string(64, 'z'),         // not hex
+      good.substr(0, good.size() - 1),  // truncated by one hex digit
+      good.substr(0, good.size() - 2),  // by one byte
+      good.substr(0, 7 + 32),           // half of it
+      "sha256=",                        // prefix only
+      good.substr(7),                   // without the sha256= prefix
+      "sha1=" + good.substr(7),         // another algorithm
+      good + "00",                      // too long
+      "sha256=" + std::string(64, 'z'), // not hex
   };
   for (auto& sig : bad_sigs) {
     auto r = client().request("POST", "/api/webhook/whatsapp", raw,
-                              {{"Content-Type", "application/json"},
-                               {"X-Hub-Signature-256", sig}});
+                              {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", sig}});
     expect_error(r, 401, "unauthorized");
   }
   // A signature of other bytes (the body changed after signing).
   auto r = client().request("POST", "/api/webhook/whatsapp", raw + " ",
-                            {{"Content-Type", "application/json"},
-                             {"X-Hub-Signature-256", good}});
+                            {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", good}});
   expect_error(r, 401, "unauthorized");
   expect_nothing_stored();
 }
@@ -307,7 +305,7 @@ TEST_F(webhook_test, invalid_utf8_is_400) {
   auto raw = text_message("PLACEHOLDER").dump();
   auto pos = raw.find("PLACEHOLDER");
   ASSERT_NE(pos, std::string::npos);
-  for (std::string bad : {std::string("\xff\xfe"), std::string("\xc0\xaf"),       // overlong '/'
+  for (std::string bad : {std::string("\xff\xfe"), std::string("\xc0\xaf"),          // overlong '/'
                           std::string("ab\xe2\x82"), std::string("\xed\xa0\x80")}) { // surrogate
     auto body = raw;
     body.replace(pos, 11, bad);
@@ -333,8 +331,8 @@ TEST_F(webhook_test, body_over_3_mib_is_413_and_exactly_3_mib_is_accepted) {
   // A valid, signed payload padded with JSON whitespace to the limit: accepted.
   auto base = text_message("at the limit").dump();
   ASSERT_LT(base.size(), kWebhookLimit);
-  std::string at_limit = base.substr(0, base.size() - 1) +
-                         std::string(kWebhookLimit - base.size(), ' ') + "}";
+  std::string at_limit =
+      base.substr(0, base.size() - 1) + std::string(kWebhookLimit - base.size(), ' ') + "}";
   ASSERT_EQ(at_limit.size(), kWebhookLimit);
   auto ok = post_meta(at_limit);
   EXPECT_EQ(ok.status, 200) << ok.body.substr(0, 500);
@@ -345,8 +343,9 @@ TEST_F(webhook_test, body_over_3_mib_is_413_and_exactly_3_mib_is_accepted) {
                      std::string(kWebhookLimit + 1 - over_base.size(), ' ') + "}";
   ASSERT_EQ(over.size(), kWebhookLimit + 1);
   for (bool signed_body : {true, false}) {
-    std::string req = "POST /api/webhook/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Content-Type: application/json\r\nConnection: close\r\n";
+    std::string req =
+        "POST /api/webhook/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n";
     if (signed_body)
       req += "X-Hub-Signature-256: " + meta_signature(kMetaSecret, over) + "\r\n";
     req += "Content-Length: " + std::to_string(over.size()) + "\r\n\r\n" + over;
@@ -356,10 +355,13 @@ TEST_F(webhook_test, body_over_3_mib_is_413_and_exactly_3_mib_is_accepted) {
   }
   // Chunked, without Content-Length: the limit still holds.
   {
-    std::string req = "POST /api/webhook/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Content-Type: application/json\r\nConnection: close\r\n"
-                      "X-Hub-Signature-256: " + meta_signature(kMetaSecret, over) + "\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n";
+    std::string req =
+        "POST /api/webhook/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n"
+        "X-Hub-Signature-256: " +
+        meta_signature(kMetaSecret, over) +
+        "\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
     const size_t chunk = 64 * 1024;
     for (size_t off = 0; off < over.size(); off += chunk) {
       auto part = over.substr(off, chunk);
@@ -472,9 +474,9 @@ TEST_F(webhook_test, concurrent_first_messages_yield_one_contact_and_one_convers
   constexpr int kThreads = 8;
   std::vector<std::string> bodies;
   for (int i = 0; i < kThreads; ++i)
-    bodies.push_back(text_message("hello " + std::to_string(i), std::to_string(1697043200 + i),
-                                  "5511900000001")
-                         .dump());
+    bodies.push_back(
+        text_message("hello " + std::to_string(i), std::to_string(1697043200 + i), "5511900000001")
+            .dump());
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i)

@@ -86,8 +86,14 @@ nlohmann::json replace_strings(nlohmann::json body, std::string_view from, std::
 
 std::string first_wamid(const nlohmann::json& meta_body) {
   try {
-    return meta_body.at("entry").at(0).at("changes").at(0).at("value").at("messages").at(0).at(
-        "id");
+    return meta_body.at("entry")
+        .at(0)
+        .at("changes")
+        .at(0)
+        .at("value")
+        .at("messages")
+        .at(0)
+        .at("id");
   } catch (const nlohmann::json::exception&) {
     return {};
   }

@@ -101,8 +101,7 @@ struct http_client::impl {
 };
 
 http_client::http_client(int port, bool keep_alive, std::string host)
-  : impl_(std::make_unique<impl>()), port_(port), keep_alive_(keep_alive), host_(std::move(host)) {
-}
+  : impl_(std::make_unique<impl>()), port_(port), keep_alive_(keep_alive), host_(std::move(host)) {}
 
 http_client::~http_client() {
   impl_->close();
@@ -193,8 +192,8 @@ http_response http_client::get(std::string_view target, const header_list& heade
 http_response http_client::post_json(std::string_view target, std::string_view body,
                                      const header_list& headers) {
   header_list h = headers;
-  bool has_type = std::any_of(h.begin(), h.end(),
-                              [](auto& kv) { return iequals(kv.first, "content-type"); });
+  bool has_type =
+      std::any_of(h.begin(), h.end(), [](auto& kv) { return iequals(kv.first, "content-type"); });
   if (!has_type)
     h.emplace_back("Content-Type", "application/json");
   return request("POST", target, body, h);

@@ -32,7 +32,9 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr auto start_timeout = 10s;
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errno_text(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 // Resolves an executable on PATH in the parent, so the child only needs execv (fork in a
 // multithreaded process: the child may only call async-signal-safe functions).
@@ -41,9 +43,11 @@ std::string find_on_path(const std::string& name) {
   std::stringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) dir = ".";
+    if (dir.empty())
+      dir = ".";
     std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
   }
   throw std::runtime_error(name + " not found on PATH");
 }
@@ -52,7 +56,8 @@ class fd_guard {
 public:
   explicit fd_guard(int fd) : fd_(fd) {}
   ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
   }
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
@@ -67,12 +72,14 @@ template <class Done>
 bool round_trip(int port, const std::string& request, std::string& response, Done done,
                 std::chrono::milliseconds timeout) {
   fd_guard fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return false;
+  if (fd.get() < 0)
+    return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return false;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
@@ -85,9 +92,11 @@ bool round_trip(int port, const std::string& request, std::string& response, Don
   char buf[4096];
   auto deadline = clock_type::now() + timeout;
   while (!done(response)) {
-    if (clock_type::now() > deadline) return false;
+    if (clock_type::now() > deadline)
+      return false;
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n <= 0) return false;
+    if (n <= 0)
+      return false;
     response.append(buf, static_cast<size_t>(n));
   }
   return true;
@@ -100,11 +109,12 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace
+} // namespace
 
 int free_port() {
   fd_guard fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) throw std::runtime_error(errno_text("socket"));
+  if (fd.get() < 0)
+    throw std::runtime_error(errno_text("socket"));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = 0;
@@ -122,7 +132,8 @@ redis_server::redis_server() {
   std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/inboxd-redis-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error(errno_text("mkdtemp"));
+  if (::mkdtemp(buf.data()) == nullptr)
+    throw std::runtime_error(errno_text("mkdtemp"));
   dir_ = buf.data();
   // free_port() can race with other processes (parallel ctest): when the server cannot start,
   // try again on another port a few times before giving up.
@@ -145,7 +156,8 @@ redis_server::redis_server() {
 redis_server::~redis_server() {
   stop();
   std::error_code ec;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  if (!dir_.empty())
+    std::filesystem::remove_all(dir_, ec);
 }
 
 std::string redis_server::url() const {
@@ -153,25 +165,37 @@ std::string redis_server::url() const {
 }
 
 void redis_server::start() {
-  if (pid_ > 0) return;
+  if (pid_ > 0)
+    return;
   const std::string exe = find_on_path("redis-server");
   const std::string log = dir_ + "/redis.log";
   std::vector<std::string> args = {exe,
-                                   "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1",
-                                   "--dir", dir_,
-                                   "--appendonly", "yes",
-                                   "--appendfsync", "always",
-                                   "--save", "",
-                                   "--daemonize", "no",
-                                   "--protected-mode", "yes",
-                                   "--logfile", ""};
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--dir",
+                                   dir_,
+                                   "--appendonly",
+                                   "yes",
+                                   "--appendfsync",
+                                   "always",
+                                   "--save",
+                                   "",
+                                   "--daemonize",
+                                   "no",
+                                   "--protected-mode",
+                                   "yes",
+                                   "--logfile",
+                                   ""};
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
 
   int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::runtime_error(errno_text("open redis.log"));
+  if (log_fd < 0)
+    throw std::runtime_error(errno_text("open redis.log"));
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -182,12 +206,14 @@ void redis_server::start() {
     // Child: async-signal-safe calls only. Die with the test process (even on a crash) so no
     // stray redis-server outlives the test run.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);  // keep Ctrl-C in the terminal from reaching it separately
+    if (::getppid() != parent)
+      ::_exit(127);
+    ::setpgid(0, 0); // keep Ctrl-C in the terminal from reaching it separately
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    if (null_fd >= 0)
+      ::dup2(null_fd, STDIN_FILENO);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -207,9 +233,9 @@ void redis_server::start() {
                                std::to_string(status) + "); log:\n" + read_file(log));
     }
     std::string resp;
-    if (round_trip(port_, "PING\r\n", resp,
-                   [](const std::string& s) { return s.find("\r\n") != std::string::npos; },
-                   500ms) &&
+    if (round_trip(
+            port_, "PING\r\n", resp,
+            [](const std::string& s) { return s.find("\r\n") != std::string::npos; }, 500ms) &&
         resp.rfind("+PONG", 0) == 0) {
       std::string info;
       bool got = round_trip(
@@ -217,12 +243,14 @@ void redis_server::start() {
           [](const std::string& s) {
             // $<len>\r\n<body>\r\n
             auto eol = s.find("\r\n");
-            if (s.empty() || s[0] != '$' || eol == std::string::npos) return !s.empty() && s[0] != '$';
+            if (s.empty() || s[0] != '$' || eol == std::string::npos)
+              return !s.empty() && s[0] != '$';
             auto len = std::strtoull(s.c_str() + 1, nullptr, 10);
             return s.size() >= eol + 2 + len + 2;
           },
           1000ms);
-      if (got && info.find(pid_line) != std::string::npos) return;
+      if (got && info.find(pid_line) != std::string::npos)
+        return;
       if (got && info[0] == '$')
         throw std::runtime_error("port " + std::to_string(port_) + " is another server's");
     }
@@ -235,7 +263,8 @@ void redis_server::start() {
 }
 
 void redis_server::stop() {
-  if (pid_ <= 0) return;
+  if (pid_ <= 0)
+    return;
   ::kill(pid_, SIGKILL);
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -246,13 +275,15 @@ void redis_server::stop() {
 std::string redis_server::cli(const std::string& args) const {
   std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) throw std::runtime_error(errno_text("popen redis-cli"));
+  if (p == nullptr)
+    throw std::runtime_error(errno_text("popen redis-cli"));
   std::string out;
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
   ::pclose(p);
   return out;
 }
 
-}  // namespace inboxd::test
+} // namespace inboxd::test

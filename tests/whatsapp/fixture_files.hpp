@@ -13,7 +13,9 @@
 
 namespace inboxd::test {
 
-inline std::filesystem::path fixtures_dir() { return std::filesystem::path(INBOXD_FIXTURES_DIR); }
+inline std::filesystem::path fixtures_dir() {
+  return std::filesystem::path(INBOXD_FIXTURES_DIR);
+}
 
 inline nlohmann::json load_fixture(const std::filesystem::path& rel) {
   std::ifstream in(fixtures_dir() / rel);

@@ -45,7 +45,7 @@ TEST(ParseJsonBounded, DepthLimit) {
   EXPECT_NE(err.find("deeper"), std::string::npos) << err;
   EXPECT_FALSE(parses(nested(10000)));
   EXPECT_FALSE(parses(nested(10000, '{', '}')));
-  EXPECT_FALSE(parses(std::string(100000, '[')));        // unterminated, no stack blow-up
+  EXPECT_FALSE(parses(std::string(100000, '['))); // unterminated, no stack blow-up
   EXPECT_FALSE(parses(std::string(1000000, '{')));
   std::string mixed;
   for (int i = 0; i < 5000; ++i)
@@ -57,9 +57,9 @@ TEST(ParseJsonBounded, DepthLimit) {
 
 TEST(ParseJsonBounded, RejectsInvalidUtf8AndSyntax) {
   EXPECT_FALSE(parses("{\"a\":\"\xFF\"}"));
-  EXPECT_FALSE(parses("{\"a\":\"\xC3\"}"));          // truncated sequence
-  EXPECT_FALSE(parses("{\"a\":\"\xC0\xAF\"}"));      // overlong
-  EXPECT_FALSE(parses("{\"a\":\"\xED\xA0\x80\"}"));  // UTF-16 surrogate
+  EXPECT_FALSE(parses("{\"a\":\"\xC3\"}"));         // truncated sequence
+  EXPECT_FALSE(parses("{\"a\":\"\xC0\xAF\"}"));     // overlong
+  EXPECT_FALSE(parses("{\"a\":\"\xED\xA0\x80\"}")); // UTF-16 surrogate
   EXPECT_FALSE(parses("{\"\xFE\":1}"));
   EXPECT_FALSE(parses("\xEF\xBB"));
   EXPECT_FALSE(parses(""));
@@ -71,7 +71,8 @@ TEST(ParseJsonBounded, RejectsInvalidUtf8AndSyntax) {
 }
 
 TEST(ParseJsonBounded, NonObjectsParseButDoNotDecode) {
-  for (const char* body : {"[]", "\"s\"", "5", "null", "[{\"object\":\"whatsapp_business_account\"}]"}) {
+  for (const char* body :
+       {"[]", "\"s\"", "5", "null", "[{\"object\":\"whatsapp_business_account\"}]"}) {
     SCOPED_TRACE(body);
     json out;
     std::string err;

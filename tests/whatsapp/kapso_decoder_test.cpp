@@ -13,10 +13,16 @@ namespace {
 
 constexpr const char* kPnid = "1122334455667";
 constexpr const char* kPhone = "5511987654321";
-const std::string kText = "Oi! Voc\xC3\xAAs entregam no s\xC3\xA1" "bado?";
-const std::string kReply = "Sim, entregamos aos s\xC3\xA1" "bados at\xC3\xA9 14h.";
+const std::string kText =
+    "Oi! Voc\xC3\xAAs entregam no s\xC3\xA1"
+    "bado?";
+const std::string kReply =
+    "Sim, entregamos aos s\xC3\xA1"
+    "bados at\xC3\xA9 14h.";
 
-json fixtures() { return test::load_fixture("kapso/events_v2.json"); }
+json fixtures() {
+  return test::load_fixture("kapso/events_v2.json");
+}
 
 decode_result decode_case(const json& c) {
   std::string header = c["headers"].value("X-Webhook-Event", "");
@@ -108,7 +114,8 @@ TEST(KapsoDecoder, DecodesEveryFixtureCase) {
     } else if (name == "message_delivered") {
       expect_outbound(d, "delivered", {{"sent", 1763647501}, {"delivered", 1763647503}});
     } else if (name == "message_read") {
-      expect_outbound(d, "read", {{"sent", 1763647501}, {"delivered", 1763647503}, {"read", 1763647560}});
+      expect_outbound(d, "read",
+                      {{"sent", 1763647501}, {"delivered", 1763647503}, {"read", 1763647560}});
     } else if (name == "message_failed") {
       expect_outbound(d, "failed", {{"failed", 1763647502}});
       ASSERT_EQ(d.events.size(), 2u);
@@ -229,27 +236,31 @@ TEST(KapsoDecoder, RejectsMalformedEvents) {
 }
 
 TEST(KapsoDecoder, NeverThrowsOnMutatedFixtures) {
-  const json replacements[] = {nullptr, 5, "x", "", true, json::array(), json::object(), json::array({1})};
+  const json replacements[] = {nullptr,         5, "x", "", true, json::array(), json::object(),
+                               json::array({1})};
   json all = fixtures();
   size_t runs = 0;
   for (auto& [name, c] : all.items()) {
     const json& body = c["body"];
     std::set<std::string> pointers;
-    for (auto& [pointer, _] : body.flatten().items())
+    const json flat = body.flatten();
+    for (auto& [pointer, _] : flat.items())
       for (json::json_pointer p(pointer); !p.empty(); p = p.parent_pointer())
         pointers.insert(p.to_string());
     for (const auto& pointer : pointers) {
       for (const auto& rep : replacements) {
         json mutated = body;
         mutated[json::json_pointer(pointer)] = rep;
-        for (std::string_view header : {std::string_view(), std::string_view("whatsapp.message.sent")}) {
+        for (std::string_view header :
+             {std::string_view(), std::string_view("whatsapp.message.sent")}) {
           EXPECT_NO_THROW({
             auto r = decode_kapso(mutated, header);
             (void)phone_number_ids_of(mutated);
             if (!r.ok) {
               EXPECT_TRUE(r.value.events.empty());
             }
-          }) << name << " " << pointer;
+          }) << name
+             << " " << pointer;
           ++runs;
         }
       }

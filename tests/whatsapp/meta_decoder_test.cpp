@@ -50,7 +50,8 @@ checker text_case(const std::string& body, int64_t ts) {
   };
 }
 
-checker media_case(const std::string& type, int64_t ts, const json& media, const std::string& text) {
+checker media_case(const std::string& type, int64_t ts, const json& media,
+                   const std::string& text) {
   return [=](const decoded_webhook& d) {
     const auto& e = single(d);
     expect_std_inbound(e, "wamid.xyzxyz", ts);
@@ -92,8 +93,9 @@ std::map<std::string, checker> expectations() {
 
   // message.json
   m["message.json/text"] = text_case("Body Text", 1697043223);
-  m["message.json/image"] = media_case(
-      "image", 1697043379, {{"id", "65463453"}, {"mimeType", "image/jpeg"}, {"sha256", "4654+8g="}}, "");
+  m["message.json/image"] =
+      media_case("image", 1697043379,
+                 {{"id", "65463453"}, {"mimeType", "image/jpeg"}, {"sha256", "4654+8g="}}, "");
   m["message.json/media_with_url"] = [](const decoded_webhook& d) {
     const auto& e = single(d);
     EXPECT_EQ(e.content["type"], "image");
@@ -272,9 +274,10 @@ std::map<std::string, checker> expectations() {
     EXPECT_EQ(e.new_phone, "972912345678");
     EXPECT_EQ(e.content["type"], "system");
     EXPECT_EQ(e.content["text"], "User A changed from 972987654321 to 972912345678");
-    EXPECT_EQ(e.content["system"], json({{"type", "user_changed_number"},
-                                         {"body", "User A changed from 972987654321 to 972912345678"},
-                                         {"waId", "972912345678"}}));
+    EXPECT_EQ(e.content["system"],
+              json({{"type", "user_changed_number"},
+                    {"body", "User A changed from 972987654321 to 972912345678"},
+                    {"waId", "972912345678"}}));
   };
   m["system.json/identity_change"] = [](const decoded_webhook& d) {
     const auto& e = single(d);
@@ -444,14 +447,20 @@ TEST(MetaDecoder, DecodesEveryFixtureCase) {
 namespace {
 
 json text_message(const std::string& id, const json& from = kContact) {
-  return {{"from", from}, {"id", id}, {"timestamp", "1700000000"}, {"type", "text"}, {"text", {{"body", "hi"}}}};
+  return {{"from", from},
+          {"id", id},
+          {"timestamp", "1700000000"},
+          {"type", "text"},
+          {"text", {{"body", "hi"}}}};
 }
 
 json meta_body(json value, const std::string& field = "messages") {
   if (!value.contains("metadata"))
     value["metadata"] = {{"display_phone_number", "15550001111"}, {"phone_number_id", kPnid}};
-  return {{"object", "whatsapp_business_account"},
-          {"entry", json::array({{{"id", "WABA"}, {"changes", json::array({{{"field", field}, {"value", value}}})}}})}};
+  return {
+      {"object", "whatsapp_business_account"},
+      {"entry", json::array({{{"id", "WABA"},
+                              {"changes", json::array({{{"field", field}, {"value", value}}})}}})}};
 }
 
 json messages_value(json messages) {
@@ -467,7 +476,9 @@ TEST(MetaDecoder, IteratesEveryEntryChangeMessageAndStatus) {
   json change2 = {{"field", "messages"},
                   {"value",
                    {{"metadata", {{"phone_number_id", "999"}}},
-                    {"statuses", json::array({{{"id", "w0"}, {"status", "read"}, {"timestamp", 1700000001},
+                    {"statuses", json::array({{{"id", "w0"},
+                                               {"status", "read"},
+                                               {"timestamp", 1700000001},
                                                {"recipient_id", "15551234567"}}})}}}};
   body["entry"][0]["changes"].push_back(change2);
   body["entry"].push_back({{"id", "WABA2"}, {"changes", json::array({change2})}});
@@ -613,11 +624,13 @@ TEST(MetaDecoder, RejectsItemsWithoutIdOrContact) {
   b["entry"][0]["changes"][0]["value"]["messages"][1]["id"] = "";
   expect_rejected(b, "message with empty id");
 
-  json no_contacts = messages_value(json::array({text_message("w1", "<WHATSAPP_USER_PHONE_NUMBER>")}));
+  json no_contacts =
+      messages_value(json::array({text_message("w1", "<WHATSAPP_USER_PHONE_NUMBER>")}));
   no_contacts.erase("contacts");
   expect_rejected(meta_body(no_contacts), "placeholder from, no contacts");
 
-  json status_value = {{"statuses", json::array({{{"status", "read"}, {"recipient_id", kContact}}})}};
+  json status_value = {
+      {"statuses", json::array({{{"status", "read"}, {"recipient_id", kContact}}})}};
   expect_rejected(meta_body(status_value), "status without id");
   status_value = {{"statuses", json::array({{{"id", "w"}, {"recipient_id", kContact}}})}};
   expect_rejected(meta_body(status_value), "status without status");
@@ -637,9 +650,11 @@ TEST(MetaDecoder, RejectsItemsWithoutIdOrContact) {
   json change_number = text_message("w1");
   change_number["type"] = "system";
   change_number["system"] = {{"type", "user_changed_number"}, {"body", "changed"}};
-  expect_rejected(meta_body(messages_value(json::array({change_number}))), "number change without wa_id");
+  expect_rejected(meta_body(messages_value(json::array({change_number}))),
+                  "number change without wa_id");
 
-  json echo_value = {{"message_echoes", json::array({{{"id", "e1"}, {"to", "<X>"}, {"type", "text"}}})}};
+  json echo_value = {
+      {"message_echoes", json::array({{{"id", "e1"}, {"to", "<X>"}, {"type", "text"}}})}};
   expect_rejected(meta_body(echo_value, "smb_message_echoes"), "echo without contact");
   expect_rejected(meta_body(json::object(), "smb_message_echoes"), "echoes missing");
 }
@@ -652,8 +667,12 @@ TEST(MetaDecoder, OtherFieldsYieldNothing) {
 }
 
 TEST(MetaDecoder, EchoFallsBackToTo) {
-  json echo = {{"from", "15550001111"}, {"to", "+1 555 000 2222"}, {"id", "e1"}, {"timestamp", 1700000000},
-               {"type", "image"}, {"image", {{"id", "m1"}, {"mime_type", "image/png"}, {"sha256", "x"}}}};
+  json echo = {{"from", "15550001111"},
+               {"to", "+1 555 000 2222"},
+               {"id", "e1"},
+               {"timestamp", 1700000000},
+               {"type", "image"},
+               {"image", {{"id", "m1"}, {"mime_type", "image/png"}, {"sha256", "x"}}}};
   auto r = decode_meta(meta_body({{"message_echoes", json::array({echo})}}, "smb_message_echoes"));
   ASSERT_TRUE(r.ok) << r.error;
   ASSERT_EQ(r.value.events.size(), 1u);
@@ -665,33 +684,37 @@ TEST(MetaDecoder, EchoFallsBackToTo) {
 // Replaces every value in every fixture with values of other types: the decoders may accept or
 // reject, but must never throw or crash.
 TEST(MetaDecoder, NeverThrowsOnMutatedFixtures) {
-  const json replacements[] = {nullptr, 5, -1, 1.5, "x", "", true, json::array(), json::object(),
-                               json::array({1}), json({{"a", 1}})};
+  const json replacements[] = {
+      nullptr,         5, -1, 1.5, "x", "", true, json::array(), json::object(), json::array({1}),
+      json({{"a", 1}})};
   size_t runs = 0;
   for (const auto& file : test::meta_fixture_files()) {
     json cases = test::load_fixture(std::filesystem::path("meta") / file);
     for (auto& [name, body] : cases.items()) {
       // Every leaf and every ancestor of a leaf, once.
       std::set<std::string> pointers;
-      for (auto& [pointer, _] : body.flatten().items())
+      const json flat = body.flatten();
+      for (auto& [pointer, _] : flat.items())
         for (json::json_pointer p(pointer); !p.empty(); p = p.parent_pointer())
           pointers.insert(p.to_string());
       for (const auto& pointer : pointers) {
         json::json_pointer ptr(pointer);
-        {
-          for (const auto& rep : replacements) {
-            json mutated = body;
-            mutated[ptr] = rep;
-            EXPECT_NO_THROW({
-              auto r = decode_meta(mutated);
-              auto k = decode_kapso(mutated, "");
-              (void)phone_number_ids_of(mutated);
-              if (!r.ok) {
-                EXPECT_TRUE(r.value.events.empty());
-              }
-            }) << file << "/" << name << " " << ptr.to_string();
-            ++runs;
-          }
+        for (const auto& rep : replacements) {
+          json mutated = body;
+          mutated[ptr] = rep;
+          EXPECT_NO_THROW({
+            auto r = decode_meta(mutated);
+            auto k = decode_kapso(mutated, "");
+            (void)phone_number_ids_of(mutated);
+            if (!r.ok) {
+              EXPECT_TRUE(r.value.events.empty());
+            }
+            if (!k.ok) {
+              EXPECT_TRUE(k.value.events.empty());
+            }
+          }) << file
+             << "/" << name << " " << pointer;
+          ++runs;
         }
       }
     }

@@ -15,7 +15,8 @@ const std::string kSecret = "app-secret";
 const std::string kBody = R"({"object":"whatsapp_business_account","entry":[]})";
 
 std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return s;
 }
 
@@ -41,10 +42,12 @@ TEST(Signature, MetaRejectsInvalid) {
   EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "sha256=" + hex.substr(0, 32))) << "half";
   EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "sha256=" + hex + "0")) << "too long";
   EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "sha1=" + hex)) << "wrong algorithm";
-  EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "SHA256=" + hex.substr(0, 10))) << "bad prefix";
+  EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "SHA256=" + hex.substr(0, 10)))
+      << "bad prefix";
   EXPECT_FALSE(verify_meta_signature("other", kBody, "sha256=" + hex)) << "wrong secret";
   EXPECT_FALSE(verify_meta_signature(kSecret, kBody + " ", "sha256=" + hex)) << "body changed";
-  EXPECT_FALSE(verify_meta_signature("", kBody, "sha256=" + hmac_sha256_hex("", kBody))) << "empty secret";
+  EXPECT_FALSE(verify_meta_signature("", kBody, "sha256=" + hmac_sha256_hex("", kBody)))
+      << "empty secret";
   std::string flipped = hex;
   flipped[10] = flipped[10] == '0' ? '1' : '0';
   EXPECT_FALSE(verify_meta_signature(kSecret, kBody, "sha256=" + flipped)) << "one digit off";
