@@ -139,4 +139,13 @@ json first_error(const json& obj, std::string_view key) {
   return error_object(errors->front());
 }
 
+void add_distinct(std::vector<std::string>& ids, const std::string& id) {
+  if (id.empty())
+    return;
+  for (const auto& known : ids)
+    if (known == id)
+      return;
+  ids.push_back(id);
+}
+
 } // namespace inboxd::wa_json

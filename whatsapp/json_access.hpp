@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,5 +48,8 @@ int64_t timestamp_ms(const nlohmann::json& obj, std::string_view key);
 nlohmann::json error_object(const nlohmann::json& err);
 /// error_object of the first element of the array member `key` of `obj`; null json when none.
 nlohmann::json first_error(const nlohmann::json& obj, std::string_view key = "errors");
+
+/// Appends `id` to `ids` unless it is empty or already there (keeps first-seen order).
+void add_distinct(std::vector<std::string>& ids, const std::string& id);
 
 } // namespace inboxd::wa_json

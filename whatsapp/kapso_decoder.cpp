@@ -24,15 +24,6 @@ namespace {
 
 constexpr std::string_view kMessagePrefix = "whatsapp.message.";
 
-void add_distinct(std::vector<std::string>& ids, const std::string& id) {
-  if (id.empty())
-    return;
-  for (const auto& known : ids)
-    if (known == id)
-      return;
-  ids.push_back(id);
-}
-
 // Event name when the header and the body's "type" are both absent.
 std::string infer_event(const json* msg, const json* conv) {
   if (msg) {

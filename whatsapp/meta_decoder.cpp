@@ -22,15 +22,6 @@ using namespace wa_json;
 
 namespace {
 
-void add_distinct(std::vector<std::string>& ids, const std::string& id) {
-  if (id.empty())
-    return;
-  for (const auto& known : ids)
-    if (known == id)
-      return;
-  ids.push_back(id);
-}
-
 std::string profile_name_of(const json& contact) {
   if (const json* profile = opt_object(contact, "profile"))
     return opt_string(*profile, "name");
