@@ -16,6 +16,7 @@
 #include "config/settings.hpp"
 #include "http/front_actor.hpp"
 #include "http/http_server.hpp"
+#include "http/https_client.hpp"
 #include "messages/actor_messages.hpp"
 #include "storage/redis_client.hpp"
 
@@ -48,6 +49,18 @@ int main(int argc, char** argv) {
   store->start();
   std::thread redis_thread([&] { redis_io.run(); });
 
+  // The Cloud API client (outbound HTTPS) on its own thread.
+  https_client_settings tls;
+  tls.ca_file = cfg.tls_ca_file;
+  auto transport = std::make_shared<https_client>(tls);
+  if (auto err = transport->start(); !err.empty()) {
+    std::fprintf(stderr, "inboxd: INBOXD_TLS_CA_FILE: %s\n", err.c_str());
+    net::post(redis_io, [&] { store->stop(); });
+    redis_work.reset();
+    redis_thread.join();
+    return 2;
+  }
+
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
@@ -57,6 +70,13 @@ int main(int argc, char** argv) {
     auto reg = std::make_shared<registry>();
     workspace_options opts;
     opts.conversation_idle_ms = cfg.conversation_idle_ms;
+    opts.outbox.transport = transport;
+    opts.outbox.timeout_ms = cfg.send_timeout_ms;
+    opts.outbox.max_attempts = cfg.send_max_attempts;
+    opts.outbox.retry_base_ms = cfg.send_retry_base_ms;
+    opts.outbox.retry_max_ms = cfg.send_retry_max_ms;
+    opts.outbox.rate_per_second = cfg.send_rate_per_second;
+    opts.outbox.concurrency = cfg.send_concurrency;
     auto directory = spawn_directory_actor(sys, store, reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
@@ -103,6 +123,9 @@ int main(int argc, char** argv) {
       for (auto& t : threads)
         t.join();
     }
+    // Pending Cloud API calls fail now (their entries stay in the outbox for the next start),
+    // while the actors they report to still run.
+    transport->stop();
     // CAF waits for every actor at shutdown: stop them explicitly.
     for (auto& f : fronts)
       caf::anon_send_exit(f, caf::exit_reason::user_shutdown);

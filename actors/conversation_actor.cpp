@@ -1,6 +1,7 @@
 #include "actors/conversation_actor.hpp"
 
 #include <deque>
+#include <optional>
 #include <map>
 #include <set>
 
@@ -12,6 +13,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
 #include "storage/keys.hpp"
+#include "whatsapp/cloud_api.hpp"
 
 namespace inboxd {
 
@@ -24,6 +26,8 @@ struct pending_item {
   wa_event event;
   ingest_ack_ptr ack;
   std::shared_ptr<inbox_call> call; // set: an agent action instead of an event
+  std::shared_ptr<send_result> result; // set: a send outcome to record instead of an event
+  bool is_event() const { return !call && !result; }
 };
 
 struct conversation_state {
@@ -51,10 +55,29 @@ std::string score_string(double score) {
 
 void process_next(conv_actor* self);
 void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call);
+void record_send_result(conv_actor* self, std::shared_ptr<send_result> res);
+
+// The string at `key`, or "" when absent or not a string (stored records are ours, but old
+// records may lack a field or hold null).
+std::string str_field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object())
+    return {};
+  auto i = j.find(key);
+  return i != j.end() && i->is_string() ? i->get<std::string>() : std::string();
+}
+
+// Ends the current unit of work and starts the next one.
+void done_with_item(conv_actor* self) {
+  self->state.busy = false;
+  process_next(self);
+}
 
 // Applies a read batch's events to copies of the state and writes them in one transaction.
+// `alias` maps the derived ids of wamids we were given for sent messages to those messages' own
+// ids; `aliased` holds their records (MGET, in alias order), when there are any.
 void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vector<std::string> ids,
-                     redis_result& read) {
+                     redis_result& read, const std::map<std::string, std::string>& alias,
+                     const redis_result* aliased) {
   auto& st = self->state;
   auto& ws = st.seed.workspace_id;
   auto fail_all = [&](const std::string& why) {
@@ -64,8 +87,10 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
     st.busy = false;
     process_next(self);
   };
-  if (!read.ok() || read.replies.size() != 1 + ids.size())
+  if (!read.ok() || read.replies.size() != 2 + ids.size())
     return fail_all(read.ok() ? "short reply" : read.error);
+  if (aliased && (!aliased->ok() || aliased->replies.empty()))
+    return fail_all(aliased->ok() ? "short reply" : aliased->error);
   std::map<std::string, nlohmann::json> msgs;
   std::map<std::string, std::vector<wa_event>> parked; // by target message id
   auto& mget = read.replies[0];
@@ -75,12 +100,28 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
       if (j.is_object())
         msgs[ids[i]] = std::move(j);
     }
-    for (auto& p : read.replies[1 + i].elements) {
+    for (auto& p : read.replies[2 + i].elements) {
       wa_event e;
       if (park_decode(nlohmann::json::parse(p.str, nullptr, false), e))
         parked[ids[i]].push_back(std::move(e));
     }
   }
+  if (aliased) {
+    auto& vals = aliased->replies[0].elements;
+    size_t k = 0;
+    for (auto& [derived, own] : alias) {
+      if (k < vals.size() && vals[k].kind == redis_value::type::string) {
+        auto j = nlohmann::json::parse(vals[k].str, nullptr, false);
+        if (j.is_object())
+          msgs[own] = std::move(j);
+      }
+      ++k;
+    }
+  }
+  auto resolve = [&](const std::string& id) -> const std::string& {
+    auto a = alias.find(id);
+    return a == alias.end() ? id : a->second;
+  };
   auto now = now_ms();
   conversation cv = st.seed.conv;
   contact ct = st.seed.ct;
@@ -101,6 +142,17 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
         auto id = message_id_for_wamid(e.wamid);
         if (msgs.count(id)) {
           ++deduped;
+          break;
+        }
+        if (auto a = alias.find(id); a != alias.end()) {
+          // The echo of a message we sent (Kapso reports those): only its status is news.
+          ++deduped;
+          if (auto m = msgs.find(a->second); m != msgs.end() && !e.status.empty()) {
+            wa_event st_ev = e;
+            st_ev.kind = wa_event_kind::status;
+            if (apply_mutation(m->second, st_ev, now))
+              changed.insert(a->second);
+          }
           break;
         }
         auto rec = make_message_record(e, cv.id, now);
@@ -137,7 +189,7 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
       case wa_event_kind::reaction:
       case wa_event_kind::edit:
       case wa_event_kind::revoke: {
-        auto id = message_id_for_wamid(e.target_wamid);
+        auto id = resolve(message_id_for_wamid(e.target_wamid));
         if (auto m = msgs.find(id); m != msgs.end()) {
           if (apply_mutation(m->second, e, now))
             changed.insert(id);
@@ -206,7 +258,7 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
 // Writes the conversation and contact records (plus `extra` commands) in one transaction, then
 // tells the workspace and answers with the conversation.
 void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversation cv, contact ct,
-                   redis_pipeline extra) {
+                   redis_pipeline extra, std::optional<outbox_entry> enqueue = std::nullopt) {
   auto& st = self->state;
   auto& ws = st.seed.workspace_id;
   auto now = now_ms();
@@ -216,14 +268,20 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
     cmds.push_back(std::move(c));
   cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
   cmds.push_back({"HSET", keys::contacts(ws), ct.id, nlohmann::json(ct).dump()});
+  if (enqueue) {
+    cmds.push_back({"SET", keys::outbox_entry(ws, enqueue->id), nlohmann::json(*enqueue).dump()});
+    cmds.push_back({"ZADD", keys::outbox(ws), std::to_string(enqueue->due_ms), enqueue->id});
+  }
   cmds.push_back({"EXEC"});
-  st.storage.run(self, std::move(cmds), [self, call, cv, ct](redis_result& r) {
+  st.storage.run(self, std::move(cmds), [self, call, cv, ct, enqueue](redis_result& r) {
     auto& st = self->state;
     if (exec_committed(r)) {
       st.seed.conv = cv;
       st.seed.ct = ct;
       st.seed.persisted = true;
       self->send(st.workspace, conversation_changed{cv, ct, {}});
+      if (enqueue && st.seed.outbound)
+        self->send(st.seed.outbound, outbox_enqueued{*enqueue});
       if (call->what == inbox_call::op::patch_contact)
         call->reply.json(200, contact_api(ct));
       else
@@ -263,19 +321,202 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
         return process_next(self);
       }
       redis_pipeline extra;
+      std::string latest_wamid; // of the newest inbound message (the list is newest first)
       for (auto& v : r2.replies[0].elements) {
         if (v.kind != redis_value::type::string)
           continue;
         auto m = nlohmann::json::parse(v.str, nullptr, false);
-        if (m.is_object() && m.value("direction", "") == "inbound" &&
-            m.value("status", "") == "received") {
+        if (!m.is_object() || str_field(m, "direction") != "inbound")
+          continue;
+        if (latest_wamid.empty())
+          latest_wamid = str_field(m, "waMessageId");
+        if (str_field(m, "status") == "received") {
           m["status"] = "read";
-          extra.push_back({"SET", keys::message(ws, m.value("id", "")), m.dump()});
+          extra.push_back({"SET", keys::message(ws, str_field(m, "id")), m.dump()});
         }
+      }
+      // WhatsApp is told once, when something was unread (best effort, through the outbox).
+      std::optional<outbox_entry> receipt;
+      if (call->send_enabled && !latest_wamid.empty() &&
+          (!extra.empty() || st.seed.conv.unread_count > 0)) {
+        outbox_entry e;
+        e.id = new_id("rr_");
+        e.kind = "read";
+        e.conversation_id = st.seed.conv.id;
+        e.payload = read_receipt_payload(latest_wamid);
+        e.due_ms = now_ms();
+        receipt = std::move(e);
       }
       auto cv = st.seed.conv;
       cv.unread_count = 0;
-      commit_action(self, call, cv, st.seed.ct, std::move(extra));
+      commit_action(self, call, cv, st.seed.ct, std::move(extra), std::move(receipt));
+    });
+  });
+}
+
+// Stores an agent's message as queued together with its outbox entry, then hands the entry to
+// the outbound actor. A repeated clientMessageId answers the first message and stores nothing.
+void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
+  auto& st = self->state;
+  auto ws = st.seed.workspace_id;
+  auto cmid_key = keys::client_message(ws, call->client_message_id.empty() ? "-" : call->client_message_id);
+  auto reply_key = keys::message(ws, call->reply_to.empty() ? "none" : call->reply_to);
+  st.storage.run(self, {{"MGET", cmid_key, reply_key}}, [self, call, ws](redis_result& r) {
+    auto& st = self->state;
+    if (!r.ok() || r.replies.empty() || r.replies[0].elements.size() != 2) {
+      call->reply.error("unavailable", "storage unavailable; try again");
+      return done_with_item(self);
+    }
+    auto& found = r.replies[0].elements;
+    if (!call->client_message_id.empty() && found[0].kind == redis_value::type::string) {
+      st.storage.run(self, {{"GET", keys::message(ws, found[0].str)}}, [self, call](redis_result& r2) {
+        nlohmann::json first;
+        if (r2.ok() && !r2.replies.empty() && r2.replies[0].kind == redis_value::type::string)
+          first = nlohmann::json::parse(r2.replies[0].str, nullptr, false);
+        if (first.is_object())
+          call->reply.json(202, {{"message", std::move(first)}});
+        else
+          call->reply.error("unavailable", "storage unavailable; try again");
+        done_with_item(self);
+      });
+      return;
+    }
+    auto now = now_ms();
+    auto cv = st.seed.conv;
+    auto type = str_field(call->draft, "type");
+    if (type != "template" && !(now < cv.last_inbound_at + kReplyWindowMs)) {
+      call->reply.error("window_closed",
+                        "the 24-hour reply window is closed: only templates can be sent");
+      return done_with_item(self);
+    }
+    std::string reply_wamid;
+    if (!call->reply_to.empty()) {
+      nlohmann::json target;
+      if (found[1].kind == redis_value::type::string)
+        target = nlohmann::json::parse(found[1].str, nullptr, false);
+      reply_wamid = str_field(target, "waMessageId");
+      if (str_field(target, "conversationId") != cv.id || reply_wamid.empty()) {
+        call->reply.error("unprocessable",
+                          "replyTo must be a sent or received message of this conversation");
+        return done_with_item(self);
+      }
+    }
+    nlohmann::json rec = call->draft;
+    auto id = new_id("msg_");
+    rec["id"] = id;
+    rec["conversationId"] = cv.id;
+    rec["waMessageId"] = nullptr;
+    rec["direction"] = "outbound";
+    rec["origin"] = "api";
+    rec["status"] = "queued";
+    rec["sentBy"] = call->principal;
+    rec["timestamp"] = now;
+    rec["createdAt"] = now;
+    if (!call->reply_to.empty())
+      rec["replyTo"] = call->reply_to;
+    if (!call->client_message_id.empty())
+      rec["clientMessageId"] = call->client_message_id;
+    outbox_entry entry;
+    entry.id = id;
+    entry.conversation_id = cv.id;
+    entry.payload = message_payload(rec, st.seed.ct.phone, reply_wamid, id);
+    entry.due_ms = now;
+    auto seq = ++cv.seq;
+    if (now >= cv.last_message_at) {
+      cv.last_message_at = now;
+      cv.last_message_preview = message_preview(rec);
+    }
+    cv.updated_at = now;
+    redis_pipeline cmds{{"MULTI"},
+                        {"SET", keys::message(ws, id), rec.dump()},
+                        {"ZADD", keys::timeline(ws, cv.id), score_string(timeline_score(now, seq)), id},
+                        {"SET", keys::outbox_entry(ws, id), nlohmann::json(entry).dump()},
+                        {"ZADD", keys::outbox(ws), std::to_string(entry.due_ms), id}};
+    if (!call->client_message_id.empty()) // remembered for 48 h (API.md: at least 24 h)
+      cmds.push_back({"SET", keys::client_message(ws, call->client_message_id), id, "EX", "172800"});
+    cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
+    cmds.push_back({"EXEC"});
+    st.storage.run(self, std::move(cmds), [self, call, cv, rec, entry](redis_result& r2) {
+      auto& st = self->state;
+      if (!exec_committed(r2)) {
+        call->reply.error("unavailable", "storage unavailable; try again");
+        return done_with_item(self);
+      }
+      st.seed.conv = cv;
+      st.seed.persisted = true;
+      self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
+      if (st.seed.outbound)
+        self->send(st.seed.outbound, outbox_enqueued{entry});
+      call->reply.json(202, {{"message", rec}});
+      done_with_item(self);
+    });
+  });
+}
+
+// Records a send's outcome on its message, applies what was parked under the wamid, keeps the
+// wamid as an alias of the message and takes the entry out of the outbox, in one transaction.
+void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
+  auto& st = self->state;
+  auto ws = st.seed.workspace_id;
+  auto id = res->entry_id;
+  auto derived = res->sent ? message_id_for_wamid(res->wamid) : std::string("none");
+  redis_pipeline cmds{{"MGET", keys::message(ws, id), keys::message(ws, derived)},
+                      {"LRANGE", keys::parked(ws, derived), "0", "-1"}};
+  st.storage.run(self, std::move(cmds), [self, res, ws, id, derived](redis_result& r) {
+    auto& st = self->state;
+    auto answer = [self, res, id](bool ok) {
+      if (res->outbound)
+        self->send(res->outbound, send_recorded{id, ok});
+      done_with_item(self);
+    };
+    if (!r.ok() || r.replies.size() != 2 || r.replies[0].elements.size() != 2)
+      return answer(false);
+    auto& found = r.replies[0].elements;
+    auto now = now_ms();
+    redis_pipeline cmds{{"MULTI"}};
+    if (found[0].kind == redis_value::type::string) {
+      auto rec = nlohmann::json::parse(found[0].str, nullptr, false);
+      if (rec.is_object()) {
+        wa_event ev;
+        ev.kind = wa_event_kind::status;
+        ev.timestamp_ms = now;
+        if (res->sent) {
+          rec["waMessageId"] = res->wamid;
+          ev.status = "sent";
+        } else {
+          ev.status = "failed";
+          ev.content = {{"error", {{"code", res->code}, {"title", res->title}}}};
+        }
+        apply_mutation(rec, ev, now);
+        if (res->sent) {
+          // A status or echo that beat us here was stored under the wamid's own id.
+          if (found[1].kind == redis_value::type::string) {
+            auto echo = nlohmann::json::parse(found[1].str, nullptr, false);
+            wa_event from_echo;
+            from_echo.kind = wa_event_kind::status;
+            from_echo.status = str_field(echo, "status");
+            from_echo.timestamp_ms = now;
+            if (!from_echo.status.empty())
+              apply_mutation(rec, from_echo, now);
+            cmds.push_back({"DEL", keys::message(ws, derived)});
+            cmds.push_back({"ZREM", keys::timeline(ws, st.seed.conv.id), derived});
+          }
+          for (auto& p : r.replies[1].elements) {
+            wa_event e;
+            if (park_decode(nlohmann::json::parse(p.str, nullptr, false), e))
+              apply_mutation(rec, e, now);
+          }
+          cmds.push_back({"DEL", keys::parked(ws, derived)});
+          cmds.push_back({"SET", keys::alias(ws, derived), id});
+        }
+        cmds.push_back({"SET", keys::message(ws, id), rec.dump()});
+      }
+    }
+    cmds.push_back({"ZREM", keys::outbox(ws), id});
+    cmds.push_back({"DEL", keys::outbox_entry(ws, id)});
+    cmds.push_back({"EXEC"});
+    st.storage.run(self, std::move(cmds), [answer](redis_result& r2) {
+      answer(exec_committed(r2));
     });
   });
 }
@@ -317,6 +558,8 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
       break;
     case op::mark_read:
       return mark_read(self, std::move(call));
+    case op::send_message:
+      return send_message(self, std::move(call));
     default:
       return refuse("internal", "unexpected action");
   }
@@ -335,13 +578,19 @@ void process_next(conv_actor* self) {
     st.queue.pop_front();
     return apply_action(self, std::move(call));
   }
+  if (st.queue.front().result) {
+    auto result = std::move(st.queue.front().result);
+    st.queue.pop_front();
+    return record_send_result(self, std::move(result));
+  }
   // Every event queued up to the next action goes into one batch.
   std::vector<pending_item> work;
-  while (!st.queue.empty() && !st.queue.front().call) {
+  while (!st.queue.empty() && st.queue.front().is_event()) {
     work.push_back(std::move(st.queue.front()));
     st.queue.pop_front();
   }
-  // Read every message the batch creates or targets, and anything parked for them.
+  // Read every message the batch creates or targets, their aliases (wamids of messages we sent)
+  // and anything parked for them.
   std::vector<std::string> ids;
   std::set<std::string> seen;
   for (auto& w : work) {
@@ -359,18 +608,44 @@ void process_next(conv_actor* self) {
   }
   auto& ws = st.seed.workspace_id;
   redis_pipeline cmds;
-  redis_command mget{"MGET"};
-  for (auto& id : ids)
+  redis_command mget{"MGET"}, aliases{"MGET"};
+  for (auto& id : ids) {
     mget.push_back(keys::message(ws, id));
-  if (ids.empty())
+    aliases.push_back(keys::alias(ws, id));
+  }
+  if (ids.empty()) {
     mget.push_back(keys::message(ws, "none"));
+    aliases.push_back(keys::alias(ws, "none"));
+  }
   cmds.push_back(std::move(mget));
+  cmds.push_back(std::move(aliases));
   for (auto& id : ids)
     cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
-  st.storage.run(self, std::move(cmds),
-                 [self, work = std::move(work), ids](redis_result& r) mutable {
-                   apply_and_write(self, std::move(work), std::move(ids), r);
-                 });
+  st.storage.run(self, std::move(cmds), [self, work = std::move(work),
+                                         ids](redis_result& r) mutable {
+    // Targets that are not stored under their own id but under an alias: one more read.
+    std::map<std::string, std::string> alias;
+    if (r.ok() && r.replies.size() == 2 + ids.size()) {
+      auto& found = r.replies[0].elements;
+      auto& named = r.replies[1].elements;
+      for (size_t i = 0; i < ids.size() && i < found.size() && i < named.size(); ++i)
+        if (found[i].kind != redis_value::type::string &&
+            named[i].kind == redis_value::type::string)
+          alias[ids[i]] = named[i].str;
+    }
+    if (alias.empty())
+      return apply_and_write(self, std::move(work), std::move(ids), r, alias, nullptr);
+    auto ws = self->state.seed.workspace_id;
+    redis_command own{"MGET"};
+    for (auto& [derived, id] : alias)
+      own.push_back(keys::message(ws, id));
+    self->state.storage.run(self, {std::move(own)},
+                            [self, work = std::move(work), ids = std::move(ids), first = r,
+                             alias](redis_result& r2) mutable {
+                              apply_and_write(self, std::move(work), std::move(ids), first, alias,
+                                              &r2);
+                            });
+  });
 }
 
 // Wraps the caller's reply handle: counts the read as finished when it answers. Runs on the
@@ -448,7 +723,7 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
     [self](ingest_batch& b) {
       ++self->state.handled;
       for (auto& e : b.events)
-        self->state.queue.push_back({std::move(e), b.ack, nullptr});
+        self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr});
       process_next(self);
     },
     [self](inbox_call& call) {
@@ -464,6 +739,13 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
       }
     },
     [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [self](send_result& r) {
+      ++self->state.handled;
+      pending_item item;
+      item.result = std::make_shared<send_result>(std::move(r));
+      self->state.queue.push_back(std::move(item));
+      process_next(self);
+    },
     [self](stop_atom) {
       self->state.stopping = true;
       process_next(self);

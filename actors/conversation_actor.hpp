@@ -4,6 +4,15 @@
 //  - ingest_batch: events of its contact; each event's ack completes after the batch is stored
 //    in one MULTI/EXEC (or fails: nothing of the batch is stored).
 //  - inbox_call messages_list: reads a page of the timeline.
+//  - inbox_call actions (assign, handover, read, status, tags, contact patch, send_message):
+//    queued behind the events that came first, one at a time, stored before the answer.
+//    send_message stores the message as queued together with its outbox entry (one MULTI/EXEC),
+//    then tells the outbound actor; mark_read also queues a read receipt when sending is on.
+//  - send_result: records a send's outcome on the message (sent + wamid, or failed + error),
+//    applies what was parked for the wamid, and takes the entry out of the outbox, atomically;
+//    answers send_recorded to the outbound actor.
+// Statuses, reactions and echoes naming a wamid we were given for a sent message find that
+// message through {ws}:alias:<id>.
 // After each stored change it sends conversation_changed to its workspace actor (before acking,
 // so reads that follow an acknowledged webhook see it). When idle for `idle_ms` it reports
 // conversation_idle; the workspace actor answers stop_atom if nothing was sent to it meanwhile.
@@ -11,7 +20,7 @@
 #include <memory>
 #include <string>
 
-#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
 
 #include "messages/records.hpp"
 
@@ -25,6 +34,7 @@ struct conversation_seed {
   contact ct;
   bool persisted = false; // conversation + contact records already in Redis
   int64_t idle_ms = 60000;
+  caf::actor outbound; // the workspace's outbox sender (told of new entries)
 };
 
 caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,

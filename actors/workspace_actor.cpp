@@ -30,6 +30,7 @@ struct workspace_state {
   std::map<std::string, nlohmann::json> members; // user id -> {role, createdAt}
   conversation_index index;
   std::map<std::string, child> children;       // conversation id -> actor
+  caf::actor outbound;                         // the outbox sender
   static inline const char* name = "workspace";
 };
 
@@ -50,6 +51,7 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
       seed.ct = *ct;
     seed.persisted = seed.conv.updated_at != 0;
     seed.idle_ms = st.opts.conversation_idle_ms;
+    seed.outbound = st.outbound;
     auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
                                            caf::actor_cast<caf::actor>(self), std::move(seed));
     self->link_to(handle);
@@ -261,9 +263,17 @@ void handle_call(ws_actor* self, inbox_call& call) {
         return call.reply.error("not_found", "no such conversation");
       return call.reply.json(200, st.index.render(*cv, now));
     }
+    case op::send_message:
+      if (!st.ws.send.configured() || !st.opts.outbox.transport)
+        return call.reply.error("unprocessable", "sending is not configured for this workspace");
+      call.send_enabled = true;
+      [[fallthrough]];
+    case op::mark_read:
+      if (call.what == op::mark_read)
+        call.send_enabled = st.ws.send.configured() && st.opts.outbox.transport;
+      [[fallthrough]];
     case op::messages_list:
     case op::handover:
-    case op::mark_read:
     case op::set_status:
     case op::set_tags: {
       auto cv = st.index.conversation_by_id(call.id);
@@ -321,7 +331,19 @@ caf::behavior running(ws_actor* self) {
       self->unlink_from(sender);
       self->send(sender, stop_atom::value);
     },
-    [self](workspace_changed& w) { self->state.ws = std::move(w.ws); },
+    [self](workspace_changed& w) {
+      self->state.ws = w.ws;
+      self->send(self->state.outbound, std::move(w));
+    },
+    [self](send_result& r) {
+      if (!self->state.index.conversation_by_id(r.conversation_id)) {
+        spdlog::error("workspace {}: send result for unknown conversation {}", self->state.ws.id,
+                      r.conversation_id);
+        return;
+      }
+      auto id = r.conversation_id;
+      to_conversation(self, id, std::move(r));
+    },
     [self](storage_reply& r) { self->state.storage.on_reply(r); },
   };
 }
@@ -364,6 +386,10 @@ void load(ws_actor* self) {
         st.members[mem[i].str] = std::move(j);
     }
     spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
+    // The outbox sender starts once the conversations it reports to are known.
+    st.outbound = spawn_outbound_actor(self, st.storage.shared_client(),
+                                       caf::actor_cast<caf::actor>(self), st.ws, st.opts.outbox);
+    self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
   });

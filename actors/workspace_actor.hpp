@@ -4,14 +4,17 @@
 // queries, all loaded from Redis when it starts (messages are stashed until then). It creates
 // contacts and conversations for new phones (one actor decides, so concurrent first messages
 // yield exactly one of each), spawns conversation actors on demand, forwards them their events
-// and calls, and passivates idle ones.
+// and calls, and passivates idle ones. It also spawns the workspace's outbound actor (the
+// outbox sender) and relays send results from it to the conversation actors.
 //
-// Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed.
+// Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed,
+// send_result.
 
 #include <memory>
 
 #include <caf/fwd.hpp>
 
+#include "actors/outbound_actor.hpp"
 #include "messages/records.hpp"
 
 namespace inboxd {
@@ -20,6 +23,7 @@ class redis_client;
 
 struct workspace_options {
   int64_t conversation_idle_ms = 60000;
+  outbox_options outbox; // for the workspace's outbound actor
 };
 
 caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,

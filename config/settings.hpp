@@ -27,6 +27,12 @@ struct settings {
   int max_pipelined = 16;                  // INBOXD_HTTP_MAX_PIPELINED: queued requests per connection
   int max_connections = 10000;             // INBOXD_HTTP_MAX_CONNECTIONS
   int64_t max_in_flight = 20000;           // INBOXD_MAX_IN_FLIGHT: beyond this, 503 at once
+  int64_t send_timeout_ms = 10000;         // INBOXD_SEND_TIMEOUT_MS: one Cloud API request, in all
+  int send_max_attempts = 8;               // INBOXD_SEND_MAX_ATTEMPTS: then the message fails
+  int64_t send_retry_base_ms = 1000;       // INBOXD_SEND_RETRY_BASE_MS: first backoff (doubles, jitter)
+  int64_t send_retry_max_ms = 60000;       // INBOXD_SEND_RETRY_MAX_MS: backoff cap
+  int send_rate_per_second = 80;           // INBOXD_SEND_RATE: per phone number (workspace)
+  int send_concurrency = 32;               // INBOXD_SEND_CONCURRENCY: requests in flight per workspace
   std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
 };
 

@@ -9,6 +9,7 @@
 #include "actors/registry.hpp"
 #include "http/jwt.hpp"
 #include "http/router.hpp"
+#include "http/send_request.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
@@ -547,6 +548,21 @@ void handle(front* self, http_exchange& ex) {
       if (!write_call(req, m.which, call, reply))
         return;
       return inbox(self, ex, std::move(call));
+    case route::message_send: {
+      nlohmann::json body;
+      if (!object_body(req, reply, body))
+        return;
+      send_request parsed;
+      std::string code, message;
+      if (!parse_send_request(body, parsed, code, message))
+        return reply.error(code, message);
+      call.what = op::send_message;
+      call.id = std::move(parsed.conversation_id);
+      call.draft = std::move(parsed.draft);
+      call.client_message_id = std::move(parsed.client_message_id);
+      call.reply_to = std::move(parsed.reply_to);
+      return inbox(self, ex, std::move(call));
+    }
     default:
       return reply.error("not_found", "no such route");
   }

@@ -37,6 +37,7 @@ const entry table[] = {
   {"POST", "/api/conversations/{}/read", route::conversation_read},
   {"POST", "/api/conversations/{}/status", route::conversation_status},
   {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
+  {"POST", "/api/messages/send", route::message_send},
 };
 
 std::vector<std::string_view> split(std::string_view path) {

@@ -36,6 +36,7 @@ enum class route {
   conversation_read,
   conversation_status,
   conversation_tags,
+  message_send,
 };
 
 struct route_match {

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 
 #include "messages/http_exchange.hpp"
 #include "messages/ingest_ack.hpp"
+#include "messages/outbox_entry.hpp"
 #include "messages/records.hpp"
 #include "messages/wa_event.hpp"
 
@@ -53,6 +55,7 @@ struct inbox_call {
     set_status,       // id = conversation, value = open|pending|closed
     set_tags,         // id = conversation, tags
     patch_contact,    // id = contact, name (name_null clears it) if has_name, tags if has_tags
+    send_message,     // id = conversation, draft, client_message_id, reply_to
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)
@@ -72,6 +75,11 @@ struct inbox_call {
   std::string status = "open", assigned_to, mode;
   std::vector<std::string> tags;
   bool active_only = false;
+  // send_message: the validated message (type, text, media, template), its idempotency key and
+  // the message it answers; send_enabled is set by the workspace actor (also for mark_read receipts).
+  nlohmann::json draft;
+  std::string client_message_id, reply_to;
+  bool send_enabled = false;
   reply_handle reply;
 };
 
@@ -105,8 +113,31 @@ struct workspace_changed {
   workspace ws;
 };
 
+/// Conversation actor -> outbound actor: an entry was stored; send it.
+struct outbox_enqueued {
+  outbox_entry entry;
+};
+
+/// Outbound actor -> workspace actor -> conversation actor: the final outcome of a message send,
+/// to be recorded on the message (which also takes the entry out of the outbox).
+struct send_result {
+  std::string conversation_id, entry_id;
+  bool sent = false;     // true: wamid set; false: failed with code/title
+  std::string wamid;
+  int64_t code = 0;
+  std::string title;
+  caf::actor outbound;   // told send_recorded once it is stored
+};
+
+/// Conversation actor -> outbound actor: the result of entry_id is stored (ok) or not (retry).
+struct send_recorded {
+  std::string entry_id;
+  bool ok = false;
+};
+
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 } // namespace inboxd
 
@@ -118,3 +149,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::admin_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_changed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_idle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::workspace_changed)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::outbox_enqueued)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::send_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::send_recorded)

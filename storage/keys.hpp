@@ -30,5 +30,20 @@ inline std::string timeline(std::string_view ws, std::string_view conv) {
 inline std::string parked(std::string_view ws, std::string_view msg) {
   return tag(ws) + ":park:" + std::string(msg);
 }
+/// Outbound: message id -> our own message id, for a wamid the Cloud API gave to a message we
+/// sent (statuses and echoes name the wamid; `alias(ws, message_id_for_wamid(wamid))`).
+inline std::string alias(std::string_view ws, std::string_view derived) {
+  return tag(ws) + ":alias:" + std::string(derived);
+}
+/// clientMessageId -> message id (idempotency of sends; expires after 48 h).
+inline std::string client_message(std::string_view ws, std::string_view cmid) {
+  return tag(ws) + ":cmid:" + std::string(cmid);
+}
+/// ZSET of outbox entry ids scored by when they are due (ms).
+inline std::string outbox(std::string_view ws) { return tag(ws) + ":outbox"; }
+/// One outbox entry (JSON).
+inline std::string outbox_entry(std::string_view ws, std::string_view id) {
+  return tag(ws) + ":ob:" + std::string(id);
+}
 
 } // namespace inboxd::keys

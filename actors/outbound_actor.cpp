@@ -1,0 +1,354 @@
+#include "actors/outbound_actor.hpp"
+
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/storage_calls.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/ids.hpp"
+#include "storage/keys.hpp"
+#include "whatsapp/cloud_api.hpp"
+
+namespace inboxd {
+
+namespace {
+
+/// The transport's answer to one entry (from the transport's thread).
+struct send_done {
+  std::string entry_id;
+  outbound_response response;
+};
+
+} // namespace
+} // namespace inboxd
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::send_done)
+
+namespace inboxd {
+
+namespace {
+
+struct item {
+  outbox_entry entry;
+  uint64_t order = 0;       // arrival order: keeps a conversation's messages in sequence
+  bool in_flight = false;
+  bool recording = false;   // outcome handed to the conversation actor, not yet confirmed
+  std::optional<send_result> outcome;
+};
+
+struct outbound_state {
+  workspace ws;
+  outbox_options opts;
+  storage_calls storage;
+  caf::actor workspace_actor;
+  std::map<std::string, item> items;
+  std::set<std::tuple<int64_t, uint64_t, std::string>> due; // (due_ms, order, id), idle entries
+  std::set<std::string> busy_conversations;
+  int in_flight = 0;
+  uint64_t next_order = 0;
+  double tokens = 0;
+  int64_t refilled_at = 0;
+  int64_t tick_at = INT64_MAX; // when the scheduled tick fires (INT64_MAX: none)
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "outbound";
+};
+
+using ob_actor = caf::stateful_actor<outbound_state>;
+
+void pump(ob_actor* self);
+
+void schedule_tick(ob_actor* self, int64_t at) {
+  auto& st = self->state;
+  auto now = now_ms();
+  if (at >= st.tick_at && st.tick_at > now)
+    return; // an earlier tick is already on its way
+  st.tick_at = at;
+  self->delayed_send(self, std::chrono::milliseconds(std::max<int64_t>(at - now, 1)),
+                     tick_atom::value);
+}
+
+void add(ob_actor* self, outbox_entry e) {
+  auto& st = self->state;
+  if (st.items.count(e.id))
+    return; // already known (loaded and announced, or announced twice)
+  item it;
+  it.order = st.next_order++;
+  st.due.emplace(e.due_ms, it.order, e.id);
+  it.entry = std::move(e);
+  st.items.emplace(it.entry.id, std::move(it));
+}
+
+void forget(ob_actor* self, const std::string& id) {
+  self->state.items.erase(id);
+}
+
+// Stores the entry's new schedule (best effort: if it is lost, the entry is due at once after
+// a restart, which only makes the retry earlier).
+void persist(ob_actor* self, const outbox_entry& e) {
+  auto& ws = self->state.ws.id;
+  self->state.storage.run(self,
+                          {{"MULTI"},
+                           {"SET", keys::outbox_entry(ws, e.id), nlohmann::json(e).dump()},
+                           {"ZADD", keys::outbox(ws), "XX", std::to_string(e.due_ms), e.id},
+                           {"EXEC"}},
+                          [](redis_result&) {});
+}
+
+void remove_entry(ob_actor* self, const std::string& id) {
+  auto& ws = self->state.ws.id;
+  self->state.storage.run(self,
+                          {{"MULTI"},
+                           {"ZREM", keys::outbox(ws), id},
+                           {"DEL", keys::outbox_entry(ws, id)},
+                           {"EXEC"}},
+                          [](redis_result&) {});
+  forget(self, id);
+}
+
+// Hands a message's final outcome to its conversation actor (through the workspace actor).
+void record(ob_actor* self, item& it) {
+  it.recording = true;
+  auto r = *it.outcome;
+  r.outbound = caf::actor_cast<caf::actor>(self);
+  self->send(self->state.workspace_actor, std::move(r));
+}
+
+void finish(ob_actor* self, item& it, bool sent, std::string wamid, int64_t code,
+            std::string title) {
+  if (it.entry.kind != "message") {
+    if (!sent)
+      spdlog::info("outbound {}: read receipt {} failed: {} {}", self->state.ws.id, it.entry.id,
+                   code, title);
+    return remove_entry(self, it.entry.id);
+  }
+  send_result r;
+  r.conversation_id = it.entry.conversation_id;
+  r.entry_id = it.entry.id;
+  r.sent = sent;
+  r.wamid = std::move(wamid);
+  r.code = code;
+  r.title = std::move(title);
+  it.outcome = std::move(r);
+  record(self, it);
+}
+
+void start_send(ob_actor* self, item& it) {
+  auto& st = self->state;
+  it.in_flight = true;
+  ++st.in_flight;
+  if (it.entry.kind == "message")
+    st.busy_conversations.insert(it.entry.conversation_id);
+  auto req = cloud_api_request(st.ws.send, st.ws.phone_number_id, it.entry.payload,
+                               st.opts.timeout_ms);
+  auto handle = caf::actor_cast<caf::actor>(self);
+  auto id = it.entry.id;
+  st.opts.transport->post(std::move(req), [handle, id](outbound_response res) {
+    caf::anon_send(handle, send_done{id, std::move(res)});
+  });
+}
+
+// Sends every due entry the limits allow; schedules a tick for the rest.
+void pump(ob_actor* self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  if (st.opts.rate_per_second > 0) {
+    auto rate = static_cast<double>(st.opts.rate_per_second);
+    st.tokens = std::min(rate, st.tokens + (now - st.refilled_at) * rate / 1000.0);
+    st.refilled_at = now;
+  }
+  int64_t next = INT64_MAX;
+  for (auto i = st.due.begin(); i != st.due.end();) {
+    auto [due_ms, order, id] = *i;
+    if (due_ms > now) {
+      next = std::min(next, due_ms);
+      break;
+    }
+    if (st.in_flight >= st.opts.concurrency)
+      break; // a completion pumps again
+    auto found = st.items.find(id);
+    if (found == st.items.end()) {
+      i = st.due.erase(i);
+      continue;
+    }
+    auto& it = found->second;
+    if (!st.ws.send.configured() || !st.opts.transport) {
+      i = st.due.erase(i);
+      finish(self, it, false, "", -1, "sending is not configured for this workspace");
+      continue;
+    }
+    if (it.entry.kind == "message" && st.busy_conversations.count(it.entry.conversation_id)) {
+      ++i; // the conversation's earlier message is in flight: keep the order
+      continue;
+    }
+    if (st.tokens < 1.0) {
+      next = std::min(next, now + 1 + static_cast<int64_t>(1000.0 / st.opts.rate_per_second));
+      break;
+    }
+    st.tokens -= 1.0;
+    i = st.due.erase(i);
+    start_send(self, it);
+  }
+  if (next != INT64_MAX)
+    schedule_tick(self, next);
+}
+
+int64_t backoff_ms(ob_actor* self, int attempts) {
+  auto& o = self->state.opts;
+  int64_t d = o.retry_base_ms;
+  for (int i = 1; i < attempts && d < o.retry_max_ms; ++i)
+    d *= 2;
+  d = std::min(d, o.retry_max_ms);
+  // "Equal jitter": half fixed, half random, so retries of many entries spread out.
+  std::uniform_int_distribution<int64_t> half(0, d / 2);
+  return d - d / 2 + half(self->state.rng);
+}
+
+void on_done(ob_actor* self, send_done& d) {
+  auto& st = self->state;
+  auto found = st.items.find(d.entry_id);
+  if (found == st.items.end())
+    return;
+  auto& it = found->second;
+  it.in_flight = false;
+  --st.in_flight;
+  if (it.entry.kind == "message")
+    st.busy_conversations.erase(it.entry.conversation_id);
+  auto out = classify_send_response(d.response, it.entry.kind == "read");
+  switch (out.what) {
+    case send_outcome::kind::sent:
+      finish(self, it, true, out.wamid, 0, "");
+      break;
+    case send_outcome::kind::failed:
+      spdlog::info("outbound {}: {} failed: {} {}", st.ws.id, it.entry.id, out.code, out.title);
+      finish(self, it, false, "", out.code, out.title);
+      break;
+    case send_outcome::kind::retry:
+      ++it.entry.attempts;
+      if (it.entry.attempts >= st.opts.max_attempts) {
+        spdlog::info("outbound {}: {} gave up after {} attempts: {}", st.ws.id, it.entry.id,
+                     it.entry.attempts, out.title);
+        finish(self, it, false, "", out.code,
+               out.title + " (gave up after " + std::to_string(it.entry.attempts) + " attempts)");
+        break;
+      }
+      it.entry.due_ms = now_ms() + backoff_ms(self, it.entry.attempts);
+      spdlog::debug("outbound {}: {} retry {} in {} ms: {}", st.ws.id, it.entry.id,
+                    it.entry.attempts, it.entry.due_ms - now_ms(), out.title);
+      persist(self, it.entry);
+      st.due.emplace(it.entry.due_ms, it.order, it.entry.id);
+      break;
+  }
+  pump(self);
+}
+
+caf::behavior running(ob_actor* self) {
+  return {
+    [self](outbox_enqueued& e) {
+      add(self, std::move(e.entry));
+      pump(self);
+    },
+    [self](send_done& d) { on_done(self, d); },
+    [self](send_recorded& r) {
+      auto& st = self->state;
+      auto found = st.items.find(r.entry_id);
+      if (found == st.items.end())
+        return;
+      if (r.ok)
+        return forget(self, r.entry_id);
+      // Storage refused: hand the outcome over again shortly (never sent twice meanwhile).
+      self->delayed_send(self, std::chrono::seconds(1), retry_atom::value, r.entry_id);
+    },
+    [self](retry_atom, const std::string& id) {
+      auto found = self->state.items.find(id);
+      if (found != self->state.items.end() && found->second.outcome)
+        record(self, found->second);
+    },
+    [self](tick_atom) {
+      self->state.tick_at = INT64_MAX;
+      pump(self);
+    },
+    [self](workspace_changed& w) {
+      self->state.ws = std::move(w.ws);
+      pump(self);
+    },
+    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+  };
+}
+
+void load(ob_actor* self) {
+  auto ws = self->state.ws.id;
+  self->state.storage.run(self, {{"ZRANGE", keys::outbox(ws), "0", "-1"}}, [self,
+                                                                             ws](redis_result& r) {
+    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
+      spdlog::warn("outbound {}: load failed ({}), retrying", ws, r.error);
+      self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
+      return;
+    }
+    auto ids = r.replies[0].elements;
+    redis_command mget{"MGET"};
+    for (auto& id : ids)
+      mget.push_back(keys::outbox_entry(ws, id.str));
+    if (ids.empty())
+      mget.push_back(keys::outbox_entry(ws, "none"));
+    self->state.storage.run(self, {std::move(mget)}, [self, ws](redis_result& r2) {
+      if (!r2.ok() || r2.replies.empty() || r2.replies[0].kind != redis_value::type::array) {
+        spdlog::warn("outbound {}: load failed ({}), retrying", ws, r2.error);
+        self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
+        return;
+      }
+      size_t n = 0;
+      for (auto& v : r2.replies[0].elements) {
+        if (v.kind != redis_value::type::string)
+          continue;
+        auto j = nlohmann::json::parse(v.str, nullptr, false);
+        try {
+          auto e = j.get<outbox_entry>();
+          if (!e.id.empty()) {
+            add(self, std::move(e));
+            ++n;
+          }
+        } catch (const nlohmann::json::exception& ex) {
+          spdlog::error("outbound {}: unreadable outbox entry skipped: {}", ws, ex.what());
+        }
+      }
+      if (n > 0)
+        spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
+      self->state.refilled_at = now_ms();
+      self->set_default_handler(caf::print_and_drop);
+      self->become(running(self));
+      pump(self);
+    });
+  });
+}
+
+caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<redis_client> store,
+                                caf::actor workspace_actor, workspace ws, outbox_options opts) {
+  auto& st = self->state;
+  st.ws = std::move(ws);
+  st.opts = std::move(opts);
+  st.storage = storage_calls(std::move(store));
+  st.workspace_actor = std::move(workspace_actor);
+  st.tokens = st.opts.rate_per_second;
+  // Until the outbox is loaded, everything but storage replies waits in the mailbox.
+  self->set_default_handler(caf::skip);
+  load(self);
+  return {
+    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [self](retry_atom) { load(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
+                                caf::actor workspace_actor, workspace ws, outbox_options opts) {
+  return parent->spawn(outbound_behavior, std::move(store), std::move(workspace_actor),
+                       std::move(ws), std::move(opts));
+}
+
+} // namespace inboxd
