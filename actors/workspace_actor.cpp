@@ -264,13 +264,14 @@ void handle_call(ws_actor* self, inbox_call& call) {
       return call.reply.json(200, st.index.render(*cv, now));
     }
     case op::send_message:
-      if (!st.ws.send.configured() || !st.opts.outbox.transport)
-        return call.reply.error("unprocessable", "sending is not configured for this workspace");
-      call.send_enabled = true;
-      [[fallthrough]];
     case op::mark_read:
-      if (call.what == op::mark_read)
-        call.send_enabled = st.ws.send.configured() && st.opts.outbox.transport;
+      call.send_enabled = st.ws.send.configured() && st.opts.outbox.transport;
+      if (call.what == op::send_message && !call.send_enabled) {
+        auto cv = st.index.conversation_by_id(call.id);
+        if (!cv || cv->updated_at == 0)
+          return call.reply.error("not_found", "no such conversation");
+        return call.reply.error("unprocessable", "sending is not configured for this workspace");
+      }
       [[fallthrough]];
     case op::messages_list:
     case op::handover:

@@ -42,7 +42,10 @@ class e2e_test : public ::testing::Test {
 protected:
   void SetUp() override {
     redis_ = std::make_unique<redis_server>();
-    inboxd_ = std::make_unique<inboxd_process>(base_env());
+    auto env = base_env();
+    for (auto& [k, v] : extra_env())
+      env[k] = v;
+    inboxd_ = std::make_unique<inboxd_process>(env);
     wait_ready();
     auto ws = create_workspace("Acme", "acme", kPhoneNumberId);
     ASSERT_EQ(ws.status, 201) << ws.body;
@@ -71,6 +74,9 @@ protected:
     };
     // clang-format on
   }
+
+  /// Variables a fixture adds to base_env() for the first start.
+  virtual inboxd_process::env_map extra_env() const { return {}; }
 
   /// Waits (up to 30 s) until GET /readyz answers 200: Redis connected and workspaces loaded.
   void wait_ready() {

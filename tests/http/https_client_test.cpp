@@ -1,0 +1,549 @@
+// https_client against the local fake Cloud API: TLS trust, timeouts, hostile servers, keep-alive,
+// concurrency and shutdown. Every wait is bounded, so a broken client fails instead of hanging.
+
+#include "http/https_client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/fake_cloud_api.hpp"
+
+namespace inboxd {
+namespace {
+
+using namespace std::chrono_literals;
+using test::fake_cloud_api;
+using test::recorded_request;
+using test::reply;
+
+// Sanitizer builds are slow: generous bounds for "should happen", tight ones only for timeouts.
+constexpr auto kWait = 20s;
+
+outbound_request send_to(const fake_cloud_api& api, std::string to = "15551234567") {
+  outbound_request req;
+  req.url = api.url();
+  req.headers = {{"Authorization", "Bearer test-token"}};
+  req.body = nlohmann::json{{"messaging_product", "whatsapp"},
+                            {"to", to},
+                            {"type", "text"},
+                            {"text", {{"body", "hello"}}}}
+                 .dump();
+  req.timeout_ms = 10000;
+  return req;
+}
+
+std::unique_ptr<https_client> make_client(const fake_cloud_api& api, https_client_settings s = {}) {
+  s.ca_file = api.ca_file();
+  auto c = std::make_unique<https_client>(std::move(s));
+  auto err = c->start();
+  EXPECT_EQ(err, "");
+  return c;
+}
+
+// Posts and waits for the callback; fails the test (and returns a marker) if it never comes.
+outbound_response post_and_wait(https_client& client, outbound_request req,
+                                std::chrono::milliseconds wait = kWait) {
+  auto p = std::make_shared<std::promise<outbound_response>>();
+  auto f = p->get_future();
+  client.post(std::move(req), [p](outbound_response r) { p->set_value(std::move(r)); });
+  if (f.wait_for(wait) != std::future_status::ready) {
+    ADD_FAILURE() << "callback did not run within " << wait.count() << " ms";
+    outbound_response r;
+    r.transport_error = "test: no callback";
+    return r;
+  }
+  return f.get();
+}
+
+// Counts completions per call index; lets a test wait for all and check "exactly once".
+struct completion_log {
+  explicit completion_log(size_t n) : calls(n) {}
+
+  outbound_transport::callback callback_for(size_t i) {
+    return [this, i](outbound_response r) {
+      std::lock_guard lock(mutex);
+      calls[i].push_back(std::move(r));
+      ++total;
+      cv.notify_all();
+    };
+  }
+
+  bool wait_total(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, timeout, [&] { return total >= n; });
+  }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::vector<outbound_response>> calls;
+  size_t total = 0;
+};
+
+// --- URL parsing -------------------------------------------------------------------------------
+
+TEST(parse_http_url, accepts_cloud_api_urls) {
+  auto r = parse_http_url("https://graph.facebook.com/v21.0/123/messages?x=1#frag");
+  ASSERT_TRUE(std::holds_alternative<http_url>(r));
+  auto& u = std::get<http_url>(r);
+  EXPECT_TRUE(u.tls);
+  EXPECT_EQ(u.host, "graph.facebook.com");
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.target, "/v21.0/123/messages?x=1");
+
+  auto p = std::get<http_url>(parse_http_url("HTTP://127.0.0.1:8080"));
+  EXPECT_FALSE(p.tls);
+  EXPECT_EQ(p.port, 8080);
+  EXPECT_EQ(p.target, "/");
+
+  auto v6 = std::get<http_url>(parse_http_url("https://[::1]:9443?q"));
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 9443);
+  EXPECT_EQ(v6.target, "/?q");
+}
+
+TEST(parse_http_url, rejects_bad_urls) {
+  for (const char* bad :
+       {"", "graph.facebook.com/v21.0", "ftp://host/", "https://", "https:///path",
+        "https://host:0/", "https://host:65536/", "https://host:12ab/", "https://host:/",
+        "https://user:pw@host/", "https://ho st/", "https://host/pa th", "https://host/\r\nX: y",
+        "https://[::1/", "https://[zz]/", "https://ho$t/"}) {
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_http_url(bad))) << bad;
+  }
+  EXPECT_TRUE(
+      std::holds_alternative<std::string>(parse_http_url("https://h/" + std::string(9000, 'a'))));
+}
+
+// --- TLS -----------------------------------------------------------------------------------------
+
+TEST(https_client, tls_success_with_trusted_ca) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  auto res = post_and_wait(*client, send_to(api, "15550001111"));
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_FALSE(res.tls_verify_failed);
+  EXPECT_EQ(res.status, 200);
+  auto body = nlohmann::json::parse(res.body);
+  EXPECT_EQ(body["messages"][0]["id"], "wamid.fake.1");
+  EXPECT_EQ(body["contacts"][0]["wa_id"], "15550001111");
+
+  ASSERT_EQ(api.count(), 1u);
+  auto req = api.requests()[0];
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/v21.0/1234567890/messages");
+  EXPECT_EQ(req.header("authorization"), "Bearer test-token");
+  EXPECT_EQ(req.header("content-type"), "application/json");
+  EXPECT_EQ(req.header("host"), "127.0.0.1:" + std::to_string(api.port()));
+  EXPECT_EQ(req.header("content-length"), std::to_string(req.body.size()));
+  EXPECT_EQ(nlohmann::json::parse(req.body)["to"], "15550001111");
+  EXPECT_EQ(client->in_flight(), 0u);
+}
+
+TEST(https_client, tls_by_host_name_localhost) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  auto req = send_to(api);
+  req.url = "https://localhost:" + std::to_string(api.port()) + "/v21.0/1/messages";
+  auto res = post_and_wait(*client, req);
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_EQ(res.status, 200);
+  ASSERT_EQ(api.count(), 1u);
+  EXPECT_EQ(api.requests()[0].header("host"), "localhost:" + std::to_string(api.port()));
+}
+
+TEST(https_client, wrong_certificate_is_refused) {
+  fake_cloud_api api(/*tls=*/true, /*wrong_certificate=*/true);
+  auto client = make_client(api);
+  auto res = post_and_wait(*client, send_to(api));
+  EXPECT_FALSE(res.ok());
+  EXPECT_TRUE(res.tls_verify_failed) << res.transport_error;
+  EXPECT_EQ(res.status, 0);
+  EXPECT_GE(api.connections(), 1u); // it did connect, and then refused the certificate
+  EXPECT_EQ(api.count(), 0u);       // so no request was ever sent
+}
+
+TEST(https_client, certificate_from_unknown_ca_is_refused_without_ca_file) {
+  fake_cloud_api api;
+  https_client client; // system store only: the fake's CA is not in it
+  ASSERT_EQ(client.start(), "");
+  auto res = post_and_wait(client, send_to(api));
+  EXPECT_FALSE(res.ok());
+  EXPECT_TRUE(res.tls_verify_failed) << res.transport_error;
+  EXPECT_EQ(api.count(), 0u);
+}
+
+TEST(https_client, unreadable_ca_file_fails_start) {
+  https_client_settings s;
+  s.ca_file = "/nonexistent/inboxd-ca.pem";
+  https_client client(s);
+  EXPECT_NE(client.start(), "");
+}
+
+// --- misbehaving servers -------------------------------------------------------------------------
+
+TEST(https_client, hang_times_out_within_the_deadline) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) { return reply::hang(); });
+  auto client = make_client(api);
+  auto req = send_to(api);
+  req.timeout_ms = 500;
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = post_and_wait(*client, req);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(res.transport_error, "timeout");
+  EXPECT_EQ(res.status, 0);
+  EXPECT_GE(elapsed, 450ms);
+  EXPECT_LT(elapsed, 5s);
+  EXPECT_EQ(api.count(), 1u); // the request was sent, the answer never came
+}
+
+TEST(https_client, connect_to_closed_port_is_a_transport_error) {
+  int port;
+  {
+    fake_cloud_api gone(/*tls=*/false);
+    port = gone.port();
+  }
+  https_client client;
+  ASSERT_EQ(client.start(), "");
+  outbound_request req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/x";
+  auto res = post_and_wait(client, req);
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status, 0);
+  EXPECT_FALSE(res.tls_verify_failed);
+}
+
+TEST(https_client, reset_is_a_transport_error_and_not_retried_on_a_fresh_connection) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) { return reply::reset(); });
+  auto client = make_client(api);
+  auto res = post_and_wait(*client, send_to(api));
+  EXPECT_FALSE(res.ok());
+  EXPECT_FALSE(res.tls_verify_failed);
+  EXPECT_EQ(res.status, 0);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(api.count(), 1u);
+}
+
+TEST(https_client, error_status_is_a_response_not_a_transport_error) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) {
+    return test::meta_error(400, 131030, "Recipient phone number not in allowed list",
+                            "Recipient phone number not in allowed list");
+  });
+  auto client = make_client(api);
+  auto res = post_and_wait(*client, send_to(api));
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_EQ(res.status, 400);
+  auto body = nlohmann::json::parse(res.body);
+  EXPECT_EQ(body["error"]["code"], 131030);
+  EXPECT_EQ(body["error"]["type"], "OAuthException");
+  EXPECT_EQ(body["error"]["error_data"]["messaging_product"], "whatsapp");
+}
+
+TEST(https_client, invalid_responses_are_transport_errors) {
+  static constexpr char kNulHeader[] = "HTTP/1.1 200 OK\r\nX: \0\r\nContent-Length: 0\r\n\r\n";
+  const std::vector<std::string> answers = {
+      "garbage\r\n\r\n",
+      "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", // EOF before the whole body
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+      std::string(kNulHeader, sizeof(kNulHeader) - 1),
+      "HTTP/1.1 200", // EOF inside the status line
+      "",             // EOF without a byte
+  };
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    auto client = make_client(api);
+    for (auto& a : answers) {
+      api.set_responder([a](const recorded_request&) { return reply::raw(a); });
+      auto res = post_and_wait(*client, send_to(api));
+      EXPECT_FALSE(res.ok()) << (tls ? "https: " : "http: ") << a;
+      EXPECT_EQ(res.status, 0) << a;
+    }
+    EXPECT_EQ(api.count(), answers.size()); // fresh connections each time: no retries
+  }
+}
+
+TEST(https_client, body_over_the_limit_is_a_transport_error) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) {
+    return reply::json(200, "\"" + std::string(2000, 'x') + "\"");
+  });
+  https_client_settings s;
+  s.max_body = 1000;
+  auto client = make_client(api, s);
+  auto res = post_and_wait(*client, send_to(api));
+  EXPECT_FALSE(res.ok());
+  EXPECT_NE(res.transport_error.find("larger than"), std::string::npos) << res.transport_error;
+
+  api.set_responder(
+      [](const recorded_request&) { return reply::json(200, std::string(900, ' ')); });
+  auto ok = post_and_wait(*client, send_to(api));
+  EXPECT_TRUE(ok.ok()) << ok.transport_error;
+  EXPECT_EQ(ok.body.size(), 900u);
+}
+
+TEST(https_client, headers_with_line_breaks_are_refused_before_sending) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  auto req = send_to(api);
+  req.headers.push_back({"X-Evil", "a\r\nX-Injected: 1"});
+  auto res = post_and_wait(*client, req);
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(api.count(), 0u);
+}
+
+// --- keep-alive
+// ------------------------------------------------------------------------------------
+
+TEST(https_client, sequential_posts_reuse_connections) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  for (int i = 0; i < 50; ++i) {
+    auto res = post_and_wait(*client, send_to(api, "1555000" + std::to_string(i)));
+    ASSERT_TRUE(res.ok()) << i << ": " << res.transport_error;
+    ASSERT_EQ(res.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(res.body)["messages"][0]["id"],
+              "wamid.fake." + std::to_string(i + 1));
+  }
+  EXPECT_EQ(api.count(), 50u);
+  EXPECT_LE(api.connections(), 3u);
+  EXPECT_EQ(client->idle_connections(), 1u);
+  // The same connection served request after request.
+  auto reqs = api.requests();
+  EXPECT_GE(reqs.back().index_on_connection, 45u);
+}
+
+TEST(https_client, connection_close_from_server_is_honoured) {
+  fake_cloud_api api(/*tls=*/false);
+  api.set_responder([](const recorded_request&) {
+    auto r = reply::json(200, "{}");
+    r.close = true;
+    return r;
+  });
+  auto client = make_client(api);
+  for (int i = 0; i < 5; ++i) {
+    auto res = post_and_wait(*client, send_to(api));
+    ASSERT_TRUE(res.ok()) << res.transport_error;
+  }
+  EXPECT_EQ(api.connections(), 5u);
+  EXPECT_EQ(client->idle_connections(), 0u);
+}
+
+TEST(https_client, reused_connection_dropped_by_server_is_retried_once) {
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    // Every connection answers its first request, then drops the next one unanswered: what a
+    // server closing an idle keep-alive connection looks like when our request races the close.
+    api.set_responder([](const recorded_request& r) {
+      return r.index_on_connection == 1 ? reply::json(200, "{\"n\":1}") : reply::reset();
+    });
+    auto client = make_client(api);
+    for (int i = 0; i < 3; ++i) {
+      auto res = post_and_wait(*client, send_to(api));
+      ASSERT_TRUE(res.ok()) << i << ": " << res.transport_error;
+      EXPECT_EQ(res.status, 200);
+    }
+    // 1 + (dropped + retried) * 2: the dropped requests reached the server (at-least-once).
+    EXPECT_EQ(api.count(), 5u);
+    EXPECT_EQ(api.connections(), 3u);
+  }
+}
+
+// --- concurrency and shutdown
+// ----------------------------------------------------------------------
+
+TEST(https_client, concurrent_posts_complete_exactly_once) {
+  fake_cloud_api api;
+  constexpr size_t n = 200;
+  completion_log log(n); // outlives the client, whose callbacks write to it
+  auto client = make_client(api);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < n; i += 4)
+        client->post(send_to(api, std::to_string(1000 + i)), log.callback_for(i));
+    });
+  for (auto& t : threads)
+    t.join();
+  ASSERT_TRUE(log.wait_total(n, 60s)) << log.total;
+  std::this_thread::sleep_for(100ms); // room for a (wrong) second completion
+  std::lock_guard lock(log.mutex);
+  EXPECT_EQ(log.total, n);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(log.calls[i].size(), 1u) << i;
+    auto& r = log.calls[i][0];
+    ASSERT_TRUE(r.ok()) << i << ": " << r.transport_error;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["contacts"][0]["wa_id"], std::to_string(1000 + i));
+  }
+  EXPECT_EQ(api.count(), n);
+  EXPECT_EQ(client->in_flight(), 0u);
+  EXPECT_LE(client->idle_connections(), 16u); // max_idle_per_host
+}
+
+TEST(https_client, stop_completes_every_pending_call_exactly_once) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) { return reply::hang(); });
+  constexpr size_t n = 20;
+  completion_log log(n);
+  auto client = make_client(api);
+  for (size_t i = 0; i < n; ++i) {
+    auto req = send_to(api);
+    req.timeout_ms = 60000;
+    client->post(req, log.callback_for(i));
+  }
+  ASSERT_TRUE(api.wait_for(n, kWait)); // all are on the wire, waiting for answers
+  EXPECT_EQ(log.total, 0u);
+  auto t0 = std::chrono::steady_clock::now();
+  client->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  {
+    std::lock_guard lock(log.mutex); // stop() returned: every callback has run
+    EXPECT_EQ(log.total, n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(log.calls[i].size(), 1u) << i;
+      EXPECT_EQ(log.calls[i][0].transport_error, "https_client stopped");
+    }
+  }
+  // After stop(): fails at once, inline.
+  bool called = false;
+  client->post(send_to(api), [&](outbound_response r) {
+    called = true;
+    EXPECT_EQ(r.transport_error, "https_client not running");
+  });
+  EXPECT_TRUE(called);
+  client->stop(); // idempotent
+  EXPECT_EQ(log.total, n);
+}
+
+TEST(https_client, stop_right_after_posting_completes_each_call_once) {
+  fake_cloud_api api;
+  constexpr size_t n = 100;
+  completion_log log(n);
+  auto client = make_client(api);
+  for (size_t i = 0; i < n; ++i)
+    client->post(send_to(api), log.callback_for(i));
+  client->stop();
+  std::lock_guard lock(log.mutex);
+  EXPECT_EQ(log.total, n);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_EQ(log.calls[i].size(), 1u) << i;
+  EXPECT_EQ(client->in_flight(), 0u);
+}
+
+TEST(https_client, destructor_stops_with_calls_pending) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) { return reply::hang(); });
+  completion_log log(3);
+  {
+    auto client = make_client(api);
+    for (size_t i = 0; i < 3; ++i)
+      client->post(send_to(api), log.callback_for(i));
+    ASSERT_TRUE(api.wait_for(3, kWait));
+  }
+  EXPECT_EQ(log.total, 3u);
+}
+
+TEST(https_client, in_flight_limit_fails_at_once) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) { return reply::hang(); });
+  https_client_settings s;
+  s.max_in_flight = 2;
+  completion_log log(3);
+  auto client = make_client(api, s);
+  client->post(send_to(api), log.callback_for(0));
+  client->post(send_to(api), log.callback_for(1));
+  client->post(send_to(api), log.callback_for(2));
+  ASSERT_TRUE(log.wait_total(1, kWait));
+  {
+    std::lock_guard lock(log.mutex);
+    ASSERT_EQ(log.calls[2].size(), 1u);
+    EXPECT_EQ(log.calls[2][0].transport_error, "too many requests in flight");
+    EXPECT_TRUE(log.calls[0].empty());
+    EXPECT_TRUE(log.calls[1].empty());
+  }
+  EXPECT_EQ(client->in_flight(), 2u);
+  client->stop();
+  EXPECT_EQ(log.total, 3u);
+}
+
+TEST(https_client, callbacks_may_post_again) {
+  fake_cloud_api api;
+  std::promise<int> finished;
+  std::atomic<int> ok{0};
+  std::function<void(outbound_response)> next;
+  std::unique_ptr<https_client> client;
+  next = [&](outbound_response r) {
+    if (r.ok() && r.status == 200)
+      ++ok;
+    if (ok < 10 && r.ok())
+      client->post(send_to(api), next); // re-entrant: from the client's own thread
+    else
+      finished.set_value(ok.load());
+  };
+  client = make_client(api);
+  client->post(send_to(api), next);
+  auto f = finished.get_future();
+  ASSERT_EQ(f.wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(f.get(), 10);
+  EXPECT_EQ(api.count(), 10u);
+}
+
+// --- plain HTTP, bad input
+// -------------------------------------------------------------------------
+
+TEST(https_client, plain_http_works) {
+  fake_cloud_api api(/*tls=*/false);
+  auto client = make_client(api);
+  ASSERT_EQ(api.url().rfind("http://", 0), 0u);
+  auto res = post_and_wait(*client, send_to(api, "4915112345678"));
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(res.body)["contacts"][0]["input"], "4915112345678");
+  EXPECT_EQ(api.count(), 1u);
+}
+
+TEST(https_client, bad_url_fails_via_the_callback_on_the_client_thread) {
+  https_client client;
+  ASSERT_EQ(client.start(), "");
+  for (const char* url : {"not a url", "ftp://example.com/", "https://", "https://h:99999/"}) {
+    outbound_request req;
+    req.url = url;
+    std::promise<std::pair<outbound_response, std::thread::id>> p;
+    auto f = p.get_future();
+    client.post(req, [&p](outbound_response r) {
+      p.set_value({std::move(r), std::this_thread::get_id()});
+    });
+    ASSERT_EQ(f.wait_for(kWait), std::future_status::ready) << url;
+    auto [res, tid] = f.get();
+    EXPECT_EQ(res.transport_error.rfind("bad url", 0), 0u) << url << ": " << res.transport_error;
+    EXPECT_NE(tid, std::this_thread::get_id());
+  }
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST(https_client, post_before_start_fails_inline) {
+  https_client client;
+  bool called = false;
+  outbound_request req;
+  req.url = "https://example.com/";
+  client.post(req, [&](outbound_response r) {
+    called = true;
+    EXPECT_EQ(r.transport_error, "https_client not running");
+  });
+  EXPECT_TRUE(called);
+}
+
+} // namespace
+} // namespace inboxd

@@ -1,0 +1,108 @@
+// Unit tests: the Cloud API wire request (Meta and Kapso) and the error policy.
+
+#include <gtest/gtest.h>
+
+#include "whatsapp/cloud_api.hpp"
+
+namespace inboxd {
+namespace {
+
+using json = nlohmann::json;
+using k = send_outcome::kind;
+
+outbound_response answer(int status, const std::string& body) {
+  outbound_response r;
+  r.status = status;
+  r.body = body;
+  return r;
+}
+
+std::string meta_error(int code, const std::string& message = "m") {
+  return json{{"error", {{"code", code}, {"message", message}, {"type", "OAuthException"}}}}.dump();
+}
+
+TEST(cloud_api, meta_request_uses_the_graph_path_and_a_bearer_token) {
+  send_settings s{"https://graph.facebook.com/", "", "tok", "v24.0"};
+  auto req = cloud_api_request(s, "123", json{{"a", 1}}, 5000);
+  EXPECT_EQ(req.url, "https://graph.facebook.com/v24.0/123/messages");
+  EXPECT_EQ(req.body, R"({"a":1})");
+  EXPECT_EQ(req.timeout_ms, 5000);
+  bool bearer = false;
+  for (auto& [k, v] : req.headers) {
+    bearer = bearer || (k == "Authorization" && v == "Bearer tok");
+    EXPECT_NE(k, "X-API-Key");
+  }
+  EXPECT_TRUE(bearer);
+}
+
+TEST(cloud_api, kapso_request_uses_the_proxy_path_and_an_api_key) {
+  send_settings s{"https://api.kapso.ai", "key", "", ""};
+  auto req = cloud_api_request(s, "123", json::object(), 5000);
+  EXPECT_EQ(req.url, "https://api.kapso.ai/meta/whatsapp/v24.0/123/messages");
+  bool key = false;
+  for (auto& [k, v] : req.headers) {
+    key = key || (k == "X-API-Key" && v == "key");
+    EXPECT_NE(k, "Authorization");
+  }
+  EXPECT_TRUE(key);
+}
+
+TEST(cloud_api, payloads_carry_type_content_context_and_callback_data) {
+  auto text = message_payload({{"type", "text"}, {"text", "hi"}}, "55", "wamid.x", "msg_1");
+  EXPECT_EQ(text["to"], "55");
+  EXPECT_EQ(text["text"]["body"], "hi");
+  EXPECT_EQ(text["context"]["message_id"], "wamid.x");
+  EXPECT_EQ(text["biz_opaque_callback_data"], "msg_1");
+  auto img = message_payload({{"type", "image"}, {"media", {{"link", "https://a/b.png"}, {"filename", "f"}}}},
+                             "55", "", "");
+  EXPECT_EQ(img["image"]["link"], "https://a/b.png");
+  EXPECT_FALSE(img["image"].contains("filename")) << "images have no filename";
+  EXPECT_FALSE(img.contains("context"));
+  auto tpl = message_payload({{"type", "template"}, {"template", {{"name", "t"}}}}, "55", "", "");
+  EXPECT_EQ(tpl["template"]["name"], "t");
+  auto rr = read_receipt_payload("wamid.y");
+  EXPECT_EQ(rr["status"], "read");
+  EXPECT_EQ(rr["message_id"], "wamid.y");
+}
+
+TEST(cloud_api, success_yields_the_wamid) {
+  auto o = classify_send_response(
+    answer(200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.1"}]})"), false);
+  EXPECT_EQ(o.what, k::sent);
+  EXPECT_EQ(o.wamid, "wamid.1");
+  EXPECT_EQ(classify_send_response(answer(200, R"({"success":true})"), true).what, k::sent);
+}
+
+TEST(cloud_api, unreadable_success_fails_rather_than_risking_a_duplicate) {
+  EXPECT_EQ(classify_send_response(answer(200, "nope"), false).what, k::failed);
+  EXPECT_EQ(classify_send_response(answer(200, R"({"messages":[]})"), false).what, k::failed);
+}
+
+TEST(cloud_api, never_retried_codes_fail_with_code_and_title) {
+  for (int code : {131047, 131049, 131050, 368, 130497, 131031, 0, 190, 100, 131008}) {
+    auto o = classify_send_response(answer(400, meta_error(code, "why")), false);
+    EXPECT_EQ(o.what, k::failed) << code;
+    EXPECT_EQ(o.code, code);
+    EXPECT_EQ(o.title, "why");
+  }
+  // Even behind a 5xx, a never-retry code is not retried.
+  EXPECT_EQ(classify_send_response(answer(500, meta_error(131047)), false).what, k::failed);
+}
+
+TEST(cloud_api, throttling_server_errors_and_transport_errors_are_retried) {
+  for (int code : {4, 80007, 130429, 131048, 131056})
+    EXPECT_EQ(classify_send_response(answer(400, meta_error(code)), false).what, k::retry) << code;
+  EXPECT_EQ(classify_send_response(answer(429, "{}"), false).what, k::retry);
+  EXPECT_EQ(classify_send_response(answer(409, R"({"error":"busy"})"), false).what, k::retry);
+  EXPECT_EQ(classify_send_response(answer(502, "<html>"), false).what, k::retry);
+  outbound_response timeout;
+  timeout.transport_error = "timeout";
+  EXPECT_EQ(classify_send_response(timeout, false).what, k::retry);
+  outbound_response cert;
+  cert.transport_error = "certificate verify failed";
+  cert.tls_verify_failed = true;
+  EXPECT_EQ(classify_send_response(cert, false).what, k::failed);
+}
+
+} // namespace
+} // namespace inboxd
