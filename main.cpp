@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
     opts.outbox.retry_max_ms = cfg.send_retry_max_ms;
     opts.outbox.rate_per_second = cfg.send_rate_per_second;
     opts.outbox.concurrency = cfg.send_concurrency;
+    opts.events_retain = cfg.events_retain;
+    opts.max_subscribers = cfg.sse_max_per_workspace;
     auto directory = spawn_directory_actor(sys, store, reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)

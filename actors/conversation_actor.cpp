@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/event_log.hpp"
 #include "actors/message_mutations.hpp"
 #include "actors/storage_calls.hpp"
 #include "messages/actor_messages.hpp"
@@ -232,6 +233,17 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
   if (!old_phone.empty())
     cmds.push_back({"HDEL", keys::phones(ws), old_phone});
   cmds.push_back({"HSET", keys::phones(ws), ct.phone, ct.id});
+  // The events of this change, in the same transaction.
+  auto retain = st.seed.events_retain;
+  std::set<std::string> created;
+  for (auto& [id, score] : added)
+    created.insert(id);
+  for (auto& id : changed)
+    cmds.push_back(event_append(ws, retain, created.count(id) ? "message.created" : "message.updated",
+                                {{"message", msgs[id]}}));
+  cmds.push_back(event_append(ws, retain,
+                              st.seed.persisted ? "conversation.updated" : "conversation.created",
+                              {{"conversation", conversation_api(cv, ct, now)}}));
   cmds.push_back({"EXEC"});
   (void) deduped;
   st.storage.run(self, std::move(cmds),
@@ -272,6 +284,8 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
     cmds.push_back({"SET", keys::outbox_entry(ws, enqueue->id), nlohmann::json(*enqueue).dump()});
     cmds.push_back({"ZADD", keys::outbox(ws), std::to_string(enqueue->due_ms), enqueue->id});
   }
+  cmds.push_back(event_append(ws, st.seed.events_retain, "conversation.updated",
+                              {{"conversation", conversation_api(cv, ct, now)}}));
   cmds.push_back({"EXEC"});
   st.storage.run(self, std::move(cmds), [self, call, cv, ct, enqueue](redis_result& r) {
     auto& st = self->state;
@@ -435,6 +449,9 @@ void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
     if (!call->client_message_id.empty()) // remembered for 48 h (API.md: at least 24 h)
       cmds.push_back({"SET", keys::client_message(ws, call->client_message_id), id, "EX", "172800"});
     cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
+    cmds.push_back(event_append(ws, st.seed.events_retain, "message.created", {{"message", rec}}));
+    cmds.push_back(event_append(ws, st.seed.events_retain, "conversation.updated",
+                                {{"conversation", conversation_api(cv, st.seed.ct, now)}}));
     cmds.push_back({"EXEC"});
     st.storage.run(self, std::move(cmds), [self, call, cv, rec, entry](redis_result& r2) {
       auto& st = self->state;
@@ -510,13 +527,17 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
           cmds.push_back({"SET", keys::alias(ws, derived), id});
         }
         cmds.push_back({"SET", keys::message(ws, id), rec.dump()});
+        cmds.push_back(event_append(ws, st.seed.events_retain, "message.updated", {{"message", rec}}));
       }
     }
     cmds.push_back({"ZREM", keys::outbox(ws), id});
     cmds.push_back({"DEL", keys::outbox_entry(ws, id)});
     cmds.push_back({"EXEC"});
-    st.storage.run(self, std::move(cmds), [answer](redis_result& r2) {
-      answer(exec_committed(r2));
+    st.storage.run(self, std::move(cmds), [self, answer](redis_result& r2) {
+      bool ok = exec_committed(r2);
+      if (ok)
+        self->send(self->state.workspace, events_atom::value);
+      answer(ok);
     });
   });
 }

@@ -35,6 +35,7 @@ struct conversation_seed {
   bool persisted = false; // conversation + contact records already in Redis
   int64_t idle_ms = 60000;
   caf::actor outbound; // the workspace's outbox sender (told of new entries)
+  int64_t events_retain = 10000; // the event log's length (every change appends its events)
 };
 
 caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,

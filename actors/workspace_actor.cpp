@@ -7,6 +7,7 @@
 
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
+#include "actors/event_hub.hpp"
 #include "actors/storage_calls.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
@@ -31,6 +32,7 @@ struct workspace_state {
   conversation_index index;
   std::map<std::string, child> children;       // conversation id -> actor
   caf::actor outbound;                         // the outbox sender
+  std::unique_ptr<event_hub> hub;              // event stream subscribers
   static inline const char* name = "workspace";
 };
 
@@ -52,6 +54,7 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     seed.persisted = seed.conv.updated_at != 0;
     seed.idle_ms = st.opts.conversation_idle_ms;
     seed.outbound = st.outbound;
+    seed.events_retain = st.opts.events_retain;
     auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
                                            caf::actor_cast<caf::actor>(self), std::move(seed));
     self->link_to(handle);
@@ -257,6 +260,8 @@ void handle_call(ws_actor* self, inbox_call& call) {
       f.limit = call.limit;
       return call.reply.json(200, st.index.list_conversations(f, now));
     }
+    case op::subscribe_events:
+      return st.hub->subscribe(call.reply, call.value);
     case op::conversation_get: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
@@ -319,7 +324,9 @@ caf::behavior running(ws_actor* self) {
         idx.remove_phone(c.old_phone);
       idx.put_contact(c.ct);
       idx.put_conversation(c.conv);
+      self->state.hub->appended();
     },
+    [self](events_atom) { self->state.hub->appended(); },
     [self](conversation_idle& idle) {
       auto& children = self->state.children;
       auto i = children.find(idle.conversation_id);
@@ -401,6 +408,12 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
   self->state.ws = std::move(ws);
   self->state.opts = opts;
   self->state.storage = storage_calls(std::move(store));
+  self->state.hub = std::make_unique<event_hub>(
+    self->state.ws.id,
+    [self](redis_pipeline cmds, storage_calls::continuation then) {
+      self->state.storage.run(self, std::move(cmds), std::move(then));
+    },
+    self->state.opts.max_subscribers);
   // Until loaded, everything but storage replies waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);

@@ -7,8 +7,16 @@
 // and calls, and passivates idle ones. It also spawns the workspace's outbound actor (the
 // outbox sender) and relays send results from it to the conversation actors.
 //
+// Event streams (GET /api/events): it keeps the workspace's live subscribers and fans out the
+// event log ({ws}:events, appended by the conversation actors in their transactions) in log
+// order: after each committed change it reads the log from the last id it delivered. A
+// subscriber resuming with Last-Event-ID first replays the log up to that point on its own,
+// then joins the live ones; every subscriber only ever gets ids above its cursor, so there is no
+// gap and no duplicate at the seam. A subscriber whose stream closed (client gone, too slow) is
+// dropped; it never holds up ingestion or the others.
+//
 // Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed,
-// send_result.
+// send_result, events_atom.
 
 #include <memory>
 
@@ -24,6 +32,8 @@ class redis_client;
 struct workspace_options {
   int64_t conversation_idle_ms = 60000;
   outbox_options outbox; // for the workspace's outbound actor
+  int64_t events_retain = 10000; // event log length (XADD MAXLEN ~)
+  int max_subscribers = 1000;    // event stream subscribers; beyond it 429
 };
 
 caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,

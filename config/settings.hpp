@@ -33,6 +33,11 @@ struct settings {
   int64_t send_retry_max_ms = 60000;       // INBOXD_SEND_RETRY_MAX_MS: backoff cap
   int send_rate_per_second = 80;           // INBOXD_SEND_RATE: per phone number (workspace)
   int send_concurrency = 32;               // INBOXD_SEND_CONCURRENCY: requests in flight per workspace
+  int64_t events_retain = 10000;           // INBOXD_EVENTS_RETAIN: events kept per workspace (at least)
+  size_t sse_buffer_bytes = 1024 * 1024;   // INBOXD_SSE_BUFFER_BYTES: unsent bytes before a subscriber is dropped
+  int64_t sse_ping_ms = 15000;             // INBOXD_SSE_PING_MS: ": ping" comment interval
+  int sse_max_per_workspace = 1000;        // INBOXD_SSE_MAX_PER_WORKSPACE: beyond it 429
+  int sse_max_streams = 10000;             // INBOXD_SSE_MAX_STREAMS: per process; beyond it 429
   std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
 };
 

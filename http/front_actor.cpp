@@ -548,6 +548,26 @@ void handle(front* self, http_exchange& ex) {
       if (!write_call(req, m.which, call, reply))
         return;
       return inbox(self, ex, std::move(call));
+    case route::events: {
+      call.what = op::subscribe_events;
+      call.value = req.header("last-event-id");
+      if (call.value.empty())
+        call.value = req.param("lastEventId");
+      if (call.value.size() > 64)
+        return reply.error("bad_request", "Last-Event-ID is too long");
+      // Browsers' EventSource cannot set headers: ?access_token= carries the user token (or an
+      // API key) instead.
+      auto token = req.param("access_token");
+      if (!token.empty() && req.header("x-api-key").empty() && req.header("authorization").empty()) {
+        auto with_token = std::make_shared<http_request>(req);
+        if (token.rfind("ibx.", 0) == 0)
+          with_token->headers.emplace_back("x-api-key", token);
+        else
+          with_token->headers.emplace_back("authorization", "Bearer " + token);
+        return inbox(self, http_exchange{std::move(with_token), reply}, std::move(call));
+      }
+      return inbox(self, ex, std::move(call));
+    }
     case route::message_send: {
       nlohmann::json body;
       if (!object_body(req, reply, body))

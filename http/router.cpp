@@ -38,6 +38,7 @@ const entry table[] = {
   {"POST", "/api/conversations/{}/status", route::conversation_status},
   {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
   {"POST", "/api/messages/send", route::message_send},
+  {"GET", "/api/events", route::events},
 };
 
 std::vector<std::string_view> split(std::string_view path) {

@@ -37,6 +37,7 @@ enum class route {
   conversation_status,
   conversation_tags,
   message_send,
+  events,
 };
 
 struct route_match {

@@ -56,6 +56,7 @@ struct inbox_call {
     set_tags,         // id = conversation, tags
     patch_contact,    // id = contact, name (name_null clears it) if has_name, tags if has_tags
     send_message,     // id = conversation, draft, client_message_id, reply_to
+    subscribe_events, // value = Last-Event-ID ("" = from now on)
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)
@@ -138,6 +139,8 @@ struct send_recorded {
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// Conversation actor -> workspace actor: events were appended to the event log.
+using events_atom = caf::atom_constant<caf::atom("events")>;
 
 } // namespace inboxd
 

@@ -36,11 +36,35 @@ struct http_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// A live response stream (Server-Sent Events) opened on a request: bytes pushed here are written
+/// to the client in order. Thread-safe; any actor may push.
+class event_stream {
+public:
+  virtual ~event_stream() = default;
+  /// Queues `bytes` for the client. Returns false once the stream is closed (the client went away,
+  /// the unsent bytes passed the stream's buffer bound, or the server is stopping): the caller
+  /// then forgets the stream. Never blocks.
+  virtual bool push(std::string bytes) = 0;
+  /// Whether the stream is closed (see push).
+  virtual bool closed() const = 0;
+  /// Closes the stream (idempotent).
+  virtual void close() = 0;
+};
+using event_stream_ptr = std::shared_ptr<event_stream>;
+
 /// Receives the answer to one request (implemented by the HTTP session).
 class reply_sink {
 public:
   virtual ~reply_sink() = default;
   virtual void deliver(http_response res) = 0;
+  /// Answers with a stream instead: `head` gives the status (200) and headers (Content-Type
+  /// text/event-stream is set by the session); the body follows through the returned stream.
+  /// Returns null when no stream can be opened (the request was answered already, timed out, or
+  /// the process-wide stream limit is reached): the caller then answers with deliver().
+  virtual event_stream_ptr open_stream(http_response head) {
+    (void) head;
+    return nullptr;
+  }
 };
 
 class reply_handle {
@@ -50,6 +74,10 @@ public:
   void send(http_response res) const {
     if (sink_)
       sink_->deliver(std::move(res));
+  }
+  /// See reply_sink::open_stream.
+  event_stream_ptr open_stream(http_response head) const {
+    return sink_ ? sink_->open_stream(std::move(head)) : nullptr;
   }
   void json(int status, const nlohmann::json& body) const;
   /// {"error":{"code","message"}} with the status API.md assigns to `code`.

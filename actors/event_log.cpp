@@ -1,0 +1,75 @@
+#include "actors/event_log.hpp"
+
+#include <charconv>
+
+#include "storage/keys.hpp"
+
+namespace inboxd {
+
+redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
+                           nlohmann::json body) {
+  body["type"] = type;
+  body["workspaceId"] = workspace_id;
+  return {"XADD",
+          keys::events(workspace_id),
+          "MAXLEN",
+          "~",
+          std::to_string(retain),
+          "*",
+          "type",
+          std::string(type),
+          "data",
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {
+  if (reply.kind != redis_value::type::array)
+    return false;
+  for (auto& entry : reply.elements) {
+    if (entry.kind != redis_value::type::array || entry.elements.size() != 2 ||
+        entry.elements[1].kind != redis_value::type::array)
+      return false;
+    stream_entry e;
+    e.id = entry.elements[0].str;
+    auto& fields = entry.elements[1].elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str == "type")
+        e.type = fields[i + 1].str;
+      else if (fields[i].str == "data")
+        e.data = fields[i + 1].str;
+    }
+    out.push_back(std::move(e));
+  }
+  return true;
+}
+
+std::string sse_frame(const stream_entry& e) {
+  std::string f;
+  f.reserve(e.id.size() + e.type.size() + e.data.size() + 24);
+  f += "id: ";
+  f += e.id;
+  f += "\nevent: ";
+  f += e.type;
+  f += "\ndata: ";
+  f += e.data; // one line: JSON dumps escape newlines
+  f += "\n\n";
+  return f;
+}
+
+bool parse_stream_id(std::string_view s, stream_id& out) {
+  auto dash = s.find('-');
+  auto ms = s.substr(0, dash);
+  auto seq = dash == std::string_view::npos ? std::string_view("0") : s.substr(dash + 1);
+  if (ms.empty() || seq.empty() || ms.size() > 20 || seq.size() > 20)
+    return false;
+  auto [p1, e1] = std::from_chars(ms.data(), ms.data() + ms.size(), out.first);
+  auto [p2, e2] = std::from_chars(seq.data(), seq.data() + seq.size(), out.second);
+  return e1 == std::errc{} && e2 == std::errc{} && p1 == ms.data() + ms.size() &&
+         p2 == seq.data() + seq.size();
+}
+
+std::string to_string(const stream_id& id) {
+  return std::to_string(id.first) + "-" + std::to_string(id.second);
+}
+
+} // namespace inboxd
