@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
           return;
         spdlog::info("signal {}: shutting down", sig);
         server.stop_accepting();
+        server.close_streams(); // open event streams end now (clients resume elsewhere/later)
         deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         wait_drained();
       });

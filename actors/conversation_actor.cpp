@@ -236,11 +236,13 @@ void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vect
   // The events of this change, in the same transaction.
   auto retain = st.seed.events_retain;
   std::set<std::string> created;
-  for (auto& [id, score] : added)
+  for (auto& [id, score] : added) { // in arrival order
     created.insert(id);
+    cmds.push_back(event_append(ws, retain, "message.created", {{"message", msgs[id]}}));
+  }
   for (auto& id : changed)
-    cmds.push_back(event_append(ws, retain, created.count(id) ? "message.created" : "message.updated",
-                                {{"message", msgs[id]}}));
+    if (!created.count(id))
+      cmds.push_back(event_append(ws, retain, "message.updated", {{"message", msgs[id]}}));
   cmds.push_back(event_append(ws, retain,
                               st.seed.persisted ? "conversation.updated" : "conversation.created",
                               {{"conversation", conversation_api(cv, ct, now)}}));

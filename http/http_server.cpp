@@ -1,6 +1,10 @@
 #include "http/http_server.hpp"
 
+#include <array>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
+#include <vector>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -31,6 +35,50 @@ bool valid_request_id(const std::string& id) {
   return true;
 }
 
+// The open event streams of one server: their count (for sse_max_streams) and weak pointers to
+// them (for close_streams). Shared with the streams, which may outlive the server.
+struct stream_registry {
+  std::atomic<size_t> open{0};
+  std::mutex mutex;
+  std::unordered_map<const void*, std::weak_ptr<event_stream>> streams;
+
+  // Takes one slot; false when `max` streams are open already.
+  bool try_reserve(int max) {
+    if (max <= 0)
+      return false;
+    if (open.fetch_add(1) >= static_cast<size_t>(max)) {
+      open.fetch_sub(1);
+      return false;
+    }
+    return true;
+  }
+  void release() { open.fetch_sub(1); }
+
+  void add(const void* key, std::weak_ptr<event_stream> s) {
+    std::lock_guard lock(mutex);
+    streams.emplace(key, std::move(s));
+  }
+  // Called exactly once per added stream, when it closes: frees its slot.
+  void remove(const void* key) {
+    {
+      std::lock_guard lock(mutex);
+      streams.erase(key);
+    }
+    release();
+  }
+  void close_all() {
+    std::vector<std::shared_ptr<event_stream>> live;
+    {
+      std::lock_guard lock(mutex);
+      for (auto& [key, weak] : streams)
+        if (auto s = weak.lock())
+          live.push_back(std::move(s));
+    }
+    for (auto& s : live)
+      s->close();
+  }
+};
+
 } // namespace
 
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
@@ -41,6 +89,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::atomic<int64_t> in_flight{0};
   std::atomic<int> connections{0};
   std::atomic<bool> accepting{true};
+  std::shared_ptr<stream_registry> streams = std::make_shared<stream_registry>();
 
   impl(net::io_context& io, const settings& cfg, dispatch_fn d)
       : io(io), cfg(cfg), dispatch(std::move(d)), acceptor(net::make_strand(io)) {}
@@ -50,12 +99,73 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
 
 namespace {
 
+class session;
+
+// The event_stream handed to the handler. Holds its session weakly (the session holds the stream),
+// so a stream kept by an actor never keeps a closed connection alive. push's bound counts the
+// queued bytes plus those of the write in progress.
+class sse_stream final : public event_stream {
+public:
+  sse_stream(std::weak_ptr<session> s, std::shared_ptr<stream_registry> registry, size_t limit)
+      : session_(std::move(s)), registry_(std::move(registry)), limit_(limit) {}
+  ~sse_stream() override { mark_closed(); }
+
+  bool push(std::string bytes) override;
+  bool closed() const override {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+  void close() override;
+
+  // Session side (its strand). Marks the stream closed without touching the socket; true when
+  // this call closed it (the registry slot is freed exactly once).
+  bool mark_closed() {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_)
+        return false;
+      closed_ = true;
+      pending_.clear();
+      pending_.shrink_to_fit();
+    }
+    registry_->remove(this);
+    return true;
+  }
+  // Takes the queued bytes for one write ("" when none: the session then waits for a push).
+  std::string take() {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    out.swap(pending_);
+    in_write_ = out.size();
+    flush_wanted_ = !out.empty();
+    return out;
+  }
+  void write_done() {
+    std::lock_guard lock(mutex_);
+    in_write_ = 0;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::weak_ptr<session> session_;
+  std::shared_ptr<stream_registry> registry_;
+  size_t limit_;
+  std::string pending_;
+  size_t in_write_ = 0;
+  bool flush_wanted_ = false; // a flush is posted or a write is in progress: no need to post
+  bool closed_ = false;
+};
+
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket&& socket, std::shared_ptr<http_server::impl> server)
       : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
 
-  ~session() { --server_->connections; }
+  ~session() {
+    if (sse_)
+      sse_->mark_closed();
+    --server_->connections;
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -69,6 +179,40 @@ public:
               });
   }
 
+  // Called from any thread by the reply sink, `answered` being the sink's flag (not yet set).
+  event_stream_ptr open_stream(uint64_t generation, std::atomic<bool>& answered,
+                               http_response head) {
+    auto& registry = server_->streams;
+    if (!registry->try_reserve(server_->cfg.sse_max_streams))
+      return nullptr;
+    if (answered.exchange(true)) {
+      registry->release();
+      return nullptr;
+    }
+    auto s =
+        std::make_shared<sse_stream>(weak_from_this(), registry, server_->cfg.sse_buffer_bytes);
+    registry->add(s.get(), s);
+    // Posted before any push can post a flush, so the head goes out first.
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), generation, s, head = std::move(head)]() mutable {
+                self->start_stream(generation, std::move(s), std::move(head));
+              });
+    return s;
+  }
+
+  // Any thread (the stream): write what is queued.
+  void post_flush() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->do_flush(); });
+  }
+
+  // Any thread (the stream): the stream `s` was closed; end the connection if it is ours.
+  void post_stream_closed(const sse_stream* s) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), s] {
+      if (self->sse_.get() == s)
+        self->end_stream();
+    });
+  }
+
 private:
   class sink : public reply_sink {
   public:
@@ -78,6 +222,12 @@ private:
         return;
       if (auto s = s_.lock())
         s->post_reply(gen_, std::move(res));
+    }
+    event_stream_ptr open_stream(http_response head) override {
+      if (answered_.load())
+        return nullptr;
+      auto s = s_.lock();
+      return s ? s->open_stream(gen_, answered_, std::move(head)) : nullptr;
     }
 
   private:
@@ -219,9 +369,109 @@ private:
     }
   }
 
+  // --- streaming mode (all on the strand) ---
+
+  // The handler opened a stream on request `generation`: answer it with the stream's head.
+  void start_stream(uint64_t generation, std::shared_ptr<sse_stream> s, http_response head) {
+    if (!awaiting_ || generation != generation_) {
+      s->mark_closed(); // timed out (503 sent) or stale: the connection carries on without it
+      return;
+    }
+    awaiting_ = false;
+    --server_->in_flight;
+    deadline_.cancel();
+    sse_ = std::move(s);
+    streaming_ = true;
+    stream_.expires_never();
+    if (sse_->closed())
+      return end_stream();
+    out_ = stream_head(head);
+    out_ += sse_->take(); // pushed before the switch
+    write_stream();
+    schedule_ping();
+    read_stream();
+  }
+
+  std::string stream_head(const http_response& head) const {
+    auto safe = [](const std::string& v) { return v.find_first_of("\r\n") == std::string::npos; };
+    auto reason = bhttp::obsolete_reason(bhttp::int_to_status(static_cast<unsigned>(head.status)));
+    std::string out = "HTTP/1.1 " + std::to_string(head.status) + " ";
+    out.append(reason.starts_with('<') ? "OK" : std::string(reason));
+    out += "\r\nServer: inboxd\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+           "Cache-Control: no-cache\r\nX-Request-Id: ";
+    out += request_id_.empty() ? new_id("req_") : request_id_;
+    out += "\r\nConnection: close\r\n";
+    for (auto& [k, v] : head.headers)
+      if (!k.empty() && safe(k) && safe(v) && k.find(':') == std::string::npos)
+        out += k + ": " + v + "\r\n";
+    out += "\r\n";
+    return out;
+  }
+
+  void do_flush() {
+    if (!streaming_ || stream_done_ || writing_)
+      return; // before the switch start_stream takes the queue; during a write its end does
+    out_ = sse_->take();
+    if (!out_.empty())
+      write_stream();
+  }
+
+  void write_stream() {
+    writing_ = true;
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       self->sse_->write_done();
+                       if (ec)
+                         return self->end_stream();
+                       self->do_flush();
+                     });
+  }
+
+  void schedule_ping() {
+    if (server_->cfg.sse_ping_ms <= 0)
+      return;
+    ping_.expires_after(std::chrono::milliseconds(server_->cfg.sse_ping_ms));
+    ping_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->stream_done_)
+        return;
+      if (self->sse_->push(": ping\n\n"))
+        self->schedule_ping();
+    });
+  }
+
+  // Reads (and discards) whatever the client sends, to notice it going away.
+  void read_stream() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec)
+                                return self->end_stream();
+                              if (!self->stream_done_)
+                                self->read_stream();
+                            });
+  }
+
+  void end_stream() {
+    if (stream_done_)
+      return;
+    stream_done_ = true;
+    sse_->mark_closed();
+    ping_.cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored); // aborts the pending read and write: the session ends
+  }
+
   beast::tcp_stream stream_;
   std::shared_ptr<http_server::impl> server_;
   net::steady_timer deadline_;
+  net::steady_timer ping_{stream_.get_executor()};
+  std::shared_ptr<sse_stream> sse_;
+  std::string out_;
+  std::array<char, 512> discard_{};
+  bool streaming_ = false;
+  bool stream_done_ = false;
+  bool writing_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string request_id_;
@@ -229,6 +479,38 @@ private:
   bool awaiting_ = false;
   uint64_t generation_ = 0;
 };
+
+bool sse_stream::push(std::string bytes) {
+  bool over = false;
+  bool post = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_)
+      return false;
+    if (pending_.size() + in_write_ + bytes.size() > limit_) {
+      over = true; // too slow a subscriber: drop it (it resumes with Last-Event-ID)
+    } else {
+      pending_ += bytes;
+      post = !flush_wanted_;
+      flush_wanted_ = true;
+    }
+  }
+  if (over) {
+    close();
+    return false;
+  }
+  if (post)
+    if (auto s = session_.lock())
+      s->post_flush();
+  return true;
+}
+
+void sse_stream::close() {
+  if (!mark_closed())
+    return;
+  if (auto s = session_.lock())
+    s->post_stream_closed(this);
+}
 
 } // namespace
 
@@ -286,6 +568,14 @@ void http_server::stop_accepting() {
 
 int64_t http_server::in_flight() const {
   return impl_->in_flight.load();
+}
+
+void http_server::close_streams() {
+  impl_->streams->close_all();
+}
+
+size_t http_server::open_streams() const {
+  return impl_->streams->open.load();
 }
 
 } // namespace inboxd

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   redis-server redis-tools
   curl openssl ca-certificates
+  chromium
 )
 
 installed() {

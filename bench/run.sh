@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# The benchmark, end to end: builds a Release inboxd and the load generator into build/release,
+# starts its own redis-server (AOF on, appendfsync everysec) and inboxd on free ports in a
+# temporary directory, provisions workspaces over the admin API, preloads data, runs every scenario
+# of bench/README.md, prints the results table and writes bench/results/<date>.json and
+# bench/results/latest.json.
+#
+#   bench/run.sh                      the full benchmark (about 10 minutes, build included)
+#   bench/run.sh --smoke --binary PATH --loadgen PATH [--fake-cloud-api PATH] [--results-dir DIR]
+#                                     a few seconds per scenario at tiny scale, with the given
+#                                     binaries (the test command runs it on the ASan build);
+#                                     exits non-zero when a scenario gets no successful request
+#                                     or a process fails
+# Environment: JOBS (build parallelism, default 2); BENCH_KEEP=1 keeps the temporary directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+smoke=0
+binary=""
+loadgen=""
+fake=""
+results_dir=""
+while (($#)); do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --binary) binary="$2"; shift ;;
+    --loadgen) loadgen="$2"; shift ;;
+    --fake-cloud-api) fake="$2"; shift ;;
+    --results-dir) results_dir="$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: FAILED: $*" >&2; exit 1; }
+started_at=$(date +%s)
+
+# --- binaries ------------------------------------------------------------------------------------
+if ((smoke)); then
+  [[ -n "$binary" && -n "$loadgen" ]] || die "--smoke needs --binary and --loadgen"
+  [[ -n "$fake" ]] || fake="$(dirname "$loadgen")/inboxd_fake_cloud_api"
+  # Sanitizer builds: the tests' UBSan suppressions (CAF 0.17's headers), unless already set.
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/ubsan.supp}"
+else
+  bash scripts/deps.sh
+  build_dir="$root/build/release"
+  log "building Release into $build_dir"
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINBOXD_TESTS=OFF -DINBOXD_BENCH=ON >/dev/null
+  cmake --build "$build_dir" -j "${JOBS:-2}" --target inboxd inboxd_loadgen inboxd_fake_cloud_api
+  binary="$build_dir/inboxd"
+  loadgen="$build_dir/bench/inboxd_loadgen"
+  fake="$build_dir/bench/inboxd_fake_cloud_api"
+fi
+for b in "$binary" "$loadgen" "$fake"; do
+  [[ -x "$b" ]] || die "not an executable: $b"
+done
+command -v redis-server >/dev/null || die "redis-server not found (bash scripts/deps.sh installs it)"
+command -v redis-cli >/dev/null || die "redis-cli not found (bash scripts/deps.sh installs redis-tools)"
+command -v curl >/dev/null || die "curl not found"
+
+# --- sizes and settings --------------------------------------------------------------------------
+if ((smoke)); then
+  dur=2; drain=10
+  rate_ingest=300; rate_list=200; rate_phone=200; rate_send=100; rate_mixed=200; rate_stream=100
+  rate_batch=30; closed_conns=8
+  inbox_convs=500; echo_pool=1000; scale_ws=10; scale_per_post=20; scale_posts=100 # 2,000 conversations
+  idle_ms=1000
+else
+  dur=10; drain=15
+  rate_ingest=10000; rate_list=5000; rate_phone=5000; rate_send=2000; rate_mixed=2000; rate_stream=1000
+  rate_batch=500; closed_conns=64
+  inbox_convs=10000; echo_pool=30000; scale_ws=100; scale_per_post=50; scale_posts=20000 # 1,000,000
+  idle_ms=10000
+fi
+admin_token="bench-admin-$RANDOM$RANDOM"
+app_secret="bench-secret-$RANDOM$RANDOM"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/inboxd-bench.XXXXXX")"
+[[ -n "$results_dir" ]] || { ((smoke)) && results_dir="$work/results" || results_dir="$root/bench/results"; }
+mkdir -p "$results_dir" "$work/redis"
+runs="$work/runs.jsonl"
+: >"$runs"
+
+redis_pid=""; inboxd_pid=""; fake_pid=""
+cleanup() {
+  local rc=$?
+  for p in $inboxd_pid $fake_pid $redis_pid; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in $inboxd_pid $fake_pid $redis_pid; do
+    wait "$p" 2>/dev/null || true
+  done
+  if ((rc != 0)); then
+    for f in "$work/inboxd.log" "$work/redis.log"; do
+      [[ -f "$f" ]] && { echo "--- tail of $f" >&2; tail -n 30 "$f" >&2; }
+    done
+  fi
+  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+    log "kept $work"
+  elif [[ "$results_dir" == "$work"/* ]]; then
+    rm -rf "$work/redis" # smoke: keep the results (tiny), drop the data
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+
+# --- processes -----------------------------------------------------------------------------------
+redis_port=$("$loadgen" free-port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" \
+  --appendonly yes --appendfsync everysec --save "" --logfile "$work/redis.log" &
+redis_pid=$!
+rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+for _ in $(seq 1 100); do rcli ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+rcli ping 2>/dev/null | grep -q PONG || die "redis-server did not start"
+log "redis-server pid $redis_pid on 127.0.0.1:$redis_port (AOF everysec) in $work/redis"
+
+"$fake" >"$work/fake.out" 2>"$work/fake.err" &
+fake_pid=$!
+for _ in $(seq 1 100); do [[ -s "$work/fake.out" ]] && break; sleep 0.1; done
+fake_port=$(head -n1 "$work/fake.out")
+[[ "$fake_port" =~ ^[0-9]+$ ]] || die "fake Cloud API did not start: $(cat "$work/fake.err")"
+log "fake Cloud API pid $fake_pid on 127.0.0.1:$fake_port (plain HTTP)"
+
+port=$("$loadgen" free-port)
+export INBOXD_HTTP_ADDR=127.0.0.1 INBOXD_HTTP_PORT="$port"
+export INBOXD_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export INBOXD_ADMIN_TOKEN="$admin_token" INBOXD_META_APP_SECRET="$app_secret"
+export INBOXD_CONVERSATION_IDLE_MS="$idle_ms"
+export INBOXD_SEND_RATE=5000            # the fake Cloud API is not rate limited; keep the outbox moving
+export INBOXD_LOG_LEVEL="${INBOXD_LOG_LEVEL:-info}"
+"$binary" >"$work/inboxd.log" 2>&1 &
+inboxd_pid=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 300); do
+  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+  kill -0 "$inboxd_pid" 2>/dev/null || die "inboxd exited at start"
+  sleep 0.1
+done
+curl -fsS "$base/readyz" >/dev/null || die "inboxd not ready"
+log "inboxd pid $inboxd_pid on $base ($(basename "$binary"), idle passivation ${idle_ms} ms)"
+
+alive() {
+  kill -0 "$inboxd_pid" 2>/dev/null || die "inboxd died (during $1)"
+  kill -0 "$redis_pid" 2>/dev/null || die "redis-server died (during $1)"
+}
+
+# lg RECORD(0|1) LABEL ARGS...: one loadgen run against inboxd; RECORD=1 appends it to the results.
+lg() {
+  local record=$1 label=$2
+  shift 2
+  local out
+  out=$(timeout 900 "$loadgen" run --port "$port" --scenario "$label" --pid "$inboxd_pid" \
+    --redis-pid "$redis_pid" --drain "$drain" "$@") || die "loadgen failed in $label"
+  alive "$label"
+  if ((record)); then
+    echo "$out" >>"$runs"
+  fi
+  local ok req
+  ok=$(grep -oE '"ok":[0-9]+' <<<"$out" | head -n1 | cut -d: -f2)
+  req=$(grep -oE '"requests":[0-9]+' <<<"$out" | head -n1 | cut -d: -f2)
+  log "$label: $ok/$req ok $(grep -oE '"requestsPerSec":[0-9.]+' <<<"$out") $(grep -oE '"p99":[0-9.]+' <<<"$out" | head -1)"
+  if [[ "$ok" == 0 ]]; then
+    log "$label: no successful request: $(grep -oE '"firstError":"[^"]*"' <<<"$out")"
+    ((record)) || die "$label (setup) failed"
+  fi
+}
+
+# --- workspaces ----------------------------------------------------------------------------------
+provision() { # prefix count pnid_base [send]
+  local extra=()
+  [[ "${4:-}" == send ]] && extra=(--send-base-url "http://127.0.0.1:$fake_port" --access-token bench-token)
+  timeout 300 "$loadgen" provision --port "$port" --admin-token "$admin_token" --prefix "$1" \
+    --count "$2" --pnid-base "$3" "${extra[@]}" || die "provisioning $1 failed"
+}
+line=$(provision ingest 1 100000000000)
+read -r ingest_ws ingest_pnid ingest_key <<<"$line"
+line=$(provision inbox 1 200000000000 send)
+read -r inbox_ws inbox_pnid inbox_key <<<"$line"
+log "workspaces: ingest $ingest_ws, inbox $inbox_ws (send -> fake Cloud API)"
+
+# --- preload -------------------------------------------------------------------------------------
+t=$(date +%s)
+# inbox: one conversation per contact (10 new contacts per POST), then tags/status/mode/read on them
+lg 0 "preload inbox" --template webhook --mode closed --connections "$closed_conns" \
+  --pnids "$inbox_pnid" --secret "$app_secret" --messages 10 --requests $((inbox_convs / 10)) \
+  --run-tag pre-inbox
+lg 0 "decorate inbox" --template decorate --mode closed --connections "$closed_conns" \
+  --key "$inbox_key" --conversations "$inbox_convs" --requests "$inbox_convs"
+# ingest: outbound messages (business-app echoes) whose statuses scenario 2 delivers
+lg 0 "preload echoes" --template webhook --mode closed --connections "$closed_conns" \
+  --pnids "$ingest_pnid" --secret "$app_secret" --echoes --messages 10 --contacts "$inbox_convs" \
+  --requests $((echo_pool / 10)) --run-tag echo
+log "preload took $(($(date +%s) - t)) s"
+
+# --- scenarios -----------------------------------------------------------------------------------
+wh=(--template webhook --pnids "$ingest_pnid" --secret "$app_secret")
+# 1: one text message per POST, every message from a new contact
+lg 1 "1 webhook 1 msg" "${wh[@]}" --mode closed --connections "$closed_conns" --duration "$dur" \
+  --contact-offset 10000000 --run-tag s1c
+lg 1 "1 webhook 1 msg" "${wh[@]}" --mode open --rate "$rate_ingest" --duration "$dur" \
+  --contact-offset 20000000 --run-tag s1o
+# 2: 10 messages (existing contacts) + 10 statuses (of the echoes) per POST
+s2=(--messages 10 --statuses 10 --contacts "$inbox_convs" --status-tag echo
+  --status-pool "$echo_pool" --status-contacts "$inbox_convs")
+lg 1 "2 webhook 10+10" "${wh[@]}" "${s2[@]}" --mode closed --connections "$closed_conns" \
+  --duration "$dur" --run-tag s2c
+lg 1 "2 webhook 10+10" "${wh[@]}" "${s2[@]}" --mode open --rate "$rate_batch" --duration "$dur" \
+  --run-tag s2o
+# 3: conversation list pages with mixed filters; 4: contact by phone
+lg 1 "3 list conversations" --template list --key "$inbox_key" --mode open --rate "$rate_list" \
+  --duration "$dur"
+lg 1 "4 contact by phone" --template by-phone --key "$inbox_key" --contacts "$inbox_convs" \
+  --mode open --rate "$rate_phone" --duration "$dur"
+# 5: sends (every inbox conversation had an inbound message minutes ago: the window is open)
+lg 1 "5 send message" --template send --key "$inbox_key" --conversations "$inbox_convs" \
+  --mode open --rate "$rate_send" --duration "$dur"
+# 6: agents' inbox (80% reads / 20% writes) while customers' messages stream in
+"$loadgen" run --port "$port" --scenario "6 webhooks (background)" --template webhook \
+  --pnids "$inbox_pnid" --secret "$app_secret" --contacts "$inbox_convs" --run-tag s6 \
+  --mode open --rate "$rate_stream" --duration "$dur" --drain "$drain" \
+  --pid "$inboxd_pid" --redis-pid "$redis_pid" >"$work/s6-webhooks.json" &
+bg=$!
+lg 1 "6 mixed 80r/20w" --template mixed --key "$inbox_key" --contacts "$inbox_convs" \
+  --conversations "$inbox_convs" --mode open --rate "$rate_mixed" --duration "$dur"
+wait "$bg" || die "background webhooks failed in scenario 6"
+cat "$work/s6-webhooks.json" >>"$runs"
+
+# 7: scale: many conversations across many workspaces, then memory and list latency again
+scale_convs=$((scale_posts * scale_per_post))
+log "scenario 7: $scale_convs conversations across $scale_ws workspaces"
+scale_lines=$(provision scale "$scale_ws" 300000000000)
+scale_pnids=$(awk '{print $2}' <<<"$scale_lines" | paste -sd, -)
+scale_key0=$(head -n1 <<<"$scale_lines" | awk '{print $3}')
+lg 1 "7 scale ingest" --template webhook --pnids "$scale_pnids" --secret "$app_secret" \
+  --messages "$scale_per_post" --mode closed --connections "$closed_conns" \
+  --requests "$scale_posts" --run-tag s7
+lg 0 "decorate scale-0" --template decorate --mode closed --connections "$closed_conns" \
+  --key "$scale_key0" --conversations $((scale_convs / scale_ws)) --requests $((scale_convs / scale_ws))
+wait_s=$(( (idle_ms + 999) / 1000 + 5 ))
+log "waiting ${wait_s} s for idle conversation actors to passivate"
+sleep "$wait_s"
+alive "passivation"
+rss=$(awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$inboxd_pid/status")
+hwm=$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$inboxd_pid/status")
+threads=$(awk '/^Threads:/ {print $2}' "/proc/$inboxd_pid/status")
+redis_used=$(rcli info memory | awk -F: '/^used_memory:/ {printf "%.1f", $2/1048576}')
+redis_rss=$(rcli info memory | awk -F: '/^used_memory_rss:/ {printf "%.1f", $2/1048576}')
+redis_keys=$(rcli dbsize)
+# Live actors: inboxd exposes no count yet (GET /metrics is a later issue); reported as null.
+echo "{\"type\":\"facts\",\"scenario\":\"7 scale (after passivation)\",\"conversations\":$scale_convs,\"workspaces\":$scale_ws,\"inboxdRssMiB\":$rss,\"inboxdPeakRssMiB\":$hwm,\"inboxdThreads\":$threads,\"liveActors\":null,\"redisUsedMemoryMiB\":$redis_used,\"redisRssMiB\":$redis_rss,\"redisKeys\":$redis_keys}" >>"$runs"
+lg 1 "7 list @ scale" --template list --key "$scale_key0" --mode open --rate "$rate_list" \
+  --duration "$dur"
+
+# --- shutdown and report -------------------------------------------------------------------------
+kill -TERM "$inboxd_pid"
+set +e
+wait "$inboxd_pid"
+inboxd_rc=$?
+set -e
+inboxd_pid=""
+((inboxd_rc == 0)) || die "inboxd exited with $inboxd_rc on SIGTERM (see $work/inboxd.log)"
+kill -TERM "$fake_pid" 2>/dev/null || true
+wait "$fake_pid" 2>/dev/null || true
+fake_pid=""
+log "fake Cloud API: $(tail -n1 "$work/fake.out")"
+
+stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
+cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem_gib=$(awk '/^MemTotal:/ {printf "%.1f", $2/1048576}' /proc/meminfo)
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo true || echo false)
+elapsed=$(($(date +%s) - started_at))
+meta=$(printf '{"date":"%s","mode":"%s","commit":"%s","dirty":%s,"nproc":%s,"cpuModel":"%s","memGiB":%s,"kernel":"%s","binary":"%s","redis":"%s","totalSeconds":%s,"settings":{"INBOXD_HTTP_THREADS":"%s","INBOXD_CONVERSATION_IDLE_MS":%s,"INBOXD_SEND_RATE":%s,"redis":"appendonly yes, appendfsync everysec","durationPerRun":%s,"drain":%s}}' \
+  "$stamp" "$( ((smoke)) && echo smoke || echo full)" "$commit" "$dirty" "$(nproc)" "$cpu_model" \
+  "$mem_gib" "$(uname -r)" "$binary" "$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -d= -f2)" \
+  "$elapsed" "${INBOXD_HTTP_THREADS:-2}" "$idle_ms" "$INBOXD_SEND_RATE" "$dur" "$drain")
+
+outs=(--out "$results_dir/$stamp.json" --out "$results_dir/latest.json")
+echo
+echo "inboxd benchmark $( ((smoke)) && echo '(smoke: tiny scale, no targets)') — $stamp, $(nproc) x $cpu_model, ${mem_gib} GiB, commit $commit$( [[ $dirty == true ]] && echo ' (dirty)')"
+"$loadgen" report --in "$runs" "${outs[@]}" --meta-json "$meta" --check || die "a scenario had no successful request"
+echo
+log "results: $results_dir/$stamp.json (and latest.json); total ${elapsed} s"
