@@ -12,8 +12,11 @@ constexpr size_t kReadChunk = 500;
 
 } // namespace
 
-event_hub::event_hub(std::string workspace_id, runner run, int max_subscribers)
-    : ws_(std::move(workspace_id)), run_(std::move(run)), max_subscribers_(max_subscribers) {}
+event_hub::event_hub(std::string workspace_id, runner run, timer later, int max_subscribers)
+    : ws_(std::move(workspace_id)),
+      run_(std::move(run)),
+      later_(std::move(later)),
+      max_subscribers_(max_subscribers) {}
 
 bool event_hub::push(subscriber& sub, const stream_entry& e) {
   stream_id id;
@@ -79,19 +82,32 @@ void event_hub::catch_up(const std::shared_ptr<subscriber>& sub) {
     sub->live = true;
     return;
   }
+  // A replay is a burst: push while the client's buffer has room, wait for it to drain
+  // otherwise (the bound is there to cut off stalled clients, not catching-up ones).
+  auto room = [](const subscriber& s) { return s.stream->unsent() < s.stream->capacity() / 2; };
+  if (!room(*sub)) {
+    sub->reading = true;
+    return later_(std::chrono::milliseconds(20), [this, sub] {
+      sub->reading = false;
+      catch_up(sub);
+    });
+  }
   sub->reading = true;
   run_({{"XRANGE", keys::events(ws_), "(" + to_string(sub->cursor), to_string(live_id_), "COUNT",
          std::to_string(kReadChunk)}},
-       [this, sub](redis_result& r) {
+       [this, sub, room](redis_result& r) {
          sub->reading = false;
          std::vector<stream_entry> entries;
          if (!r.ok() || r.replies.empty() || !parse_stream_entries(r.replies[0], entries)) {
            sub->stream->close(); // it resumes with its Last-Event-ID
            return sweep();
          }
-         for (auto& e : entries)
+         for (auto& e : entries) {
+           if (!room(*sub))
+             break; // the cursor stays at the last pushed event; the rest is read again
            if (!push(*sub, e))
              return sweep();
+         }
          if (entries.empty() && sub->cursor < live_id_)
            sub->cursor = live_id_; // the rest was trimmed or never existed
          catch_up(sub);

@@ -8,6 +8,7 @@
 // behind `live_id_` (resuming with Last-Event-ID) replays (cursor, live_id_] by itself and joins
 // the live ones once it has caught up. So nothing is missed or repeated at the seam.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,8 +24,10 @@ namespace inboxd {
 class event_hub {
 public:
   using runner = std::function<void(redis_pipeline, storage_calls::continuation)>;
+  /// Runs a function on the owning actor's thread after a delay.
+  using timer = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
 
-  event_hub(std::string workspace_id, runner run, int max_subscribers);
+  event_hub(std::string workspace_id, runner run, timer later, int max_subscribers);
 
   /// Opens an event stream on `reply` (429 when the workspace or process limit is reached, 503
   /// when storage fails). `last_event_id` empty: events from now on; otherwise every retained
@@ -52,6 +55,7 @@ private:
 
   std::string ws_;
   runner run_;
+  timer later_;
   int max_subscribers_;
   std::vector<std::shared_ptr<subscriber>> subs_;
   int opening_ = 0;          // subscribe() calls waiting for the log's tail

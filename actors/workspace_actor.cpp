@@ -33,6 +33,8 @@ struct workspace_state {
   std::map<std::string, child> children;       // conversation id -> actor
   caf::actor outbound;                         // the outbox sender
   std::unique_ptr<event_hub> hub;              // event stream subscribers
+  std::map<uint64_t, std::function<void()>> timers; // the hub's delayed work, by tag
+  uint64_t next_timer = 0;
   static inline const char* name = "workspace";
 };
 
@@ -327,6 +329,14 @@ caf::behavior running(ws_actor* self) {
       self->state.hub->appended();
     },
     [self](events_atom) { self->state.hub->appended(); },
+    [self](tick_atom, uint64_t tag) {
+      auto i = self->state.timers.find(tag);
+      if (i == self->state.timers.end())
+        return;
+      auto fn = std::move(i->second);
+      self->state.timers.erase(i);
+      fn();
+    },
     [self](conversation_idle& idle) {
       auto& children = self->state.children;
       auto i = children.find(idle.conversation_id);
@@ -412,6 +422,11 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
     self->state.ws.id,
     [self](redis_pipeline cmds, storage_calls::continuation then) {
       self->state.storage.run(self, std::move(cmds), std::move(then));
+    },
+    [self](std::chrono::milliseconds delay, std::function<void()> fn) {
+      auto tag = ++self->state.next_timer;
+      self->state.timers.emplace(tag, std::move(fn));
+      self->delayed_send(self, delay, tick_atom::value, tag);
     },
     self->state.opts.max_subscribers);
   // Until loaded, everything but storage replies waits in the mailbox.

@@ -116,6 +116,11 @@ public:
     return closed_;
   }
   void close() override;
+  size_t unsent() const override {
+    std::lock_guard lock(mutex_);
+    return pending_.size() + in_write_;
+  }
+  size_t capacity() const override { return limit_; }
 
   // Session side (its strand). Marks the stream closed without touching the socket; true when
   // this call closed it (the registry slot is freed exactly once).

@@ -49,6 +49,11 @@ public:
   virtual bool closed() const = 0;
   /// Closes the stream (idempotent).
   virtual void close() = 0;
+  /// Bytes pushed and not yet written to the client, and the bound past which push() closes the
+  /// stream: a producer with much to send (a replay) pushes while there is room and waits
+  /// otherwise.
+  virtual size_t unsent() const = 0;
+  virtual size_t capacity() const = 0;
 };
 using event_stream_ptr = std::shared_ptr<event_stream>;
 
