@@ -2,7 +2,9 @@
 
 #include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -126,11 +128,14 @@ std::vector<std::string> fetch_conversation_ids(const std::string& host, int por
   sync_client client(host, port);
   std::vector<std::string> ids;
   for (int page = 1; ids.size() < max; ++page) {
-    auto j = expect_json(client.request(bhttp::verb::get,
-                                        "/api/conversations?status=all&limit=100&page=" +
-                                          std::to_string(page),
-                                        {{"X-API-Key", api_key}}),
-                         200, "list conversations");
+    std::string target = "/api/conversations?status=all&limit=100&page=" + std::to_string(page);
+    answer a = client.request(bhttp::verb::get, target, {{"X-API-Key", api_key}});
+    // An inboxd still working off an earlier overload answers 503 for a while: wait (up to 60 s).
+    for (int tries = 0; a.status == 503 && tries < 120; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      a = client.request(bhttp::verb::get, target, {{"X-API-Key", api_key}});
+    }
+    auto j = expect_json(a, 200, "list conversations");
     const auto& convs = j.at("conversations");
     if (convs.empty())
       break;
