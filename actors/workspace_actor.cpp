@@ -59,7 +59,11 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     seed.events_retain = st.opts.events_retain;
     auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
                                            caf::actor_cast<caf::actor>(self), std::move(seed));
-    self->link_to(handle);
+    // Monitored, not linked: a link is an entry in *this* actor's attachable list, which CAF
+    // scans linearly on every unlink, so with many conversations passivation went quadratic
+    // and the workspace actor stalled (seen in the scale benchmark). A monitor lives on the
+    // child's list instead. Children are stopped explicitly when the workspace exits.
+    self->monitor(handle);
     i = st.children.emplace(conv_id, child{handle, 0}).first;
   }
   ++i->second.sent;
@@ -346,7 +350,7 @@ caf::behavior running(ws_actor* self) {
           return; // something is on its way to it: keep it
         children.erase(i);
       }
-      self->unlink_from(sender);
+      self->demonitor(sender);
       self->send(sender, stop_atom::value);
     },
     [self](workspace_changed& w) {
@@ -429,6 +433,25 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
       self->delayed_send(self, delay, tick_atom::value, tag);
     },
     self->state.opts.max_subscribers);
+  // Exiting (the directory's link, or shutdown) stops every live conversation actor too.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [id, c] : self->state.children)
+      self->send_exit(c.handle, msg.reason);
+    self->quit(msg.reason);
+  });
+  // A conversation actor that died unexpectedly is forgotten (its next message respawns it
+  // from the stored state).
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& children = self->state.children;
+    for (auto i = children.begin(); i != children.end(); ++i)
+      if (i->second.handle.address() == msg.source) {
+        if (msg.reason)
+          spdlog::error("workspace {}: conversation {} died: {}", self->state.ws.id, i->first,
+                        caf::to_string(msg.reason));
+        children.erase(i);
+        return;
+      }
+  });
   // Until loaded, everything but storage replies waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);

@@ -186,6 +186,9 @@ TEST_F(e2e_test, list_parameters_are_validated) {
 
 TEST_F(e2e_test, sigterm_stops_cleanly_with_exit_code_zero) {
   EXPECT_EQ(client().get("/healthz").status, 200);
+  // A live conversation actor (and the workspace's outbound actor) must stop with the rest.
+  auto body = with_unique_wamids(fixture_case("meta/message.json", "text"));
+  ASSERT_EQ(post_meta(body.dump()).status, 200);
   EXPECT_EQ(inboxd_->stop(), 0) << inboxd_->log();
 }
 
