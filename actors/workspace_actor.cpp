@@ -264,7 +264,9 @@ void handle_call(ws_actor* self, inbox_call& call) {
       f.me = principal;
       f.page = call.page;
       f.limit = call.limit;
-      return call.reply.json(200, st.index.list_conversations(f, now));
+      http_response page;
+      page.body = st.index.list_conversations(f, now);
+      return call.reply.send(std::move(page));
     }
     case op::subscribe_events:
       return st.hub->subscribe(call.reply, call.value);

@@ -302,8 +302,8 @@ threads=$(awk '/^Threads:/ {print $2}' "/proc/$inboxd_pid/status")
 redis_used=$(rcli info memory | awk -F: '/^used_memory:/ {printf "%.1f", $2/1048576}')
 redis_rss=$(rcli info memory | awk -F: '/^used_memory_rss:/ {printf "%.1f", $2/1048576}')
 redis_keys=$(rcli dbsize)
-# Live actors: inboxd exposes no count yet (GET /metrics is a later issue); reported as null.
-echo "{\"type\":\"facts\",\"scenario\":\"7 scale (after passivation)\",\"conversations\":$scale_convs,\"workspaces\":$scale_ws,\"inboxdRssMiB\":$rss,\"inboxdPeakRssMiB\":$hwm,\"inboxdThreads\":$threads,\"liveActors\":null,\"redisUsedMemoryMiB\":$redis_used,\"redisRssMiB\":$redis_rss,\"redisKeys\":$redis_keys}" >>"$runs"
+live=$(curl -fsS "$base/metrics" | awk '/^inboxd_live_actors / {print $2}')
+echo "{\"type\":\"facts\",\"scenario\":\"7 scale (after passivation)\",\"conversations\":$scale_convs,\"workspaces\":$scale_ws,\"inboxdRssMiB\":$rss,\"inboxdPeakRssMiB\":$hwm,\"inboxdThreads\":$threads,\"liveActors\":${live:-null},\"redisUsedMemoryMiB\":$redis_used,\"redisRssMiB\":$redis_rss,\"redisKeys\":$redis_keys}" >>"$runs"
 lg 1 "7 list @ scale" --template list --key "$scale_key0" --mode open --rate "$rate_list" \
   --duration "$dur"
 

@@ -1,7 +1,10 @@
 #include "http/front_actor.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <map>
+
+#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -131,6 +134,27 @@ void webhook(front* self, const http_exchange& ex, bool meta) {
     self->send(*self->state.deps.directory,
                dead_letter{pid, meta ? "meta" : "kapso", req.header("x-webhook-event"), req.body,
                            ack});
+}
+
+// GET /metrics (Prometheus text). So far the gauges the scale benchmark reads; the request,
+// webhook, outbox and Redis counters of API.md are not collected yet.
+http_response metrics_page(caf::actor_system& sys) {
+  long rss_pages = 0;
+  if (auto* f = std::fopen("/proc/self/statm", "r")) {
+    long size = 0;
+    if (std::fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+      rss_pages = 0;
+    std::fclose(f);
+  }
+  http_response res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = "# HELP inboxd_live_actors Actors running now (conversations, workspaces, outboxes, "
+             "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\ninboxd_live_actors " +
+             std::to_string(sys.registry().running()) +
+             "\n# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
+             std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
+  return res;
 }
 
 void verify_handshake(front* self, const http_exchange& ex) {
@@ -412,6 +436,8 @@ void handle(front* self, http_exchange& ex) {
     }
     case route::healthz:
       return reply.json(200, {{"status", "ok"}});
+    case route::metrics:
+      return reply.send(metrics_page(self->system()));
     case route::readyz: {
       bool redis = deps.store->connected();
       bool loaded = deps.reg->get()->loaded;

@@ -13,6 +13,7 @@ struct entry {
 const entry table[] = {
   {"GET", "/healthz", route::healthz},
   {"GET", "/readyz", route::readyz},
+  {"GET", "/metrics", route::metrics},
   {"GET", "/api/webhook/whatsapp", route::wa_verify},
   {"POST", "/api/webhook/whatsapp", route::wa_webhook},
   {"POST", "/api/webhook/kapso", route::kapso_webhook},

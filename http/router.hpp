@@ -11,6 +11,7 @@ enum class route {
   not_found,
   method_not_allowed,
   healthz,
+  metrics,
   readyz,
   wa_verify,
   wa_webhook,

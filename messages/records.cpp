@@ -144,6 +144,80 @@ nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64
           {"updatedAt", cv.updated_at}};
 }
 
+void append_json_string(std::string& out, const std::string& s) {
+  bool plain = true; // printable ASCII without quote or backslash: copied as it is
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  if (!plain) {
+    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+namespace {
+
+void append_string_or_null(std::string& out, const std::string& s) {
+  if (s.empty())
+    out += "null";
+  else
+    append_json_string(out, s);
+}
+
+void append_int_or_null(std::string& out, int64_t v) {
+  if (v == 0)
+    out += "null";
+  else
+    out += std::to_string(v);
+}
+
+} // namespace
+
+void append_conversation_api(std::string& out, const conversation& cv, const contact& ct,
+                             int64_t now_ms) {
+  bool can_reply = cv.last_inbound_at != 0 && now_ms < cv.last_inbound_at + kReplyWindowMs;
+  // Keys in nlohmann's (sorted) order.
+  out += "{\"assignedTo\":";
+  append_string_or_null(out, cv.assigned_to);
+  out += can_reply ? ",\"canReply\":true" : ",\"canReply\":false";
+  out += ",\"contact\":{\"id\":";
+  append_json_string(out, ct.id);
+  out += ",\"name\":";
+  append_string_or_null(out, ct.display_name());
+  out += ",\"phone\":";
+  append_json_string(out, ct.phone);
+  out += "},\"createdAt\":";
+  out += std::to_string(cv.created_at);
+  out += ",\"id\":";
+  append_json_string(out, cv.id);
+  out += ",\"lastInboundAt\":";
+  append_int_or_null(out, cv.last_inbound_at);
+  out += ",\"lastMessageAt\":";
+  append_int_or_null(out, cv.last_message_at);
+  out += ",\"lastMessagePreview\":";
+  append_string_or_null(out, cv.last_message_preview);
+  out += ",\"mode\":";
+  append_json_string(out, cv.mode);
+  out += ",\"status\":";
+  append_json_string(out, cv.status);
+  out += ",\"tags\":[";
+  for (size_t i = 0; i < cv.tags.size(); ++i) {
+    if (i)
+      out += ',';
+    append_json_string(out, cv.tags[i]);
+  }
+  out += "],\"unreadCount\":";
+  out += std::to_string(cv.unread_count);
+  out += ",\"updatedAt\":";
+  out += std::to_string(cv.updated_at);
+  out += '}';
+}
+
 std::string message_preview(const nlohmann::json& m) {
   std::string text;
   if (auto t = m.find("text"); t != m.end() && t->is_string())

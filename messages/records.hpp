@@ -60,6 +60,13 @@ void from_json(const nlohmann::json& j, conversation& c);
 nlohmann::json workspace_api(const workspace& w);
 nlohmann::json contact_api(const contact& c);
 nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64_t now_ms);
+/// Appends conversation_api(cv, ct, now_ms) as JSON text, byte for byte what dumping it gives
+/// (same key order and escaping), without building the document: list pages are rendered on
+/// the workspace actor, where this is the hot path.
+void append_conversation_api(std::string& out, const conversation& cv, const contact& ct,
+                             int64_t now_ms);
+/// Appends `s` as a JSON string literal, as nlohmann's dump (invalid UTF-8 replaced) does.
+void append_json_string(std::string& out, const std::string& s);
 
 /// The preview line of a message record (text, caption or "[type]"), at most 120 bytes,
 /// cut on a UTF-8 boundary.

@@ -31,6 +31,10 @@ void add(conversation_index& idx, const std::string& n, const std::string& name,
   idx.put_conversation(cv);
 }
 
+nlohmann::json listed(const conversation_index& idx, const conversation_filter& f, int64_t t) {
+  return nlohmann::json::parse(idx.list_conversations(f, t));
+}
+
 std::vector<std::string> ids(const nlohmann::json& page) {
   std::vector<std::string> out;
   for (auto& c : page["conversations"])
@@ -47,17 +51,17 @@ TEST(conversation_index, newest_activity_first_and_paging) {
   add(idx, "3", "Cid", now - 2000);
   conversation_filter f;
   f.limit = 2;
-  auto p1 = idx.list_conversations(f, now);
+  auto p1 = listed(idx, f, now);
   EXPECT_EQ(ids(p1), (std::vector<std::string>{"cv_2", "cv_3"}));
   EXPECT_EQ(p1["total"], 3);
   f.page = 2;
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_1"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1"}));
   // Moving activity reorders.
   auto moved = *idx.conversation_by_id("cv_1");
   moved.last_message_at = now;
   idx.put_conversation(moved);
   f.page = 1;
-  EXPECT_EQ(ids(idx.list_conversations(f, now))[0], "cv_1");
+  EXPECT_EQ(ids(listed(idx, f, now))[0], "cv_1");
 }
 
 TEST(conversation_index, filters_and_counts) {
@@ -68,32 +72,32 @@ TEST(conversation_index, filters_and_counts) {
   add(idx, "4", "Dan", now - kReplyWindowMs - 10, "open", "u2");
   conversation_filter f;
   f.me = "u1";
-  auto all = idx.list_conversations(f, now);
+  auto all = listed(idx, f, now);
   EXPECT_EQ(all["total"], 3);
   EXPECT_EQ(all["counts"]["all"], 3);
   EXPECT_EQ(all["counts"]["mine"], 1);
   EXPECT_EQ(all["counts"]["unassigned"], 1);
   f.assigned_to = "unassigned";
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_2"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_2"}));
   f.assigned_to = "u1";
-  auto mine = idx.list_conversations(f, now);
+  auto mine = listed(idx, f, now);
   EXPECT_EQ(ids(mine), (std::vector<std::string>{"cv_1"}));
   EXPECT_EQ(mine["counts"]["all"], 3); // counts ignore assignedTo
   f.assigned_to.clear();
   f.tags = {"vip", "br"};
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_1"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1"}));
   f.tags.clear();
   f.mode = "ai";
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_2"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_2"}));
   f.mode.clear();
   f.active_only = true;
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_1", "cv_2"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1", "cv_2"}));
   f.active_only = false;
   f.status = "all";
   f.q = "DAN";
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_4"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_4"}));
   f.q = "553";
-  EXPECT_EQ(ids(idx.list_conversations(f, now)), (std::vector<std::string>{"cv_3"}));
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_3"}));
 }
 
 TEST(conversation_index, phone_change_moves_index) {
@@ -114,5 +118,83 @@ TEST(conversation_index, unstored_conversations_are_hidden) {
   pending.id = "cv_new";
   pending.contact_id = "ct_1";
   idx.put_conversation(pending); // updated_at == 0: its write has not committed
-  EXPECT_EQ(idx.list_conversations({}, now)["total"], 1);
+  EXPECT_EQ(listed(idx, {}, now)["total"], 1);
+}
+
+TEST(conversation_index, ties_and_deep_pages_follow_one_order) {
+  conversation_index idx;
+  for (int i = 0; i < 120; ++i) // 40 distinct activities, three conversations on each
+    add(idx, std::to_string(100 + i), "C", now - (i / 3));
+  conversation_filter f;
+  f.limit = 7;
+  std::vector<std::string> seen;
+  for (f.page = 1; f.page <= 18; ++f.page)
+    for (auto& id : ids(listed(idx, f, now)))
+      seen.push_back(id);
+  ASSERT_EQ(seen.size(), 120u);
+  for (size_t i = 1; i < seen.size(); ++i) {
+    auto a = idx.conversation_by_id(seen[i - 1]), b = idx.conversation_by_id(seen[i]);
+    ASSERT_TRUE(a->last_message_at > b->last_message_at ||
+                (a->last_message_at == b->last_message_at && a->id > b->id))
+        << seen[i - 1] << " before " << seen[i];
+  }
+  f.page = 19;
+  auto past = listed(idx, f, now);
+  EXPECT_TRUE(past["conversations"].empty());
+  EXPECT_EQ(past["total"], 120);
+}
+
+TEST(conversation_index, many_tags_unknown_tags_and_assignees) {
+  conversation_index idx;
+  std::vector<std::string> lots;
+  for (int i = 0; i < 70; ++i)
+    lots.push_back("t" + std::to_string(i));
+  add(idx, "1", "Ana", now - 1, "open", "", lots);
+  add(idx, "2", "Bob", now - 2, "open", "", {"t69", "t1"});
+  conversation_filter f;
+  f.tags = {"t69"}; // interned past the 64 bits of a row
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1", "cv_2"}));
+  f.tags = {"t68", "t1"};
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1"}));
+  f.tags = {"nobody-has-this"};
+  auto none = listed(idx, f, now);
+  EXPECT_EQ(none["total"], 0);
+  EXPECT_EQ(none["counts"]["all"], 0);
+  f.tags.clear();
+  f.assigned_to = "u-unknown";
+  f.me = "u-unknown";
+  auto nobody = listed(idx, f, now);
+  EXPECT_EQ(nobody["total"], 0);
+  EXPECT_EQ(nobody["counts"]["all"], 2);
+  EXPECT_EQ(nobody["counts"]["mine"], 0);
+  // Tags removed from a conversation stop matching.
+  auto c = *idx.conversation_by_id("cv_2");
+  c.tags = {"t1"};
+  idx.put_conversation(c);
+  f = {};
+  f.tags = {"t69"};
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_1"}));
+}
+
+TEST(conversation_index, contact_known_after_its_conversation) {
+  conversation_index idx;
+  conversation cv;
+  cv.id = "cv_late";
+  cv.contact_id = "ct_late";
+  cv.created_at = 1;
+  cv.updated_at = now;
+  cv.last_message_at = now;
+  idx.put_conversation(cv);
+  conversation_filter f;
+  f.q = "zed";
+  EXPECT_EQ(listed(idx, f, now)["total"], 0);
+  contact c;
+  c.id = "ct_late";
+  c.phone = "5599";
+  c.profile_name = "Zed";
+  c.updated_at = now;
+  idx.put_contact(c);
+  auto page = listed(idx, f, now);
+  EXPECT_EQ(ids(page), (std::vector<std::string>{"cv_late"}));
+  EXPECT_EQ(page["conversations"][0]["contact"]["name"], "Zed");
 }

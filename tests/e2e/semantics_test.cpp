@@ -197,6 +197,42 @@ TEST_F(passivation_test, passivated_conversation_comes_back_with_its_state) {
   EXPECT_EQ(conversation()["unreadCount"], 2);
 }
 
+class metrics_test : public semantics_test {
+protected:
+  void SetUp() override {
+    semantics_test::SetUp();
+    // Conversation actors live 1.5 s after their last message: long enough to be seen.
+    inboxd_->stop();
+    inboxd_->set_env("INBOXD_CONVERSATION_IDLE_MS", "1500");
+    inboxd_->start();
+    wait_ready();
+  }
+};
+
+// GET /metrics: Prometheus text whose live-actor gauge follows a conversation actor's life.
+TEST_F(metrics_test, metrics_count_live_actors_through_passivation) {
+  auto gauge = [&](const std::string& name) {
+    auto r = client().get("/metrics");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("content-type").rfind("text/plain", 0), 0u) << r.header("content-type");
+    auto at = r.body.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << r.body;
+    return at == std::string::npos ? -1.0 : std::stod(r.body.substr(at + name.size() + 2));
+  };
+  auto idle = gauge("inboxd_live_actors");
+  EXPECT_GT(idle, 0);
+  EXPECT_GT(gauge("process_resident_memory_bytes"), 1e6);
+  ingest(text(unique_id("wamid."), "hello", "1700000000"));
+  auto busy = gauge("inboxd_live_actors");
+  EXPECT_EQ(busy, idle + 1) << "one conversation actor runs for the webhook";
+  double after = busy;
+  for (int i = 0; i < 50 && after > idle; ++i) {
+    std::this_thread::sleep_for(100ms);
+    after = gauge("inboxd_live_actors");
+  }
+  EXPECT_EQ(after, idle) << "the conversation actor passivated";
+}
+
 TEST_F(semantics_test, redis_down_answers_503_then_recovers_without_restart) {
   ingest(text(unique_id("wamid."), "before", "1700000000"));
   redis_->stop();
