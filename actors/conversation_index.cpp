@@ -48,10 +48,11 @@ uint64_t bigram_bits(const std::string& s) {
   return bits;
 }
 
-constexpr uint8_t kOther = 255; // a status or mode outside the known values
-
-uint8_t status_code(const std::string& s) {
-  return s == "open" ? 0 : s == "pending" ? 1 : s == "closed" ? 2 : kOther;
+bool has_all_tags(const std::vector<std::string>& have, const std::vector<std::string>& want) {
+  for (auto& t : want)
+    if (std::find(have.begin(), have.end(), t) == have.end())
+      return false;
+  return true;
 }
 
 // Eight bytes of the id after its "cv_" prefix, big-endian, so comparing keys orders like
@@ -63,52 +64,90 @@ uint64_t id_key_of(const std::string& id) {
   return k;
 }
 
-uint8_t mode_code(const std::string& m) {
-  return m == "human" ? 0 : m == "ai" ? 1 : kOther;
-}
-
-bool has_all_tags(const std::vector<std::string>& have, const std::vector<std::string>& want) {
-  for (auto& t : want)
-    if (std::find(have.begin(), have.end(), t) == have.end())
-      return false;
-  return true;
-}
-
 } // namespace
 
+uint32_t conversation_index::name_pool::code(const std::string& name) {
+  if (auto i = codes_.find(name); i != codes_.end())
+    return i->second;
+  auto code = static_cast<uint32_t>(names_.size());
+  codes_.emplace(names_.emplace_back(name), code);
+  return code;
+}
+
+int64_t conversation_index::name_pool::find(const std::string& name) const {
+  auto i = codes_.find(name);
+  return i == codes_.end() ? -1 : i->second;
+}
+
+uint32_t conversation_index::contact_slot_of(const std::string& id) {
+  if (auto s = by_contact_id_.find(id, contact_id_of()); s != kNone)
+    return s;
+  auto s = static_cast<uint32_t>(contacts_.size());
+  contacts_.emplace_back().c.id = id;
+  by_contact_id_.insert(s, contact_id_of());
+  return s;
+}
+
 void conversation_index::put_contact(const contact& c) {
-  auto i = contacts_.find(c.id);
-  if (i != contacts_.end() && i->second.phone != c.phone)
-    by_phone_.erase(i->second.phone);
-  auto& stored = contacts_[c.id] = c; // map nodes are stable: rows keep pointing at it
-  by_phone_[c.phone] = c.id;
-  if (auto cv = by_contact_.find(c.id); cv != by_contact_.end())
-    set_contact(rows_[cv->second->slot], &stored);
+  auto s = contact_slot_of(c.id);
+  auto& slot = contacts_[s];
+  // A table entry's key must not change under it: the old number's entry goes first (if this
+  // contact still holds it), the new one is added after (taking it over from any other).
+  if (slot.c.phone != c.phone)
+    by_phone_.erase(slot.c.phone, phone_of(), s);
+  slot.c = c;
+  slot.known = true;
+  if (!slot.c.phone.empty())
+    by_phone_.insert(s, phone_of());
+  if (slot.conv != kNone)
+    set_text(rows_[slot.conv]);
 }
 
-void conversation_index::set_contact(row& r, const contact* ct) {
-  r.ct = ct;
-  r.text_bits = ct ? bigram_bits(ct->display_name()) | bigram_bits(ct->profile_name) |
-                         bigram_bits(ct->phone)
-                   : 0;
+void conversation_index::remove_phone(const std::string& phone) {
+  by_phone_.erase(phone, phone_of());
 }
 
-uint32_t conversation_index::intern_user(const std::string& id) {
-  if (id.empty())
-    return 0;
-  auto [i, fresh] = users_.try_emplace(id, static_cast<uint32_t>(users_.size() + 1));
-  return i->second;
+void conversation_index::set_text(row& r) const {
+  auto& slot = contacts_[r.contact];
+  auto& ct = slot.c;
+  r.text_bits = slot.known ? bigram_bits(ct.display_name()) | bigram_bits(ct.profile_name) |
+                                 bigram_bits(ct.phone)
+                           : 0;
 }
 
-void conversation_index::fill_row(row& r, const conversation& c) {
+void conversation_index::put_conversation(const conversation& c) {
+  uint32_t s;
+  bool fresh = false;
+  if (auto found = by_conv_id_.find(c.id, conv_id_of()); found != kNone) {
+    s = found;
+  } else {
+    fresh = true;
+    s = static_cast<uint32_t>(rows_.size());
+    rows_.emplace_back();
+    rest_.emplace_back().id = c.id; // never reassigned
+    by_conv_id_.insert(s, conv_id_of());
+  }
+  auto& rest = rest_[s];
+  rest.unread_count = c.unread_count;
+  rest.last_message_at = c.last_message_at;
+  rest.created_at = c.created_at;
+  rest.updated_at = c.updated_at;
+  rest.seq = c.seq;
+  rest.last_message_preview = c.last_message_preview;
+  rest.tags = c.tags;
+
+  auto& r = rows_[s];
+  auto cs = contact_slot_of(c.contact_id);
+  if (!fresh && r.contact != cs && contacts_[r.contact].conv == s)
+    contacts_[r.contact].conv = kNone; // moved to another contact (not done today)
+  contacts_[cs].conv = s;
+  r.contact = cs;
   r.activity = c.last_message_at ? c.last_message_at : c.created_at;
   r.last_inbound_at = c.last_inbound_at;
-  r.conv = &c;
   r.id_key = id_key_of(c.id);
-  set_contact(r, contact_by_id(c.contact_id));
-  r.assignee = intern_user(c.assigned_to);
-  r.status = status_code(c.status);
-  r.mode = mode_code(c.mode);
+  r.assignee = users_.code(c.assigned_to);
+  r.status = static_cast<uint16_t>(statuses_.code(c.status));
+  r.mode = static_cast<uint16_t>(modes_.code(c.mode));
   r.stored = c.updated_at != 0;
   r.tag_bits = 0;
   r.more_tags = false;
@@ -119,40 +158,52 @@ void conversation_index::fill_row(row& r, const conversation& c) {
     else
       r.more_tags = true;
   }
+  set_text(r);
 }
 
-void conversation_index::put_conversation(const conversation& c) {
-  auto [i, fresh] = conversations_.try_emplace(c.id);
-  auto& e = i->second;
-  if (fresh) {
-    e.slot = static_cast<uint32_t>(rows_.size());
-    rows_.emplace_back();
-  } else if (e.conv.contact_id != c.contact_id) {
-    by_contact_.erase(e.conv.contact_id);
-  }
-  e.conv = c;
-  by_contact_[c.contact_id] = &e;
-  fill_row(rows_[e.slot], e.conv);
+conversation conversation_index::assemble(uint32_t s) const {
+  auto& r = rows_[s];
+  auto& rest = rest_[s];
+  conversation c;
+  c.id = rest.id;
+  c.contact_id = contacts_[r.contact].c.id;
+  c.status = statuses_.name(r.status);
+  c.mode = modes_.name(r.mode);
+  c.assigned_to = users_.name(r.assignee);
+  c.unread_count = rest.unread_count;
+  c.tags = rest.tags;
+  c.last_message_at = rest.last_message_at;
+  c.last_message_preview = rest.last_message_preview;
+  c.last_inbound_at = r.last_inbound_at;
+  c.created_at = rest.created_at;
+  c.updated_at = rest.updated_at;
+  c.seq = rest.seq;
+  return c;
 }
 
 const contact* conversation_index::contact_by_phone(const std::string& phone) const {
-  auto i = by_phone_.find(phone);
-  return i == by_phone_.end() ? nullptr : contact_by_id(i->second);
+  auto s = by_phone_.find(phone, phone_of());
+  return s == kNone ? nullptr : &contacts_[s].c;
 }
 
 const contact* conversation_index::contact_by_id(const std::string& id) const {
-  auto i = contacts_.find(id);
-  return i == contacts_.end() ? nullptr : &i->second;
+  auto s = by_contact_id_.find(id, contact_id_of());
+  return s == kNone || !contacts_[s].known ? nullptr : &contacts_[s].c;
 }
 
-const conversation* conversation_index::conversation_by_id(const std::string& id) const {
-  auto i = conversations_.find(id);
-  return i == conversations_.end() ? nullptr : &i->second.conv;
+std::optional<conversation> conversation_index::conversation_by_id(const std::string& id) const {
+  auto s = by_conv_id_.find(id, conv_id_of());
+  if (s == kNone)
+    return std::nullopt;
+  return assemble(s);
 }
 
-const conversation* conversation_index::conversation_of_contact(const std::string& cid) const {
-  auto i = by_contact_.find(cid);
-  return i == by_contact_.end() ? nullptr : &i->second->conv;
+std::optional<conversation>
+conversation_index::conversation_of_contact(const std::string& cid) const {
+  auto s = by_contact_id_.find(cid, contact_id_of());
+  if (s == kNone || contacts_[s].conv == kNone)
+    return std::nullopt;
+  return assemble(contacts_[s].conv);
 }
 
 nlohmann::json conversation_index::render(const conversation& c, int64_t now_ms) const {
@@ -165,9 +216,9 @@ nlohmann::json conversation_index::list_contacts(const std::string& q, int64_t p
                                                  int64_t limit) const {
   auto lq = lower(q);
   std::vector<const contact*> hits;
-  for (auto& [id, c] : contacts_)
-    if (c.updated_at != 0 && contact_matches(c, lq))
-      hits.push_back(&c);
+  for (auto& slot : contacts_)
+    if (slot.known && slot.c.updated_at != 0 && contact_matches(slot.c, lq))
+      hits.push_back(&slot.c);
   std::sort(hits.begin(), hits.end(), [](const contact* a, const contact* b) {
     return a->updated_at != b->updated_at ? a->updated_at > b->updated_at : a->id < b->id;
   });
@@ -185,11 +236,12 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
                                                       int64_t now_ms) const {
   auto lq = lower(f.q);
   auto q_bits = bigram_bits(lq);
-  // The filters as row codes. A wanted tag or assignee nobody has matches no row.
+  // The filters as row codes. A wanted value that no conversation ever had matches no row.
   bool any_status = f.status == "all";
-  uint8_t want_status = status_code(f.status), want_mode = mode_code(f.mode);
+  auto want_status = any_status ? 0 : statuses_.find(f.status);
+  auto want_mode = f.mode.empty() ? 0 : modes_.find(f.mode);
   uint64_t want_bits = 0;
-  bool check_tag_list = false, impossible = false;
+  bool check_tag_list = false, impossible = want_status < 0 || want_mode < 0;
   for (auto& t : f.tags) {
     auto i = tags_.find(t);
     if (i == tags_.end())
@@ -199,14 +251,10 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
     else
       check_tag_list = true;
   }
-  auto code_of = [&](const std::string& id) -> int64_t { // -1: nobody has it
-    auto i = users_.find(id);
-    return i == users_.end() ? -1 : i->second;
-  };
-  int64_t me = f.me.empty() ? -1 : code_of(f.me);
+  int64_t me = f.me.empty() ? -1 : users_.find(f.me);
   int64_t want_assignee = f.assigned_to.empty()              ? -2 // any
                           : f.assigned_to == "unassigned" ? 0
-                                                             : code_of(f.assigned_to);
+                                                             : users_.find(f.assigned_to);
   int64_t all = 0, mine = 0, unassigned = 0;
   hits_.clear();
   if (!impossible) {
@@ -214,19 +262,18 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
       auto& r = rows_[s];
       if (!r.stored) // created for a webhook whose write has not committed yet
         continue;
-      if (!any_status && (r.status != want_status ||
-                          (r.status == kOther && r.conv->status != f.status)))
+      if (!any_status && r.status != want_status)
         continue;
-      if (!f.mode.empty() &&
-          (r.mode != want_mode || (r.mode == kOther && r.conv->mode != f.mode)))
+      if (!f.mode.empty() && r.mode != want_mode)
         continue;
       if (f.active_only && !(r.last_inbound_at && now_ms < r.last_inbound_at + kReplyWindowMs))
         continue;
       if ((r.tag_bits & want_bits) != want_bits ||
-          (check_tag_list && !has_all_tags(r.conv->tags, f.tags)))
+          (check_tag_list && !has_all_tags(rest_[s].tags, f.tags)))
         continue;
       if (!lq.empty() &&
-          ((r.text_bits & q_bits) != q_bits || !r.ct || !contact_matches(*r.ct, lq)))
+          ((r.text_bits & q_bits) != q_bits || !contacts_[r.contact].known ||
+           !contact_matches(contacts_[r.contact].c, lq)))
         continue;
       ++all;
       if (r.assignee == 0)
@@ -238,13 +285,13 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
       hits_.push_back({r.activity, r.id_key, s});
     }
   }
-  // Newest activity first, ties by id (descending); only the requested window is sorted.
+  // Newest activity first, ties by id (descending).
   auto newer = [this](const hit& a, const hit& b) {
     if (a.activity != b.activity)
       return a.activity > b.activity;
     if (a.id_key != b.id_key)
       return a.id_key > b.id_key;
-    return rows_[a.slot].conv->id > rows_[b.slot].conv->id;
+    return rest_[a.slot].id > rest_[b.slot].id;
   };
   auto total = static_cast<int64_t>(hits_.size());
   auto first = std::min((f.page - 1) * f.limit, total);
@@ -253,13 +300,17 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
   out.reserve(512 + 600 * static_cast<size_t>(end - first));
   out += "{\"conversations\":[";
   if (first < end) {
-    std::partial_sort(hits_.begin(), hits_.begin() + end, hits_.end(), newer);
+    // Deep pages: select the window's first element in linear time, then sort only the window.
+    if (first > 0)
+      std::nth_element(hits_.begin(), hits_.begin() + first, hits_.end(), newer);
+    std::partial_sort(hits_.begin() + first, hits_.begin() + end, hits_.end(), newer);
     static const contact none;
     for (auto k = first; k < end; ++k) {
       auto& r = rows_[hits_[k].slot];
       if (k > first)
         out += ',';
-      append_conversation_api(out, *r.conv, r.ct ? *r.ct : none, now_ms);
+      auto& slot = contacts_[r.contact];
+      append_conversation_api(out, assemble(hits_[k].slot), slot.known ? slot.c : none, now_ms);
     }
   }
   // Keys in the order nlohmann's dump gives every other response.

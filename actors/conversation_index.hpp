@@ -1,14 +1,22 @@
 #pragma once
 // The workspace's in-memory contacts and conversation summaries, with the queries of the list
 // endpoints. Plain data structure owned by the workspace actor (no actor or I/O code here).
+//
+// Every conversation of a workspace stays here while its actor is passivated, so the layout is
+// compact: records live in slot-indexed deques (no node per record), lookups are slot tables over
+// the stored ids and phones (4 bytes a cell), and status, mode and assignee are small codes.
 
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/slot_table.hpp"
 #include "messages/records.hpp"
 
 namespace inboxd {
@@ -26,16 +34,20 @@ struct conversation_filter {
 
 class conversation_index {
 public:
+  conversation_index() { users_.code(""); } // assignee code 0: unassigned
+
   /// Adds or replaces a contact and/or conversation (keeps the activity order current).
   void put_contact(const contact& c);
   void put_conversation(const conversation& c);
-  void remove_phone(const std::string& phone) { by_phone_.erase(phone); }
+  void remove_phone(const std::string& phone);
 
+  /// Pointers stay valid until the next put of the same contact.
   const contact* contact_by_phone(const std::string& phone) const;
   const contact* contact_by_id(const std::string& id) const;
-  const conversation* conversation_by_id(const std::string& id) const;
-  const conversation* conversation_of_contact(const std::string& contact_id) const;
-  size_t conversation_count() const { return conversations_.size(); }
+  /// Conversations are stored in parts: these assemble a copy.
+  std::optional<conversation> conversation_by_id(const std::string& id) const;
+  std::optional<conversation> conversation_of_contact(const std::string& contact_id) const;
+  size_t conversation_count() const { return rows_.size(); }
 
   /// GET /api/contacts: q matches name or phone (case-insensitive), ordered by newest update.
   nlohmann::json list_contacts(const std::string& q, int64_t page, int64_t limit) const;
@@ -47,38 +59,73 @@ public:
   nlohmann::json render(const conversation& c, int64_t now_ms) const;
 
 private:
-  // One compact row per conversation, scanned linearly by list_conversations: the filters read
-  // only this (status, mode, assignee and tags as small codes), so a page of a 10,000-conversation
-  // workspace costs one pass over ~0.5 MB and a partial sort of the matches, not a walk through
-  // the hash maps. Rows only grow (conversations are never removed from a workspace).
+  static constexpr uint32_t kNone = slot_table::kNone;
+
+  // Interned strings (statuses, modes, assignees): code <-> name, codes from 0 in order of
+  // first sight.
+  class name_pool {
+  public:
+    name_pool() = default;
+    name_pool(const name_pool&) = delete; // the map views the deque's strings
+    name_pool& operator=(const name_pool&) = delete;
+    uint32_t code(const std::string& name);
+    int64_t find(const std::string& name) const; // -1: never seen
+    const std::string& name(uint32_t code) const { return names_[code]; }
+
+  private:
+    std::deque<std::string> names_; // deque: the map's views stay valid
+    std::unordered_map<std::string_view, uint32_t> codes_;
+  };
+
+  // What list_conversations scans, one per conversation, contiguous: the filters read only
+  // this, so a page of a 10,000-conversation workspace is one pass over ~0.5 MB and a partial
+  // sort of the matches. Rows only grow (conversations are never removed from a workspace).
   struct row {
     int64_t activity = 0; // lastMessageAt, or createdAt before any message
     int64_t last_inbound_at = 0;
-    uint64_t tag_bits = 0; // bit i: the tag interned as i (i < 64)
-    uint64_t id_key = 0;   // orders like the id's bytes after the prefix (ties: whole ids)
-    uint64_t text_bits = 0; // bigram filter of the contact's name and phone (see q below)
-    const conversation* conv = nullptr;
-    const contact* ct = nullptr; // null until the contact is known
-    uint32_t assignee = 0;       // interned user id; 0 = unassigned
-    uint8_t status = 0, mode = 0;
-    bool stored = false;       // updated_at != 0: the conversation's first write committed
-    bool more_tags = false;    // a tag interned at 64 or above (checked on conv->tags)
+    uint64_t tag_bits = 0;  // bit i: the tag interned as i (i < 64)
+    uint64_t id_key = 0;    // orders like the id's bytes after the prefix (ties: whole ids)
+    uint64_t text_bits = 0; // bigram filter of the contact's name and phone (see q)
+    uint32_t contact = 0;   // slot in contacts_
+    uint32_t assignee = 0;  // users_ code (0 = unassigned)
+    uint16_t status = 0, mode = 0; // statuses_ / modes_ codes (validated values: a few)
+    bool stored = false;    // updated_at != 0: the conversation's first write committed
+    bool more_tags = false; // a tag interned at 64 or above (checked on the tag list)
   };
-  struct conv_entry {
-    conversation conv;
-    uint32_t slot = 0; // index into rows_
+  // The rest of a conversation, read only to answer (same slot as its row).
+  struct conv_rest {
+    std::string id;
+    int64_t unread_count = 0, last_message_at = 0, created_at = 0, updated_at = 0;
+    uint64_t seq = 0;
+    std::string last_message_preview;
+    std::vector<std::string> tags;
   };
-  uint32_t intern_user(const std::string& id);
-  void fill_row(row& r, const conversation& c);
-  static void set_contact(row& r, const contact* ct);
+  struct contact_slot {
+    contact c;
+    uint32_t conv = kNone; // its (latest) conversation's slot
+    bool known = false;    // false: only named by a conversation so far
+  };
 
-  std::unordered_map<std::string, contact> contacts_;
-  std::unordered_map<std::string, std::string> by_phone_;
-  std::unordered_map<std::string, conv_entry> conversations_;
-  std::unordered_map<std::string, const conv_entry*> by_contact_;
+  uint32_t contact_slot_of(const std::string& id); // adds an unknown placeholder if needed
+  void set_text(row& r) const;
+  conversation assemble(uint32_t slot) const;
+
+  std::deque<contact_slot> contacts_;
+  std::deque<conv_rest> rest_;
   std::vector<row> rows_;
-  std::unordered_map<std::string, uint32_t> users_; // assignee id -> code (from 1)
-  std::unordered_map<std::string, uint32_t> tags_;  // tag -> bit index
+  // Contact slots by id and by phone, conversation slots by id.
+  slot_table by_contact_id_, by_phone_, by_conv_id_;
+  auto contact_id_of() const {
+    return [this](uint32_t s) { return std::string_view(contacts_[s].c.id); };
+  }
+  auto phone_of() const {
+    return [this](uint32_t s) { return std::string_view(contacts_[s].c.phone); };
+  }
+  auto conv_id_of() const {
+    return [this](uint32_t s) { return std::string_view(rest_[s].id); };
+  }
+  name_pool statuses_, modes_, users_;
+  std::unordered_map<std::string, uint32_t> tags_; // tag -> bit index
   struct hit {
     int64_t activity;
     uint64_t id_key;

@@ -311,7 +311,7 @@ void handle_call(ws_actor* self, inbox_call& call) {
     }
     case op::patch_contact: {
       auto ct = st.index.contact_by_id(call.id);
-      auto cv = ct ? st.index.conversation_of_contact(ct->id) : nullptr;
+      auto cv = ct ? st.index.conversation_of_contact(ct->id) : std::nullopt;
       if (!ct || ct->updated_at == 0 || !cv)
         return call.reply.error("not_found", "no such contact");
       auto id = cv->id;
