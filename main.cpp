@@ -66,11 +66,6 @@ int main(int argc, char** argv) {
     caf::actor_system_config caf_cfg;
     caf_cfg.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
     caf_cfg.set("logger.verbosity", caf::atom("quiet"));
-    // Idle CAF workers go straight from a short spin to a condition variable, instead of
-    // CAF's default 500 naps of 50 us: the naps burned CPU between requests, which a 2-core
-    // node shares with Redis (measured with bench/'s loadgen at a fixed rate: a list request
-    // 444 -> 314 us of CPU at 2,000/s, a by-phone lookup 178 -> 154 us at 5,000/s).
-    caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
     caf::actor_system sys{caf_cfg};
     auto reg = std::make_shared<registry>();
     workspace_options opts;
