@@ -152,7 +152,7 @@ void conversation_index::put_conversation(const conversation& c) {
   r.tag_bits = 0;
   r.more_tags = false;
   for (auto& t : c.tags) {
-    auto [i, fresh] = tags_.try_emplace(t, static_cast<uint32_t>(tags_.size()));
+    auto [i, added] = tags_.try_emplace(t, static_cast<uint32_t>(tags_.size()));
     if (i->second < 64)
       r.tag_bits |= uint64_t{1} << i->second;
     else
