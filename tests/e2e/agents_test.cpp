@@ -50,6 +50,10 @@ protected:
     e2e_test::SetUp();
     inboxd_->stop();
     inboxd_->set_env("INBOXD_JWT_SECRET", kJwtSecret);
+    // The model test below makes 2,000 requests in a row; under ASan on a loaded 2-core CI
+    // machine one once took over the default 2 s deadline (a 503). Nothing here tests that
+    // deadline, and a reply that never comes still fails (503 after 10 s).
+    inboxd_->set_env("INBOXD_REQUEST_TIMEOUT_MS", "10000");
     inboxd_->start();
     wait_ready();
     put_member("owner-1", "owner");
