@@ -17,8 +17,11 @@
 #include "http/front_actor.hpp"
 #include "http/http_server.hpp"
 #include "http/https_client.hpp"
+#include "http/router.hpp"
+#include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
 #include "storage/redis_client.hpp"
+#include "storage/redis_store.hpp"
 
 namespace net = boost::asio;
 using namespace inboxd;
@@ -79,6 +82,9 @@ int main(int argc, char** argv) {
     opts.outbox.concurrency = cfg.send_concurrency;
     opts.events_retain = cfg.events_retain;
     opts.max_subscribers = cfg.sse_max_per_workspace;
+    redis_store_options store_opts;
+    store_opts.events_retain = cfg.events_retain;
+    opts.db = std::make_shared<redis_store>(store, store_opts);
     auto directory = spawn_directory_actor(sys, store, reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
@@ -86,7 +92,16 @@ int main(int argc, char** argv) {
 
     net::io_context http_io(cfg.http_threads);
     std::atomic<size_t> next{0};
+    front_deps webhook_deps{cfg, reg, &directory, store};
     http_server server(http_io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
+      // Webhooks are checked and decoded right here on the HTTP thread and go straight to their
+      // workspace actors: the hot path skips the front actor's hop.
+      if (req->method == "POST") {
+        auto m = match_route(req->method, req->path);
+        if (m.which == route::wa_webhook || m.which == route::kapso_webhook)
+          return ingest_webhook(webhook_deps, http_exchange{std::move(req), std::move(r)},
+                                m.which == route::wa_webhook);
+      }
       auto& f = fronts[next.fetch_add(1, std::memory_order_relaxed) % fronts.size()];
       caf::anon_send(f, http_exchange{std::move(req), std::move(r)});
     });

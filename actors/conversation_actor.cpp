@@ -1,19 +1,22 @@
 #include "actors/conversation_actor.hpp"
 
 #include <deque>
-#include <optional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/continuation.hpp"
 #include "actors/event_log.hpp"
+#include "actors/ingest_apply.hpp"
 #include "actors/message_mutations.hpp"
 #include "actors/storage_calls.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
 #include "storage/keys.hpp"
+#include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
 namespace inboxd {
@@ -21,12 +24,14 @@ namespace inboxd {
 namespace {
 
 constexpr int64_t kParkTtlSeconds = 8 * 24 * 3600;
+// Commits carry the owner's fencing epoch; a single node has none (the epoch key is absent).
+constexpr uint64_t kSingleNodeEpoch = 0;
 
 // A queued unit of work: webhook events (batched together), or one agent action (a call).
 struct pending_item {
   wa_event event;
   ingest_ack_ptr ack;
-  std::shared_ptr<inbox_call> call; // set: an agent action instead of an event
+  std::shared_ptr<inbox_call> call;    // set: an agent action instead of an event
   std::shared_ptr<send_result> result; // set: a send outcome to record instead of an event
   bool is_event() const { return !call && !result; }
 };
@@ -34,12 +39,14 @@ struct pending_item {
 struct conversation_state {
   conversation_seed seed;
   storage_calls storage;
+  std::shared_ptr<store> db;
   caf::actor workspace;
   std::deque<pending_item> queue;
   bool busy = false;
   uint64_t handled = 0; // messages from the workspace actor handled (passivation handshake)
   int reads = 0;        // message-page reads in flight
   bool stopping = false;
+  bool suspect = false; // a commit's outcome is unknown: reload the records before going on
   bool idle() const { return !busy && queue.empty() && reads == 0; }
   static inline const char* name = "conversation";
 };
@@ -73,200 +80,143 @@ void done_with_item(conv_actor* self) {
   process_next(self);
 }
 
-// Applies a read batch's events to copies of the state and writes them in one transaction.
-// `alias` maps the derived ids of wamids we were given for sent messages to those messages' own
-// ids; `aliased` holds their records (MGET, in alias order), when there are any.
-void apply_and_write(conv_actor* self, std::vector<pending_item> work, std::vector<std::string> ids,
-                     redis_result& read, const std::map<std::string, std::string>& alias,
-                     const redis_result* aliased) {
+// --- Webhook events: decode -> apply (pure, actors/ingest_apply) -> one commit --------------
+
+void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
+                   bool assumed);
+
+// Fails a batch's items (the sender retries the webhook) and goes on with the next item.
+void fail_batch(conv_actor* self, std::vector<pending_item>& work, const std::string& why) {
+  spdlog::warn("conversation {}: storage failed: {}", self->state.seed.conv.id, why);
+  for (auto& w : work)
+    w.ack->complete(false);
+  done_with_item(self);
+}
+
+std::vector<wa_event> events_of(const std::vector<pending_item>& work) {
+  std::vector<wa_event> events;
+  events.reserve(work.size());
+  for (auto& w : work)
+    events.push_back(w.event);
+  return events;
+}
+
+// Reads what the batch's events name (records, aliases, parked events), then applies and commits.
+void read_and_ingest(conv_actor* self, std::vector<pending_item> work) {
   auto& st = self->state;
-  auto& ws = st.seed.workspace_id;
-  auto fail_all = [&](const std::string& why) {
-    spdlog::warn("conversation {}: storage failed: {}", st.seed.conv.id, why);
+  auto events = events_of(work);
+  auto ids = target_ids(events);
+  st.db->load_targets(st.seed.workspace_id, std::move(ids),
+                      in_actor<message_targets>(
+                          self, [self, work = std::move(work)](message_targets& read) mutable {
+                            if (!read.ok)
+                              return fail_batch(self, work, read.error);
+                            auto& st = self->state;
+                            auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct,
+                                                    st.seed.persisted, events_of(work),
+                                                    decode_targets(read), now_ms());
+                            commit_ingest(self, std::move(work), std::move(out), false);
+                          }));
+}
+
+// A batch of only new messages (the common case) is applied without reading first: the change
+// set then assumes its messages are new and unlinked, and the store checks that in the commit.
+// Anything else, or a commit refused on those assumptions, takes the read path.
+void ingest_events(conv_actor* self, std::vector<pending_item> work) {
+  auto& st = self->state;
+  auto events = events_of(work);
+  if (!can_assume_targets(events))
+    return read_and_ingest(self, std::move(work));
+  ingest_targets assumed;
+  assumed.assumed = true;
+  auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct, st.seed.persisted,
+                          std::move(events), std::move(assumed), now_ms());
+  commit_ingest(self, std::move(work), std::move(out), true);
+}
+
+void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
+                   bool assumed) {
+  auto& st = self->state;
+  auto changes = std::move(out.changes);
+  st.db->commit(
+      std::move(changes), kSingleNodeEpoch,
+      in_actor<commit_result>(self, [self, work = std::move(work), out = std::move(out),
+                                     assumed](commit_result& r) mutable {
+        auto& st = self->state;
+        switch (r.status) {
+          case commit_status::applied:
+            // Memory changes only now that the change is stored.
+            st.seed.conv = out.conv;
+            st.seed.ct = out.ct;
+            st.seed.persisted = true;
+            // Tell the workspace first: a read after the ack must see the change.
+            self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
+            for (auto& w : work)
+              w.ack->complete(true);
+            return done_with_item(self);
+          case commit_status::conflict:
+            if (assumed) // a duplicate, an echo of our own send, or something parked: read first
+              return read_and_ingest(self, std::move(work));
+            return fail_batch(self, work, "commit conflict after reading (another writer?)");
+          case commit_status::unknown:
+            st.suspect = true; // reload the records before the next change
+            return fail_batch(self, work, "outcome unknown: " + r.error);
+          default:
+            return fail_batch(self, work, std::string(to_string(r.status)) + ": " + r.error);
+        }
+      }));
+}
+
+// Fails the unit of work at the front of the queue (storage could not be read).
+void fail_front(conv_actor* self, const std::string& why) {
+  auto& st = self->state;
+  if (st.queue.front().call) {
+    auto call = std::move(st.queue.front().call);
+    st.queue.pop_front();
+    call->reply.error("unavailable", "storage unavailable; try again");
+  } else if (st.queue.front().result) {
+    auto res = std::move(st.queue.front().result);
+    st.queue.pop_front();
+    if (res->outbound)
+      self->send(res->outbound, send_recorded{res->entry_id, false});
+  } else {
+    std::vector<pending_item> work;
+    while (!st.queue.empty() && st.queue.front().is_event()) {
+      work.push_back(std::move(st.queue.front()));
+      st.queue.pop_front();
+    }
     for (auto& w : work)
       w.ack->complete(false);
-    st.busy = false;
-    process_next(self);
-  };
-  if (!read.ok() || read.replies.size() != 2 + ids.size())
-    return fail_all(read.ok() ? "short reply" : read.error);
-  if (aliased && (!aliased->ok() || aliased->replies.empty()))
-    return fail_all(aliased->ok() ? "short reply" : aliased->error);
-  std::map<std::string, nlohmann::json> msgs;
-  std::map<std::string, std::vector<wa_event>> parked; // by target message id
-  auto& mget = read.replies[0];
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i < mget.elements.size() && mget.elements[i].kind == redis_value::type::string) {
-      auto j = nlohmann::json::parse(mget.elements[i].str, nullptr, false);
-      if (j.is_object())
-        msgs[ids[i]] = std::move(j);
-    }
-    for (auto& p : read.replies[2 + i].elements) {
-      wa_event e;
-      if (park_decode(nlohmann::json::parse(p.str, nullptr, false), e))
-        parked[ids[i]].push_back(std::move(e));
-    }
   }
-  if (aliased) {
-    auto& vals = aliased->replies[0].elements;
-    size_t k = 0;
-    for (auto& [derived, own] : alias) {
-      if (k < vals.size() && vals[k].kind == redis_value::type::string) {
-        auto j = nlohmann::json::parse(vals[k].str, nullptr, false);
-        if (j.is_object())
-          msgs[own] = std::move(j);
-      }
-      ++k;
-    }
-  }
-  auto resolve = [&](const std::string& id) -> const std::string& {
-    auto a = alias.find(id);
-    return a == alias.end() ? id : a->second;
-  };
-  auto now = now_ms();
-  conversation cv = st.seed.conv;
-  contact ct = st.seed.ct;
-  std::string old_phone;
-  std::set<std::string> changed, park_del;
-  std::map<std::string, std::vector<std::string>> park_add;
-  std::vector<std::pair<std::string, double>> added;
-  uint64_t deduped = 0;
-  for (auto& w : work) {
-    auto& e = w.event;
-    if (e.timestamp_ms == 0) // no timestamp in the payload: the time we received it
-      e.timestamp_ms = now;
-    if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
-      ct.profile_name = e.profile_name;
-    switch (e.kind) {
-      case wa_event_kind::message:
-      case wa_event_kind::echo: {
-        auto id = message_id_for_wamid(e.wamid);
-        if (msgs.count(id)) {
-          ++deduped;
-          break;
+  spdlog::warn("conversation {}: {}", st.seed.conv.id, why);
+  done_with_item(self);
+}
+
+// After a commit whose outcome is unknown: the stored records are the truth. The store runs
+// this read after that commit's reply, so it sees whether the commit landed.
+void reload(conv_actor* self) {
+  auto& st = self->state;
+  st.db->load_conversation(
+      st.seed.workspace_id, st.seed.conv.id, st.seed.ct.id,
+      in_actor<conversation_records>(self, [self](conversation_records& rec) {
+        auto& st = self->state;
+        if (!rec.ok)
+          return fail_front(self, "reload failed: " + rec.error);
+        std::string old_phone;
+        if (rec.conv) {
+          st.seed.conv = *rec.conv;
+          st.seed.persisted = true;
         }
-        if (auto a = alias.find(id); a != alias.end()) {
-          // The echo of a message we sent (Kapso reports those): only its status is news.
-          ++deduped;
-          if (auto m = msgs.find(a->second); m != msgs.end() && !e.status.empty()) {
-            wa_event st_ev = e;
-            st_ev.kind = wa_event_kind::status;
-            if (apply_mutation(m->second, st_ev, now))
-              changed.insert(a->second);
-          }
-          break;
+        if (rec.ct) {
+          if (rec.ct->phone != st.seed.ct.phone)
+            old_phone = st.seed.ct.phone;
+          st.seed.ct = *rec.ct;
         }
-        auto rec = make_message_record(e, cv.id, now);
-        if (auto p = parked.find(id); p != parked.end()) {
-          for (auto& pe : p->second)
-            apply_mutation(rec, pe, now);
-          parked.erase(p);
-          park_del.insert(id);
-          park_add.erase(id);
-        }
-        msgs[id] = std::move(rec);
-        changed.insert(id);
-        auto seq = ++cv.seq;
-        added.emplace_back(id, timeline_score(e.timestamp_ms, seq));
-        if (e.timestamp_ms >= cv.last_message_at) {
-          cv.last_message_at = e.timestamp_ms;
-          cv.last_message_preview = message_preview(msgs[id]);
-        }
-        if (e.kind == wa_event_kind::message) {
-          cv.last_inbound_at = std::max(cv.last_inbound_at, e.timestamp_ms);
-          ++cv.unread_count;
-          if (cv.status == "closed")
-            cv.status = "open";
-          if (!e.new_phone.empty() && e.new_phone != ct.phone) {
-            if (old_phone.empty())
-              old_phone = ct.phone;
-            ct.phone = e.new_phone;
-          }
-        }
-        cv.updated_at = now;
-        break;
-      }
-      case wa_event_kind::status:
-      case wa_event_kind::reaction:
-      case wa_event_kind::edit:
-      case wa_event_kind::revoke: {
-        auto id = resolve(message_id_for_wamid(e.target_wamid));
-        if (auto m = msgs.find(id); m != msgs.end()) {
-          if (apply_mutation(m->second, e, now))
-            changed.insert(id);
-        } else {
-          parked[id].push_back(e);
-          park_add[id].push_back(park_encode(e).dump());
-        }
-        break;
-      }
-      case wa_event_kind::contact_seen:
-        break;
-    }
-  }
-  if (!ct.profile_name.empty() || !old_phone.empty() || ct.updated_at == 0)
-    ct.updated_at = now;
-  if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
-    cv.updated_at = now;
-  redis_pipeline cmds;
-  cmds.push_back({"MULTI"});
-  for (auto& id : changed)
-    cmds.push_back({"SET", keys::message(ws, id), msgs[id].dump()});
-  if (!added.empty()) {
-    redis_command z{"ZADD", keys::timeline(ws, cv.id)};
-    for (auto& [id, score] : added) {
-      z.push_back(score_string(score));
-      z.push_back(id);
-    }
-    cmds.push_back(std::move(z));
-  }
-  for (auto& id : park_del)
-    cmds.push_back({"DEL", keys::parked(ws, id)});
-  for (auto& [id, items] : park_add) {
-    redis_command r{"RPUSH", keys::parked(ws, id)};
-    r.insert(r.end(), items.begin(), items.end());
-    cmds.push_back(std::move(r));
-    cmds.push_back({"EXPIRE", keys::parked(ws, id), std::to_string(kParkTtlSeconds)});
-  }
-  cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
-  cmds.push_back({"HSET", keys::contacts(ws), ct.id, nlohmann::json(ct).dump()});
-  if (!old_phone.empty())
-    cmds.push_back({"HDEL", keys::phones(ws), old_phone});
-  cmds.push_back({"HSET", keys::phones(ws), ct.phone, ct.id});
-  // The events of this change, in the same transaction.
-  auto retain = st.seed.events_retain;
-  std::set<std::string> created;
-  for (auto& [id, score] : added) { // in arrival order
-    created.insert(id);
-    cmds.push_back(event_append(ws, retain, "message.created", {{"message", msgs[id]}}));
-  }
-  for (auto& id : changed)
-    if (!created.count(id))
-      cmds.push_back(event_append(ws, retain, "message.updated", {{"message", msgs[id]}}));
-  cmds.push_back(event_append(ws, retain,
-                              st.seed.persisted ? "conversation.updated" : "conversation.created",
-                              {{"conversation", conversation_api(cv, ct, now)}}));
-  cmds.push_back({"EXEC"});
-  (void) deduped;
-  st.storage.run(self, std::move(cmds),
-                 [self, work = std::move(work), cv, ct, old_phone](redis_result& r) mutable {
-                   auto& st = self->state;
-                   bool ok = exec_committed(r);
-                   if (ok) {
-                     st.seed.conv = cv;
-                     st.seed.ct = ct;
-                     st.seed.persisted = true;
-                     // Tell the workspace first: a read after the ack must see the change.
-                     self->send(st.workspace, conversation_changed{cv, ct, old_phone});
-                   } else {
-                     spdlog::warn("conversation {}: write failed: {}", cv.id,
-                                  r.ok() ? "transaction error" : r.error);
-                   }
-                   for (auto& w : work)
-                     w.ack->complete(ok);
-                   st.busy = false;
-                   process_next(self);
-                 });
+        st.suspect = false;
+        self->send(st.workspace, conversation_changed{st.seed.conv, st.seed.ct, old_phone});
+        st.busy = false;
+        process_next(self);
+      }));
 }
 
 // Writes the conversation and contact records (plus `extra` commands) in one transaction, then
@@ -315,8 +265,8 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
   auto ws = st.seed.workspace_id;
   auto window = std::min<int64_t>(st.seed.conv.unread_count + 20, 500);
-  redis_pipeline cmds{{"ZREVRANGE", keys::timeline(ws, st.seed.conv.id), "0",
-                       std::to_string(window - 1)}};
+  redis_pipeline cmds{
+      {"ZREVRANGE", keys::timeline(ws, st.seed.conv.id), "0", std::to_string(window - 1)}};
   st.storage.run(self, std::move(cmds), [self, call, ws](redis_result& r) {
     auto& st = self->state;
     if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
@@ -375,7 +325,8 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
 void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
   auto ws = st.seed.workspace_id;
-  auto cmid_key = keys::client_message(ws, call->client_message_id.empty() ? "-" : call->client_message_id);
+  auto cmid_key =
+      keys::client_message(ws, call->client_message_id.empty() ? "-" : call->client_message_id);
   auto reply_key = keys::message(ws, call->reply_to.empty() ? "none" : call->reply_to);
   st.storage.run(self, {{"MGET", cmid_key, reply_key}}, [self, call, ws](redis_result& r) {
     auto& st = self->state;
@@ -385,16 +336,17 @@ void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
     }
     auto& found = r.replies[0].elements;
     if (!call->client_message_id.empty() && found[0].kind == redis_value::type::string) {
-      st.storage.run(self, {{"GET", keys::message(ws, found[0].str)}}, [self, call](redis_result& r2) {
-        nlohmann::json first;
-        if (r2.ok() && !r2.replies.empty() && r2.replies[0].kind == redis_value::type::string)
-          first = nlohmann::json::parse(r2.replies[0].str, nullptr, false);
-        if (first.is_object())
-          call->reply.json(202, {{"message", std::move(first)}});
-        else
-          call->reply.error("unavailable", "storage unavailable; try again");
-        done_with_item(self);
-      });
+      st.storage.run(
+          self, {{"GET", keys::message(ws, found[0].str)}}, [self, call](redis_result& r2) {
+            nlohmann::json first;
+            if (r2.ok() && !r2.replies.empty() && r2.replies[0].kind == redis_value::type::string)
+              first = nlohmann::json::parse(r2.replies[0].str, nullptr, false);
+            if (first.is_object())
+              call->reply.json(202, {{"message", std::move(first)}});
+            else
+              call->reply.error("unavailable", "storage unavailable; try again");
+            done_with_item(self);
+          });
       return;
     }
     auto now = now_ms();
@@ -443,13 +395,15 @@ void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
       cv.last_message_preview = message_preview(rec);
     }
     cv.updated_at = now;
-    redis_pipeline cmds{{"MULTI"},
-                        {"SET", keys::message(ws, id), rec.dump()},
-                        {"ZADD", keys::timeline(ws, cv.id), score_string(timeline_score(now, seq)), id},
-                        {"SET", keys::outbox_entry(ws, id), nlohmann::json(entry).dump()},
-                        {"ZADD", keys::outbox(ws), std::to_string(entry.due_ms), id}};
+    redis_pipeline cmds{
+        {"MULTI"},
+        {"SET", keys::message(ws, id), rec.dump()},
+        {"ZADD", keys::timeline(ws, cv.id), score_string(timeline_score(now, seq)), id},
+        {"SET", keys::outbox_entry(ws, id), nlohmann::json(entry).dump()},
+        {"ZADD", keys::outbox(ws), std::to_string(entry.due_ms), id}};
     if (!call->client_message_id.empty()) // remembered for 48 h (API.md: at least 24 h)
-      cmds.push_back({"SET", keys::client_message(ws, call->client_message_id), id, "EX", "172800"});
+      cmds.push_back(
+          {"SET", keys::client_message(ws, call->client_message_id), id, "EX", "172800"});
     cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
     cmds.push_back(event_append(ws, st.seed.events_retain, "message.created", {{"message", rec}}));
     cmds.push_back(event_append(ws, st.seed.events_retain, "conversation.updated",
@@ -529,7 +483,8 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
           cmds.push_back({"SET", keys::alias(ws, derived), id});
         }
         cmds.push_back({"SET", keys::message(ws, id), rec.dump()});
-        cmds.push_back(event_append(ws, st.seed.events_retain, "message.updated", {{"message", rec}}));
+        cmds.push_back(
+            event_append(ws, st.seed.events_retain, "message.updated", {{"message", rec}}));
       }
     }
     cmds.push_back({"ZREM", keys::outbox(ws), id});
@@ -596,6 +551,8 @@ void process_next(conv_actor* self) {
   if (st.busy || st.queue.empty())
     return;
   st.busy = true;
+  if (st.suspect)
+    return reload(self);
   if (st.queue.front().call) {
     auto call = std::move(st.queue.front().call);
     st.queue.pop_front();
@@ -612,63 +569,7 @@ void process_next(conv_actor* self) {
     work.push_back(std::move(st.queue.front()));
     st.queue.pop_front();
   }
-  // Read every message the batch creates or targets, their aliases (wamids of messages we sent)
-  // and anything parked for them.
-  std::vector<std::string> ids;
-  std::set<std::string> seen;
-  for (auto& w : work) {
-    auto& e = w.event;
-    const std::string* wamid = nullptr;
-    if (e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo)
-      wamid = &e.wamid;
-    else if (e.kind != wa_event_kind::contact_seen)
-      wamid = &e.target_wamid;
-    if (wamid) {
-      auto id = message_id_for_wamid(*wamid);
-      if (seen.insert(id).second)
-        ids.push_back(std::move(id));
-    }
-  }
-  auto& ws = st.seed.workspace_id;
-  redis_pipeline cmds;
-  redis_command mget{"MGET"}, aliases{"MGET"};
-  for (auto& id : ids) {
-    mget.push_back(keys::message(ws, id));
-    aliases.push_back(keys::alias(ws, id));
-  }
-  if (ids.empty()) {
-    mget.push_back(keys::message(ws, "none"));
-    aliases.push_back(keys::alias(ws, "none"));
-  }
-  cmds.push_back(std::move(mget));
-  cmds.push_back(std::move(aliases));
-  for (auto& id : ids)
-    cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
-  st.storage.run(self, std::move(cmds), [self, work = std::move(work),
-                                         ids](redis_result& r) mutable {
-    // Targets that are not stored under their own id but under an alias: one more read.
-    std::map<std::string, std::string> alias;
-    if (r.ok() && r.replies.size() == 2 + ids.size()) {
-      auto& found = r.replies[0].elements;
-      auto& named = r.replies[1].elements;
-      for (size_t i = 0; i < ids.size() && i < found.size() && i < named.size(); ++i)
-        if (found[i].kind != redis_value::type::string &&
-            named[i].kind == redis_value::type::string)
-          alias[ids[i]] = named[i].str;
-    }
-    if (alias.empty())
-      return apply_and_write(self, std::move(work), std::move(ids), r, alias, nullptr);
-    auto ws = self->state.seed.workspace_id;
-    redis_command own{"MGET"};
-    for (auto& [derived, id] : alias)
-      own.push_back(keys::message(ws, id));
-    self->state.storage.run(self, {std::move(own)},
-                            [self, work = std::move(work), ids = std::move(ids), first = r,
-                             alias](redis_result& r2) mutable {
-                              apply_and_write(self, std::move(work), std::move(ids), first, alias,
-                                              &r2);
-                            });
-  });
+  ingest_events(self, std::move(work));
 }
 
 // Wraps the caller's reply handle: counts the read as finished when it answers. Runs on the
@@ -740,45 +641,47 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
                                     caf::actor workspace, conversation_seed seed) {
   self->state.seed = std::move(seed);
   self->state.storage = storage_calls(std::move(store));
+  self->state.db = self->state.seed.db;
   self->state.workspace = std::move(workspace);
   auto idle = std::chrono::milliseconds(self->state.seed.idle_ms);
   return {
-    [self](ingest_batch& b) {
-      ++self->state.handled;
-      for (auto& e : b.events)
-        self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr});
-      process_next(self);
-    },
-    [self](inbox_call& call) {
-      ++self->state.handled;
-      if (call.what == inbox_call::op::messages_list) {
-        read_messages(self, call);
-      } else {
-        // Actions queue behind webhook events: one writer, one change at a time.
+      [self](ingest_batch& b) {
+        ++self->state.handled;
+        for (auto& e : b.events)
+          self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr});
+        process_next(self);
+      },
+      [self](inbox_call& call) {
+        ++self->state.handled;
+        if (call.what == inbox_call::op::messages_list) {
+          read_messages(self, call);
+        } else {
+          // Actions queue behind webhook events: one writer, one change at a time.
+          pending_item item;
+          item.call = std::make_shared<inbox_call>(std::move(call));
+          self->state.queue.push_back(std::move(item));
+          process_next(self);
+        }
+      },
+      [self](storage_reply& r) { self->state.storage.on_reply(r); },
+      [](continuation& c) { c.run(); },
+      [self](send_result& r) {
+        ++self->state.handled;
         pending_item item;
-        item.call = std::make_shared<inbox_call>(std::move(call));
+        item.result = std::make_shared<send_result>(std::move(r));
         self->state.queue.push_back(std::move(item));
         process_next(self);
-      }
-    },
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
-    [self](send_result& r) {
-      ++self->state.handled;
-      pending_item item;
-      item.result = std::make_shared<send_result>(std::move(r));
-      self->state.queue.push_back(std::move(item));
-      process_next(self);
-    },
-    [self](stop_atom) {
-      self->state.stopping = true;
-      process_next(self);
-    },
-    caf::after(idle) >>
-      [self] {
-        auto& st = self->state;
-        if (st.idle())
-          self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
       },
+      [self](stop_atom) {
+        self->state.stopping = true;
+        process_next(self);
+      },
+      caf::after(idle) >>
+          [self] {
+            auto& st = self->state;
+            if (st.idle())
+              self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
+          },
   };
 }
 

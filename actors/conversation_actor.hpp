@@ -1,8 +1,10 @@
 #pragma once
 // The conversation actor: the only writer of one conversation's keys (its messages, timeline,
 // parked events, its record and its contact's record). Handles, one batch at a time:
-//  - ingest_batch: events of its contact; each event's ack completes after the batch is stored
-//    in one MULTI/EXEC (or fails: nothing of the batch is stored).
+//  - ingest_batch: events of its contact; each event's ack completes after the batch's change set
+//    is committed by the store (or fails: nothing of the batch is stored). The conversation's
+//    memory changes only after the commit; after a commit of unknown outcome it reloads its
+//    records from the store before the next change.
 //  - inbox_call messages_list: reads a page of the timeline.
 //  - inbox_call actions (assign, handover, read, status, tags, contact patch, send_message):
 //    queued behind the events that came first, one at a time, stored before the answer.
@@ -27,6 +29,7 @@
 namespace inboxd {
 
 class redis_client;
+class store;
 
 struct conversation_seed {
   std::string workspace_id;
@@ -36,6 +39,7 @@ struct conversation_seed {
   int64_t idle_ms = 60000;
   caf::actor outbound; // the workspace's outbox sender (told of new entries)
   int64_t events_retain = 10000; // the event log's length (every change appends its events)
+  std::shared_ptr<store> db;     // commits webhook events' change sets (storage/store.hpp)
 };
 
 caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,

@@ -57,6 +57,7 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     seed.idle_ms = st.opts.conversation_idle_ms;
     seed.outbound = st.outbound;
     seed.events_retain = st.opts.events_retain;
+    seed.db = st.opts.db;
     auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
                                            caf::actor_cast<caf::actor>(self), std::move(seed));
     // Monitored, not linked: a link is an entry in *this* actor's attachable list, which CAF

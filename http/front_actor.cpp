@@ -10,14 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/registry.hpp"
+#include "http/json_body.hpp"
 #include "http/jwt.hpp"
 #include "http/router.hpp"
 #include "http/send_request.hpp"
+#include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
 #include "storage/redis_client.hpp"
-#include "whatsapp/signature.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
 namespace inboxd {
@@ -30,12 +31,6 @@ struct front_state {
 };
 
 using front = caf::stateful_actor<front_state>;
-
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Integer query parameter in [lo, hi]; absent -> def. False when present but invalid.
 bool int_param(const http_request& req, const std::string& name, int64_t lo, int64_t hi,
@@ -63,79 +58,6 @@ bool admin_ok(front* self, const http_request& req, const reply_handle& reply) {
   return true;
 }
 
-bool json_body_ok(const http_request& req, const reply_handle& reply) {
-  auto ct = lower(req.header("content-type"));
-  if (ct.rfind("application/json", 0) != 0) {
-    reply.error("unsupported_media_type", "expected Content-Type: application/json");
-    return false;
-  }
-  return true;
-}
-
-void webhook(front* self, const http_exchange& ex, bool meta) {
-  auto& req = *ex.request;
-  auto& reply = ex.reply;
-  auto& cfg = self->state.deps.cfg;
-  if (!json_body_ok(req, reply))
-    return;
-  auto snap = self->state.deps.reg->get();
-  if (!snap->loaded)
-    return reply.error("unavailable", "starting up; try again");
-  auto sig = req.header(meta ? "x-hub-signature-256" : "x-webhook-signature");
-  auto verify = [&](const std::string& secret) {
-    return meta ? verify_meta_signature(secret, req.body, sig)
-                : verify_kapso_signature(secret, req.body, sig);
-  };
-  bool verified = !sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret);
-  nlohmann::json body;
-  std::string parse_error;
-  bool parsed = parse_json_bounded(req.body, body, parse_error);
-  if (!verified && !sig.empty() && parsed) {
-    // Not the deployment's secret: the workspace owning every number in the body may sign.
-    auto pids = phone_number_ids_of(body);
-    const registry_entry* owner = pids.empty() ? nullptr : snap->find_pid(pids[0]);
-    for (auto& pid : pids)
-      if (snap->find_pid(pid) != owner)
-        owner = nullptr;
-    if (owner)
-      verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
-  }
-  if (!verified)
-    return reply.error("unauthorized", sig.empty() ? "missing webhook signature"
-                                                   : "invalid webhook signature");
-  if (!parsed)
-    return reply.error("bad_request", parse_error);
-  auto decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
-  if (!decoded.ok)
-    return reply.error("bad_request", decoded.error);
-  // Group by owning workspace; numbers nobody owns go to the dead-letter store.
-  std::map<const registry_entry*, std::vector<wa_event>> by_ws;
-  std::vector<std::string> unknown;
-  size_t events = decoded.value.events.size();
-  for (auto& e : decoded.value.events) {
-    if (auto entry = snap->find_pid(e.phone_number_id))
-      by_ws[entry].push_back(std::move(e));
-  }
-  for (auto& pid : decoded.value.phone_number_ids)
-    if (!snap->find_pid(pid))
-      unknown.push_back(pid);
-  size_t items = unknown.size();
-  for (auto& [entry, evs] : by_ws)
-    items += evs.size();
-  auto dead = unknown.size();
-  auto ack = std::make_shared<ingest_ack>(items, [reply, events, dead](bool ok) {
-    if (!ok)
-      return reply.error("unavailable", "storage unavailable; retry later");
-    reply.json(200, {{"received", true}, {"events", events}, {"deadLettered", dead}});
-  });
-  for (auto& [entry, evs] : by_ws)
-    self->send(entry->actor, ingest_batch{std::move(evs), ack});
-  for (auto& pid : unknown)
-    self->send(*self->state.deps.directory,
-               dead_letter{pid, meta ? "meta" : "kapso", req.header("x-webhook-event"), req.body,
-                           ack});
-}
-
 // GET /metrics (Prometheus text). So far the gauges the scale benchmark reads; the request,
 // webhook, outbox and Redis counters of API.md are not collected yet.
 http_response metrics_page(caf::actor_system& sys) {
@@ -148,12 +70,13 @@ http_response metrics_page(caf::actor_system& sys) {
   }
   http_response res;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  res.body = "# HELP inboxd_live_actors Actors running now (conversations, workspaces, outboxes, "
-             "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\ninboxd_live_actors " +
-             std::to_string(sys.registry().running()) +
-             "\n# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
-             std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
+  res.body =
+      "# HELP inboxd_live_actors Actors running now (conversations, workspaces, outboxes, "
+      "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\ninboxd_live_actors " +
+      std::to_string(sys.registry().running()) +
+      "\n# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
+      std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
   return res;
 }
 
@@ -182,7 +105,8 @@ void verify_handshake(front* self, const http_exchange& ex) {
 
 // User token: a verified HS256 JWT names the user; X-Workspace-Id or ?workspace= (id or slug)
 // names the workspace, whose actor checks membership on every request.
-void inbox_as_user(front* self, const http_exchange& ex, inbox_call call, const std::string& token) {
+void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
+                   const std::string& token) {
   auto& req = *ex.request;
   auto now_s = now_ms() / 1000;
   auto verified = verify_jwt_hs256(token, self->state.deps.cfg.jwt_secret, now_s);
@@ -213,7 +137,8 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
     auto auth = req.header("authorization");
     if (auth.size() > 7 && auth.compare(0, 7, "Bearer ") == 0)
       return inbox_as_user(self, ex, std::move(call), auth.substr(7));
-    return ex.reply.error("unauthorized", "missing credentials (Authorization: Bearer or X-API-Key)");
+    return ex.reply.error("unauthorized",
+                          "missing credentials (Authorization: Bearer or X-API-Key)");
   }
   // ibx.<workspaceId>.<keyId>.<secret>
   auto p1 = key.find('.');
@@ -373,7 +298,8 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
     }
     case route::conversation_handover:
       call.what = op::handover;
-      return object_body(req, reply, body) && enum_field(body, "mode", {"human", "ai"}, call.value, reply);
+      return object_body(req, reply, body) &&
+             enum_field(body, "mode", {"human", "ai"}, call.value, reply);
     case route::conversation_status:
       call.what = op::set_status;
       return object_body(req, reply, body) &&
@@ -443,15 +369,14 @@ void handle(front* self, http_exchange& ex) {
       bool loaded = deps.reg->get()->loaded;
       if (redis && loaded)
         return reply.json(200, {{"status", "ready"}});
-      return reply.send(make_error("unavailable", redis ? "loading workspaces"
-                                                        : "redis is not reachable"));
+      return reply.send(
+          make_error("unavailable", redis ? "loading workspaces" : "redis is not reachable"));
     }
     case route::wa_verify:
       return verify_handshake(self, ex);
     case route::wa_webhook:
-      return webhook(self, ex, true);
     case route::kapso_webhook:
-      return webhook(self, ex, false);
+      return ingest_webhook(deps, ex, m.which == route::wa_webhook);
     default:
       break;
   }
@@ -509,11 +434,21 @@ void handle(front* self, http_exchange& ex) {
         return reply.error("not_found", "no such workspace");
       inbox_call call;
       switch (m.which) {
-        case route::admin_key_create: call.what = op::create_api_key; break;
-        case route::admin_key_delete: call.what = op::revoke_api_key; break;
-        case route::admin_member_put: call.what = op::put_member; break;
-        case route::admin_member_delete: call.what = op::delete_member; break;
-        default: call.what = op::list_members; break;
+        case route::admin_key_create:
+          call.what = op::create_api_key;
+          break;
+        case route::admin_key_delete:
+          call.what = op::revoke_api_key;
+          break;
+        case route::admin_member_put:
+          call.what = op::put_member;
+          break;
+        case route::admin_member_delete:
+          call.what = op::delete_member;
+          break;
+        default:
+          call.what = op::list_members;
+          break;
       }
       if (m.params.size() > 1)
         call.id = m.params[1];
@@ -584,7 +519,8 @@ void handle(front* self, http_exchange& ex) {
       // Browsers' EventSource cannot set headers: ?access_token= carries the user token (or an
       // API key) instead.
       auto token = req.param("access_token");
-      if (!token.empty() && req.header("x-api-key").empty() && req.header("authorization").empty()) {
+      if (!token.empty() && req.header("x-api-key").empty() &&
+          req.header("authorization").empty()) {
         auto with_token = std::make_shared<http_request>(req);
         if (token.rfind("ibx.", 0) == 0)
           with_token->headers.emplace_back("x-api-key", token);
@@ -617,7 +553,7 @@ void handle(front* self, http_exchange& ex) {
 caf::behavior front_behavior(front* self, front_deps deps) {
   self->state.deps = std::move(deps);
   return {
-    [self](http_exchange& ex) { handle(self, ex); },
+      [self](http_exchange& ex) { handle(self, ex); },
   };
 }
 

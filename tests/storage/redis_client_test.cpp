@@ -22,6 +22,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "tests/support/io_thread.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace inboxd {
@@ -32,51 +33,9 @@ using test::redis_server;
 using clock_type = std::chrono::steady_clock;
 using vtype = redis_value::type;
 
-// An io_context on its own thread, like the service runs it.
-struct io_thread {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
-      boost::asio::make_work_guard(io);
-  std::promise<void> finished;
-  std::thread thread{[this] {
-    io.run();
-    finished.set_value();
-  }};
-
-  // Lets the io_context run out of work; the client must have released everything after
-  // stop(), so run() returns by itself.
-  void drain() {
-    if (!thread.joinable())
-      return;
-    work.reset();
-    auto done = finished.get_future();
-    if (done.wait_for(10s) != std::future_status::ready) {
-      ADD_FAILURE() << "io_context still has work 10 s after stop()";
-      io.stop();
-    }
-    thread.join();
-  }
-  ~io_thread() { drain(); }
-};
-
-redis_endpoint endpoint_of(const std::string& url) {
-  auto parsed = parse_redis_url(url);
-  if (auto* err = std::get_if<std::string>(&parsed)) {
-    ADD_FAILURE() << "parse_redis_url(" << url << "): " << *err;
-    return {};
-  }
-  return std::get<redis_endpoint>(parsed);
-}
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = clock_type::now() + timeout;
-  while (!pred()) {
-    if (clock_type::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using test::endpoint_of;
+using test::io_thread;
+using test::wait_until;
 
 // Runs one pipeline and waits for its callback (a second callback would throw from set_value).
 redis_result run(redis_client& client, redis_pipeline cmds, std::chrono::seconds timeout = 20s) {

@@ -1,0 +1,200 @@
+#include "actors/ingest_apply.hpp"
+
+#include <set>
+
+#include "actors/message_mutations.hpp"
+#include "messages/ids.hpp"
+
+namespace inboxd {
+
+namespace {
+
+// The timeline score: WhatsApp time in ms, ties broken by arrival (KEYS.md). Below 2^53, so the
+// score is exact in Redis' doubles.
+int64_t timeline_score(int64_t ts_ms, uint64_t seq) {
+  return ts_ms * 1000 + static_cast<int64_t>(seq % 1000);
+}
+
+const std::string* wamid_of(const wa_event& e) {
+  if (e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo)
+    return &e.wamid;
+  if (e.kind == wa_event_kind::contact_seen)
+    return nullptr;
+  return &e.target_wamid;
+}
+
+} // namespace
+
+ingest_targets decode_targets(const message_targets& read) {
+  ingest_targets t;
+  for (auto& [id, text] : read.records) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object())
+      t.records[id] = std::move(j);
+  }
+  t.aliases = read.aliases;
+  for (auto& [id, items] : read.parked)
+    for (auto& p : items) {
+      wa_event e;
+      if (park_decode(nlohmann::json::parse(p, nullptr, false), e))
+        t.parked[id].push_back(std::move(e));
+    }
+  return t;
+}
+
+bool can_assume_targets(const std::vector<wa_event>& events) {
+  for (auto& e : events)
+    if (e.kind != wa_event_kind::message && e.kind != wa_event_kind::echo &&
+        e.kind != wa_event_kind::contact_seen)
+      return false;
+  return true;
+}
+
+std::vector<std::string> target_ids(const std::vector<wa_event>& events) {
+  std::vector<std::string> ids;
+  std::set<std::string> seen;
+  for (auto& e : events)
+    if (auto wamid = wamid_of(e)) {
+      auto id = message_id_for_wamid(*wamid);
+      if (seen.insert(id).second)
+        ids.push_back(std::move(id));
+    }
+  return ids;
+}
+
+change_set::event make_event(const std::string& workspace_id, std::string type,
+                             nlohmann::json body) {
+  body["type"] = type;
+  body["workspaceId"] = workspace_id;
+  return {std::move(type), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,
+                            const contact& ct_in, bool persisted, std::vector<wa_event> events,
+                            ingest_targets targets, int64_t now) {
+  ingest_outcome out;
+  auto& cv = out.conv;
+  auto& ct = out.ct;
+  cv = conv;
+  ct = ct_in;
+  auto& msgs = targets.records;
+  auto& parked = targets.parked;
+  auto& alias = targets.aliases;
+  auto resolve = [&](const std::string& id) -> const std::string& {
+    auto a = alias.find(id);
+    return a == alias.end() ? id : a->second;
+  };
+  std::set<std::string> changed, park_del;
+  std::map<std::string, std::vector<std::string>> park_add;
+  std::vector<std::pair<std::string, int64_t>> added;
+  for (auto& e : events) {
+    if (e.timestamp_ms == 0) // no timestamp in the payload: the time we received it
+      e.timestamp_ms = now;
+    if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
+      ct.profile_name = e.profile_name;
+    switch (e.kind) {
+      case wa_event_kind::message:
+      case wa_event_kind::echo: {
+        auto id = message_id_for_wamid(e.wamid);
+        if (msgs.count(id)) {
+          ++out.duplicates;
+          break;
+        }
+        if (auto a = alias.find(id); a != alias.end()) {
+          // The echo of a message we sent (Kapso reports those): only its status is news.
+          ++out.duplicates;
+          if (auto m = msgs.find(a->second); m != msgs.end() && !e.status.empty()) {
+            wa_event st_ev = e;
+            st_ev.kind = wa_event_kind::status;
+            if (apply_mutation(m->second, st_ev, now))
+              changed.insert(a->second);
+          }
+          break;
+        }
+        auto rec = make_message_record(e, cv.id, now);
+        if (auto p = parked.find(id); p != parked.end()) {
+          for (auto& pe : p->second)
+            apply_mutation(rec, pe, now);
+          parked.erase(p);
+          park_del.insert(id);
+          park_add.erase(id);
+        }
+        msgs[id] = std::move(rec);
+        changed.insert(id);
+        auto seq = ++cv.seq;
+        added.emplace_back(id, timeline_score(e.timestamp_ms, seq));
+        if (e.timestamp_ms >= cv.last_message_at) {
+          cv.last_message_at = e.timestamp_ms;
+          cv.last_message_preview = message_preview(msgs[id]);
+        }
+        if (e.kind == wa_event_kind::message) {
+          cv.last_inbound_at = std::max(cv.last_inbound_at, e.timestamp_ms);
+          ++cv.unread_count;
+          if (cv.status == "closed")
+            cv.status = "open";
+          if (!e.new_phone.empty() && e.new_phone != ct.phone) {
+            if (out.old_phone.empty())
+              out.old_phone = ct.phone;
+            ct.phone = e.new_phone;
+          }
+        }
+        cv.updated_at = now;
+        break;
+      }
+      case wa_event_kind::status:
+      case wa_event_kind::reaction:
+      case wa_event_kind::edit:
+      case wa_event_kind::revoke: {
+        auto id = resolve(message_id_for_wamid(e.target_wamid));
+        if (auto m = msgs.find(id); m != msgs.end()) {
+          if (apply_mutation(m->second, e, now))
+            changed.insert(id);
+        } else {
+          parked[id].push_back(e);
+          park_add[id].push_back(park_encode(e).dump());
+        }
+        break;
+      }
+      case wa_event_kind::contact_seen:
+        break;
+    }
+  }
+  if (!ct.profile_name.empty() || !out.old_phone.empty() || ct.updated_at == 0)
+    ct.updated_at = now;
+  if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
+    cv.updated_at = now;
+
+  auto& cs = out.changes;
+  cs.workspace_id = workspace_id;
+  for (auto& [id, score] : added) {
+    cs.new_messages.push_back(id);
+    if (targets.assumed)
+      cs.unlinked.push_back(id);
+  }
+  for (auto& id : changed)
+    cs.messages.emplace_back(id, msgs[id].dump());
+  cs.timeline_of = cv.id;
+  cs.timeline = added;
+  cs.unpark.assign(park_del.begin(), park_del.end());
+  for (auto& [id, items] : park_add)
+    cs.park.emplace_back(id, items);
+  cs.conv = cv;
+  cs.ct = ct;
+  cs.phone_removed = out.old_phone;
+  cs.phone_added = ct.phone;
+  // The events of this change, committed with it.
+  std::set<std::string> created;
+  for (auto& [id, score] : added) { // in arrival order
+    created.insert(id);
+    cs.events.push_back(make_event(workspace_id, "message.created", {{"message", msgs[id]}}));
+  }
+  for (auto& id : changed)
+    if (!created.count(id))
+      cs.events.push_back(make_event(workspace_id, "message.updated", {{"message", msgs[id]}}));
+  cs.events.push_back(make_event(workspace_id,
+                                 persisted ? "conversation.updated" : "conversation.created",
+                                 {{"conversation", conversation_api(cv, ct, now)}}));
+  return out;
+}
+
+} // namespace inboxd

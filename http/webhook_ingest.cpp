@@ -1,0 +1,86 @@
+#include "http/webhook_ingest.hpp"
+
+#include <map>
+
+#include <caf/send.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/registry.hpp"
+#include "http/json_body.hpp"
+#include "messages/actor_messages.hpp"
+#include "whatsapp/signature.hpp"
+#include "whatsapp/webhook_decoder.hpp"
+
+namespace inboxd {
+
+void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) {
+  auto& req = *ex.request;
+  auto& reply = ex.reply;
+  auto& cfg = deps.cfg;
+  if (!json_body_ok(req, reply))
+    return;
+  auto snap = deps.reg->get();
+  if (!snap->loaded)
+    return reply.error("unavailable", "starting up; try again");
+  auto sig = req.header(meta ? "x-hub-signature-256" : "x-webhook-signature");
+  auto verify = [&](const std::string& secret) {
+    return meta ? verify_meta_signature(secret, req.body, sig)
+                : verify_kapso_signature(secret, req.body, sig);
+  };
+  bool verified = !sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret);
+  nlohmann::json body;
+  std::string parse_error;
+  bool parsed = parse_json_bounded(req.body, body, parse_error);
+  if (!verified && !sig.empty() && parsed) {
+    // Not the deployment's secret: the workspace owning every number in the body may sign.
+    auto pids = phone_number_ids_of(body);
+    const registry_entry* owner = pids.empty() ? nullptr : snap->find_pid(pids[0]);
+    for (auto& pid : pids)
+      if (snap->find_pid(pid) != owner)
+        owner = nullptr;
+    if (owner)
+      verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
+  }
+  if (!verified)
+    return reply.error("unauthorized",
+                       sig.empty() ? "missing webhook signature" : "invalid webhook signature");
+  if (!parsed)
+    return reply.error("bad_request", parse_error);
+  // The decoders check every field they read; should one still throw, this is the HTTP thread,
+  // which must not unwind: the body is refused instead.
+  decltype(decode_meta(body)) decoded;
+  try {
+    decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
+  } catch (const std::exception& e) {
+    return reply.error("bad_request", std::string("undecodable webhook body: ") + e.what());
+  }
+  if (!decoded.ok)
+    return reply.error("bad_request", decoded.error);
+  // Group by owning workspace; numbers nobody owns go to the dead-letter store.
+  std::map<const registry_entry*, std::vector<wa_event>> by_ws;
+  std::vector<std::string> unknown;
+  size_t events = decoded.value.events.size();
+  for (auto& e : decoded.value.events) {
+    if (auto entry = snap->find_pid(e.phone_number_id))
+      by_ws[entry].push_back(std::move(e));
+  }
+  for (auto& pid : decoded.value.phone_number_ids)
+    if (!snap->find_pid(pid))
+      unknown.push_back(pid);
+  size_t items = unknown.size();
+  for (auto& [entry, evs] : by_ws)
+    items += evs.size();
+  auto dead = unknown.size();
+  auto ack = std::make_shared<ingest_ack>(items, [reply, events, dead](bool ok) {
+    if (!ok)
+      return reply.error("unavailable", "storage unavailable; retry later");
+    reply.json(200, {{"received", true}, {"events", events}, {"deadLettered", dead}});
+  });
+  for (auto& [entry, evs] : by_ws)
+    caf::anon_send(entry->actor, ingest_batch{std::move(evs), ack});
+  for (auto& pid : unknown)
+    caf::anon_send(*deps.directory, dead_letter{pid, meta ? "meta" : "kapso",
+                                                req.header("x-webhook-event"), req.body, ack});
+}
+
+} // namespace inboxd

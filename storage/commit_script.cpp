@@ -1,0 +1,119 @@
+#include "storage/commit_script.hpp"
+
+#include <openssl/sha.h>
+
+namespace inboxd {
+
+namespace {
+
+// KEYS[1] = {ws:<id>}:epoch (declares the workspace's slot; every key below shares its tag).
+// ARGV[1] = the committer's epoch, ARGV[2] = the key prefix {ws:<id>}, ARGV[3] = events to keep
+// (XADD MAXLEN ~), ARGV[4] = TTL of parked events (s), ARGV[5] = number of change sets; then
+// per change set its token count and tokens: an op letter followed by its fixed arguments.
+//   n id          precondition: message id is not stored yet (dedupe mark)
+//   u id          precondition: no alias and nothing parked for message id
+//   m id json     SET  <p>:m:<id>
+//   t conv id s   ZADD <p>:tl:<conv> s id
+//   x id          DEL  <p>:park:<id>
+//   p id json     RPUSH <p>:park:<id>, EXPIRE ttl
+//   c id json     HSET <p>:convs
+//   k id json     HSET <p>:contacts
+//   r phone       HDEL <p>:phones
+//   h phone id    HSET <p>:phones
+//   e type json   XADD <p>:events MAXLEN ~ keep * type .. data ..
+// Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
+// failed preconditions as "d:<id>" (duplicate) and "l:<id>" (linked); or {"stale", epoch}
+// when the workspace's epoch key holds another epoch (nothing written).
+// Preconditions are checked for a change set before any of its writes; our own key types never
+// make a write fail, so a change set is applied whole or not at all.
+constexpr const char* kScript = R"LUA(
+local stored = redis.call('GET', KEYS[1])
+if stored and stored ~= ARGV[1] then
+  return {'stale', stored}
+end
+local p = ARGV[2]
+local keep = ARGV[3]
+local ttl = ARGV[4]
+local sets = tonumber(ARGV[5])
+local arity = {n=1, u=1, m=2, t=3, x=1, p=2, c=2, k=2, r=1, h=2, e=2}
+local out = {'ok'}
+local i = 6
+for s = 1, sets do
+  local count = tonumber(ARGV[i])
+  local first = i + 1
+  local last = i + count
+  local failed = {}
+  local j = first
+  while j <= last do
+    local op = ARGV[j]
+    if op == 'n' then
+      if redis.call('EXISTS', p .. ':m:' .. ARGV[j + 1]) == 1 then
+        failed[#failed + 1] = 'd:' .. ARGV[j + 1]
+      end
+    elseif op == 'u' then
+      local id = ARGV[j + 1]
+      if redis.call('EXISTS', p .. ':alias:' .. id, p .. ':park:' .. id) > 0 then
+        failed[#failed + 1] = 'l:' .. id
+      end
+    end
+    j = j + 1 + arity[op]
+  end
+  if #failed == 0 then
+    j = first
+    while j <= last do
+      local op = ARGV[j]
+      local a, b, c = ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]
+      if op == 'm' then
+        redis.call('SET', p .. ':m:' .. a, b)
+      elseif op == 't' then
+        redis.call('ZADD', p .. ':tl:' .. a, c, b)
+      elseif op == 'x' then
+        redis.call('DEL', p .. ':park:' .. a)
+      elseif op == 'p' then
+        redis.call('RPUSH', p .. ':park:' .. a, b)
+        redis.call('EXPIRE', p .. ':park:' .. a, ttl)
+      elseif op == 'c' then
+        redis.call('HSET', p .. ':convs', a, b)
+      elseif op == 'k' then
+        redis.call('HSET', p .. ':contacts', a, b)
+      elseif op == 'r' then
+        redis.call('HDEL', p .. ':phones', a)
+      elseif op == 'h' then
+        redis.call('HSET', p .. ':phones', a, b)
+      elseif op == 'e' then
+        redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'data', b)
+      end
+      j = j + 1 + arity[op]
+    end
+  end
+  out[#out + 1] = failed
+  i = last + 1
+end
+return out
+)LUA";
+
+std::string sha1_hex(const std::string& s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (auto c : d) {
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 15]);
+  }
+  return out;
+}
+
+} // namespace
+
+const std::string& commit_script() {
+  static const std::string s = kScript;
+  return s;
+}
+
+const std::string& commit_script_sha() {
+  static const std::string sha = sha1_hex(commit_script());
+  return sha;
+}
+
+} // namespace inboxd

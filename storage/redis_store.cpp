@@ -1,0 +1,438 @@
+#include "storage/redis_store.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/commit_script.hpp"
+#include "storage/keys.hpp"
+#include "storage/redis_client.hpp"
+
+namespace inboxd {
+
+const char* to_string(commit_status s) {
+  switch (s) {
+    case commit_status::applied:
+      return "applied";
+    case commit_status::conflict:
+      return "conflict";
+    case commit_status::stale_epoch:
+      return "stale_epoch";
+    case commit_status::overloaded:
+      return "overloaded";
+    case commit_status::failed:
+      return "failed";
+    case commit_status::unknown:
+      return "unknown";
+  }
+  return "?";
+}
+
+namespace {
+
+// One queued call of a workspace.
+struct call {
+  enum class kind : uint8_t { commit, targets, conversation } what = kind::commit;
+  change_set cs;
+  uint64_t epoch = 0;
+  std::function<void(commit_result)> committed;
+  std::vector<std::string> ids;
+  std::function<void(message_targets)> targets;
+  std::string conv_id, contact_id;
+  std::function<void(conversation_records)> conversation;
+  size_t first_reply = 0; // index of its first reply in the pipeline
+};
+
+void fail(call& c, commit_status status, const std::string& why) {
+  switch (c.what) {
+    case call::kind::commit: {
+      commit_result r;
+      r.status = status;
+      r.error = why;
+      c.committed(std::move(r));
+      break;
+    }
+    case call::kind::targets: {
+      message_targets t;
+      t.error = why;
+      c.targets(std::move(t));
+      break;
+    }
+    case call::kind::conversation: {
+      conversation_records r;
+      r.error = why;
+      c.conversation(std::move(r));
+      break;
+    }
+  }
+}
+
+// Transport errors the client reports before sending anything: nothing was written.
+bool never_sent(const std::string& error) {
+  return error == "redis not connected" || error == "redis client stopped" ||
+         error == "redis pipeline limit reached";
+}
+
+// Appends the script's tokens for `cs` (count first).
+void encode(const change_set& cs, std::vector<std::string>& argv) {
+  auto count_at = argv.size();
+  argv.emplace_back();
+  auto add = [&](std::initializer_list<std::string_view> tokens) {
+    for (auto t : tokens)
+      argv.emplace_back(t);
+  };
+  for (auto& id : cs.new_messages)
+    add({"n", id});
+  for (auto& id : cs.unlinked)
+    add({"u", id});
+  for (auto& [id, json] : cs.messages)
+    add({"m", id, json});
+  for (auto& [id, score] : cs.timeline)
+    add({"t", cs.timeline_of, id, std::to_string(score)});
+  for (auto& id : cs.unpark)
+    add({"x", id});
+  for (auto& [id, items] : cs.park)
+    for (auto& item : items)
+      add({"p", id, item});
+  if (cs.conv)
+    add({"c", cs.conv->id, nlohmann::json(*cs.conv).dump()});
+  if (cs.ct)
+    add({"k", cs.ct->id, nlohmann::json(*cs.ct).dump()});
+  if (!cs.phone_removed.empty())
+    add({"r", cs.phone_removed});
+  if (!cs.phone_added.empty() && cs.ct)
+    add({"h", cs.phone_added, cs.ct->id});
+  for (auto& e : cs.events)
+    add({"e", e.type, e.data});
+  argv[count_at] = std::to_string(argv.size() - count_at - 1);
+}
+
+commit_result decode_outcome(const redis_value& v) {
+  commit_result r;
+  r.status = commit_status::applied;
+  for (auto& f : v.elements) {
+    if (f.str.size() < 2)
+      continue;
+    (f.str[0] == 'd' ? r.duplicates : r.linked).push_back(f.str.substr(2));
+  }
+  if (!r.duplicates.empty() || !r.linked.empty())
+    r.status = commit_status::conflict;
+  return r;
+}
+
+std::optional<nlohmann::json> parse_object(const redis_value& v) {
+  if (v.kind != redis_value::type::string)
+    return std::nullopt;
+  auto j = nlohmann::json::parse(v.str, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  return j;
+}
+
+} // namespace
+
+struct redis_store::impl : std::enable_shared_from_this<impl> {
+  std::shared_ptr<redis_client> client;
+  redis_store_options opts;
+  struct queue {
+    bool busy = false;
+    std::vector<call> waiting;
+  };
+  std::mutex mu;
+  std::unordered_map<std::string, queue> queues;
+  std::atomic<uint64_t> calls{0}, change_sets{0}, overloaded{0};
+
+  // Sends `c` now if the workspace has nothing in flight, else queues it (bounded).
+  void submit(const std::string& ws, call c) {
+    bool refused = false;
+    {
+      std::lock_guard lock(mu);
+      auto& q = queues[ws];
+      if (!q.busy) {
+        q.busy = true;
+      } else if (q.waiting.size() < opts.max_queued) {
+        q.waiting.push_back(std::move(c));
+        return;
+      } else {
+        refused = true;
+        ++overloaded;
+      }
+    }
+    if (refused)
+      return fail(c, commit_status::overloaded, "too many storage calls queued for the workspace");
+    std::vector<call> batch;
+    batch.push_back(std::move(c));
+    send(ws, std::move(batch));
+  }
+
+  // After a batch finished: the next one (everything that queued meanwhile), or idle.
+  void next(const std::string& ws) {
+    std::vector<call> batch;
+    {
+      std::lock_guard lock(mu);
+      auto i = queues.find(ws);
+      if (i == queues.end())
+        return;
+      if (i->second.waiting.empty()) {
+        queues.erase(i);
+        return;
+      }
+      batch.swap(i->second.waiting);
+    }
+    send(ws, std::move(batch));
+  }
+
+  // The EVALSHA (or EVAL) of the commits in `batch` with epoch `epoch`.
+  redis_command script_call(const std::string& ws, const std::vector<call*>& commits,
+                            uint64_t epoch, bool load) {
+    redis_command cmd{load ? "EVAL" : "EVALSHA",
+                      load ? commit_script() : commit_script_sha(),
+                      "1",
+                      keys::tag(ws) + ":epoch",
+                      std::to_string(epoch),
+                      keys::tag(ws),
+                      std::to_string(opts.events_retain),
+                      std::to_string(opts.park_ttl_seconds),
+                      std::to_string(commits.size())};
+    for (auto* c : commits)
+      encode(c->cs, cmd);
+    return cmd;
+  }
+
+  void send(const std::string& ws, std::vector<call> batch) {
+    // Commits of one epoch share one script call (there is one epoch per workspace in practice).
+    std::vector<std::pair<uint64_t, std::vector<call*>>> scripts;
+    for (auto& c : batch)
+      if (c.what == call::kind::commit) {
+        if (scripts.empty() || scripts.back().first != c.epoch)
+          scripts.emplace_back(c.epoch, std::vector<call*>{});
+        scripts.back().second.push_back(&c);
+      }
+    redis_pipeline cmds;
+    for (auto& [epoch, commits] : scripts) {
+      cmds.push_back(script_call(ws, commits, epoch, false));
+      change_sets += commits.size();
+    }
+    for (auto& c : batch) {
+      if (c.what == call::kind::targets) {
+        c.first_reply = cmds.size();
+        redis_command own{"MGET"}, alias{"MGET"};
+        for (auto& id : c.ids) {
+          own.push_back(keys::message(ws, id));
+          alias.push_back(keys::alias(ws, id));
+        }
+        cmds.push_back(std::move(own));
+        cmds.push_back(std::move(alias));
+        for (auto& id : c.ids)
+          cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
+      } else if (c.what == call::kind::conversation) {
+        c.first_reply = cmds.size();
+        cmds.push_back({"HGET", keys::conversations(ws), c.conv_id});
+        cmds.push_back({"HGET", keys::contacts(ws), c.contact_id});
+      }
+    }
+    ++calls;
+    auto self = shared_from_this();
+    // `scripts` points into the batch's elements: moving the vector keeps them where they are.
+    auto shared = std::make_shared<std::vector<call>>(std::move(batch));
+    client->exec(std::move(cmds),
+                 [self, ws, shared, scripts = std::move(scripts)](redis_result r) mutable {
+                   self->finish(ws, *shared, scripts, r);
+                 });
+  }
+
+  void finish(const std::string& ws, std::vector<call>& batch,
+              std::vector<std::pair<uint64_t, std::vector<call*>>>& scripts, redis_result& r) {
+    if (!r.ok()) {
+      auto status = never_sent(r.error) ? commit_status::failed : commit_status::unknown;
+      for (auto& c : batch)
+        fail(c, status, r.error);
+      return next(ws);
+    }
+    // Reads first: their replies do not depend on a script reload.
+    for (auto& c : batch) {
+      if (c.what == call::kind::targets)
+        finish_targets(ws, c, r);
+      else if (c.what == call::kind::conversation)
+        finish_conversation(c, r);
+    }
+    std::vector<std::pair<uint64_t, std::vector<call*>>> reload;
+    for (size_t s = 0; s < scripts.size(); ++s) {
+      auto& reply = r.replies[s];
+      if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0)
+        reload.push_back(std::move(scripts[s]));
+      else
+        finish_commits(scripts[s].second, reply);
+    }
+    if (reload.empty())
+      return next(ws);
+    // Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it. Nothing ran yet, and the
+    // workspace's next calls keep waiting, so the order of its writes is unchanged.
+    redis_pipeline cmds;
+    for (auto& [epoch, commits] : reload)
+      cmds.push_back(script_call(ws, commits, epoch, true));
+    ++calls;
+    auto self = shared_from_this();
+    auto keep = std::make_shared<std::vector<call>>(std::move(batch));
+    client->exec(
+        std::move(cmds), [self, ws, keep, reload = std::move(reload)](redis_result r2) mutable {
+          for (size_t s = 0; s < reload.size(); ++s) {
+            if (!r2.ok()) {
+              auto status = never_sent(r2.error) ? commit_status::failed : commit_status::unknown;
+              for (auto* c : reload[s].second)
+                fail(*c, status, r2.error);
+            } else {
+              self->finish_commits(reload[s].second, r2.replies[s]);
+            }
+          }
+          self->next(ws);
+        });
+  }
+
+  void finish_commits(std::vector<call*>& commits, const redis_value& reply) {
+    if (reply.is_error()) {
+      // A script error: it may have stopped after some writes, so the outcome is unknown.
+      for (auto* c : commits)
+        fail(*c, commit_status::unknown, reply.str);
+      return;
+    }
+    if (reply.kind != redis_value::type::array || reply.elements.empty()) {
+      for (auto* c : commits)
+        fail(*c, commit_status::unknown, "unexpected commit script reply");
+      return;
+    }
+    auto& head = reply.elements[0].str;
+    if (head == "stale") {
+      auto stored = reply.elements.size() > 1 ? reply.elements[1].str : std::string();
+      for (auto* c : commits)
+        fail(*c, commit_status::stale_epoch, "workspace epoch is " + stored);
+      return;
+    }
+    for (size_t i = 0; i < commits.size(); ++i) {
+      if (i + 1 >= reply.elements.size()) {
+        fail(*commits[i], commit_status::unknown, "short commit script reply");
+        continue;
+      }
+      commits[i]->committed(decode_outcome(reply.elements[i + 1]));
+    }
+  }
+
+  void finish_conversation(call& c, redis_result& r) {
+    conversation_records out;
+    auto& cv = r.replies[c.first_reply];
+    auto& ct = r.replies[c.first_reply + 1];
+    if (cv.is_error() || ct.is_error()) {
+      out.error = cv.is_error() ? cv.str : ct.str;
+      return c.conversation(std::move(out));
+    }
+    out.ok = true;
+    try {
+      if (auto j = parse_object(cv))
+        out.conv = j->get<conversation>();
+      if (auto j = parse_object(ct))
+        out.ct = j->get<contact>();
+    } catch (const std::exception& e) {
+      out.ok = false;
+      out.error = std::string("unreadable record: ") + e.what();
+    }
+    c.conversation(std::move(out));
+  }
+
+  void finish_targets(const std::string& ws, call& c, redis_result& r) {
+    message_targets out;
+    auto& own = r.replies[c.first_reply];
+    auto& alias = r.replies[c.first_reply + 1];
+    if (own.kind != redis_value::type::array || alias.kind != redis_value::type::array ||
+        own.elements.size() != c.ids.size() || alias.elements.size() != c.ids.size()) {
+      out.error = own.is_error() ? own.str : "unexpected reply to a message read";
+      return c.targets(std::move(out));
+    }
+    for (size_t i = 0; i < c.ids.size(); ++i) {
+      if (own.elements[i].kind == redis_value::type::string)
+        out.records[c.ids[i]] = own.elements[i].str;
+      else if (alias.elements[i].kind == redis_value::type::string)
+        out.aliases[c.ids[i]] = alias.elements[i].str;
+      auto& parked = r.replies[c.first_reply + 2 + i];
+      for (auto& p : parked.elements)
+        out.parked[c.ids[i]].push_back(p.str);
+    }
+    if (out.aliases.empty()) {
+      out.ok = true;
+      return c.targets(std::move(out));
+    }
+    // Messages we sent are stored under their own ids: read those the aliases name. Only the
+    // conversation waiting for this read writes them, so this need not queue.
+    redis_command mget{"MGET"};
+    for (auto& [derived, id] : out.aliases)
+      mget.push_back(keys::message(ws, id));
+    ++calls;
+    client->exec({std::move(mget)}, [out = std::move(out),
+                                     done = std::move(c.targets)](redis_result r2) mutable {
+      if (!r2.ok() || r2.replies.empty() || r2.replies[0].kind != redis_value::type::array ||
+          r2.replies[0].elements.size() != out.aliases.size()) {
+        out.error = r2.ok() ? "unexpected reply to a message read" : r2.error;
+        return done(std::move(out));
+      }
+      size_t k = 0;
+      for (auto& [derived, id] : out.aliases) {
+        auto& v = r2.replies[0].elements[k++];
+        if (v.kind == redis_value::type::string)
+          out.records[id] = v.str;
+      }
+      out.ok = true;
+      done(std::move(out));
+    });
+  }
+};
+
+redis_store::redis_store(std::shared_ptr<redis_client> client, redis_store_options opts)
+  : impl_(std::make_shared<impl>()) {
+  impl_->client = std::move(client);
+  impl_->opts = opts;
+}
+
+redis_store::~redis_store() = default;
+
+void redis_store::commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) {
+  call c;
+  c.what = call::kind::commit;
+  auto ws = cs.workspace_id;
+  c.cs = std::move(cs);
+  c.epoch = epoch;
+  c.committed = std::move(done);
+  impl_->submit(ws, std::move(c));
+}
+
+void redis_store::load_targets(std::string workspace_id, std::vector<std::string> ids,
+                               std::function<void(message_targets)> done) {
+  call c;
+  c.what = call::kind::targets;
+  c.ids = std::move(ids);
+  c.targets = std::move(done);
+  if (c.ids.empty()) {
+    message_targets t;
+    t.ok = true;
+    return c.targets(std::move(t));
+  }
+  impl_->submit(workspace_id, std::move(c));
+}
+
+void redis_store::load_conversation(std::string workspace_id, std::string conversation_id,
+                                    std::string contact_id,
+                                    std::function<void(conversation_records)> done) {
+  call c;
+  c.what = call::kind::conversation;
+  c.conv_id = std::move(conversation_id);
+  c.contact_id = std::move(contact_id);
+  c.conversation = std::move(done);
+  impl_->submit(workspace_id, std::move(c));
+}
+
+store_counters redis_store::counters() const {
+  return {impl_->calls.load(), impl_->change_sets.load(), impl_->overloaded.load()};
+}
+
+} // namespace inboxd

@@ -1,0 +1,50 @@
+#pragma once
+// The store on one Redis server (storage/store.hpp has the contract): change sets are committed
+// by the Lua script of storage/commit_script.cpp, run with EVALSHA (EVAL when Redis answers
+// NOSCRIPT, which also loads it), several change sets of one workspace per call (group commit).
+// The key layout is storage/KEYS.md. Transport errors after a call was sent are reported as
+// commit_status::unknown (redis_client times a stalled call out and reconnects).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "storage/store.hpp"
+
+namespace inboxd {
+
+class redis_client;
+
+struct redis_store_options {
+  int64_t events_retain = 10000;            // event log length kept (XADD MAXLEN ~)
+  int64_t park_ttl_seconds = 8 * 24 * 3600; // events parked for a message not seen yet
+  size_t max_queued = 4096;                 // calls waiting per workspace; beyond: overloaded
+};
+
+/// Counters, for /metrics and the benchmark (thread-safe reads).
+struct store_counters {
+  uint64_t calls = 0;       // round trips made
+  uint64_t change_sets = 0; // change sets sent
+  uint64_t overloaded = 0;  // calls refused because a workspace's queue was full
+};
+
+class redis_store final : public store {
+public:
+  redis_store(std::shared_ptr<redis_client> client, redis_store_options opts);
+  ~redis_store() override;
+
+  void commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) override;
+  void load_targets(std::string workspace_id, std::vector<std::string> ids,
+                    std::function<void(message_targets)> done) override;
+  void load_conversation(std::string workspace_id, std::string conversation_id,
+                         std::string contact_id,
+                         std::function<void(conversation_records)> done) override;
+
+  store_counters counters() const;
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace inboxd

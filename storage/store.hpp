@@ -1,0 +1,83 @@
+#pragma once
+// The store: what actors know of persistence. An interface, so tests can wrap the real Redis
+// implementation (storage/redis_store.hpp) to inject faults; no mock replaces Redis.
+//
+// Contract:
+// - Every call may be made from any thread and never blocks; its callback runs exactly once,
+//   on a storage thread (actors turn it into a message to themselves).
+// - Calls of one workspace are applied in the order they were made. While one call of a
+//   workspace is in flight, the next ones queue (at most `max_queued`; beyond it they fail at
+//   once with commit_status::overloaded) and go together in the next round trip: group commit.
+// - commit() applies a change set atomically, or nothing of it: its preconditions (dedupe
+//   marks, optimistic assumptions) and the fencing epoch are checked in the same script call.
+// - A call not answered within the store's timeout reports commit_status::unknown: the change
+//   may or may not have been applied. The workspace's later calls still wait for that
+//   outstanding reply, so a read issued after `unknown` sees the final outcome.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "messages/records.hpp"
+#include "storage/change_set.hpp"
+
+namespace inboxd {
+
+enum class commit_status : uint8_t {
+  applied,     // every write of the change set is stored
+  conflict,    // a precondition failed (see conflicts); nothing written
+  stale_epoch, // the workspace is owned under a newer epoch; nothing written
+  overloaded,  // too many calls queued for the workspace; nothing sent
+  failed,      // storage unavailable or refused the call; nothing written
+  unknown,     // no answer in time: outcome unknown
+};
+
+const char* to_string(commit_status s);
+
+struct commit_result {
+  commit_status status = commit_status::failed;
+  std::vector<std::string> duplicates; // conflict: new_messages already stored
+  std::vector<std::string> linked;     // conflict: unlinked ids that have an alias or parked events
+  std::string error;                   // failed/unknown/stale_epoch: why (for logs)
+  bool ok() const { return status == commit_status::applied; }
+};
+
+/// What the ingest path reads about messages before changing them.
+struct message_targets {
+  bool ok = false;
+  std::string error;
+  std::map<std::string, std::string> records;             // message id -> record JSON (own ids)
+  std::map<std::string, std::string> aliases;             // derived id -> our message id
+  std::map<std::string, std::vector<std::string>> parked; // message id -> parked events JSON
+};
+
+/// A conversation and its contact as stored (either may be missing).
+struct conversation_records {
+  bool ok = false;
+  std::string error;
+  std::optional<conversation> conv;
+  std::optional<contact> ct;
+};
+
+class store {
+public:
+  virtual ~store() = default;
+
+  /// Commits `cs` for `epoch` (0 while the workspace has no epoch key: single node).
+  virtual void commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) = 0;
+
+  /// Reads the records of `ids`, the aliases of those not stored under their own id (and the
+  /// records they name), and what is parked for each of `ids`.
+  virtual void load_targets(std::string workspace_id, std::vector<std::string> ids,
+                            std::function<void(message_targets)> done) = 0;
+
+  /// Reads one conversation record and its contact record.
+  virtual void load_conversation(std::string workspace_id, std::string conversation_id,
+                                 std::string contact_id,
+                                 std::function<void(conversation_records)> done) = 0;
+};
+
+} // namespace inboxd

@@ -1,0 +1,148 @@
+// Unit tests: actors/ingest_apply (events -> conversation, contact and change set), no Redis.
+
+#include "actors/ingest_apply.hpp"
+
+#include <gtest/gtest.h>
+
+#include "actors/message_mutations.hpp"
+#include "messages/ids.hpp"
+
+using namespace inboxd;
+
+namespace {
+
+wa_event text(const std::string& wamid, int64_t ts, const std::string& body = "hi") {
+  wa_event e;
+  e.kind = wa_event_kind::message;
+  e.contact_phone = "5511";
+  e.wamid = wamid;
+  e.timestamp_ms = ts;
+  e.content = {{"type", "text"}, {"text", body}};
+  return e;
+}
+
+wa_event status(const std::string& target, const std::string& s) {
+  wa_event e;
+  e.kind = wa_event_kind::status;
+  e.target_wamid = target;
+  e.status = s;
+  e.timestamp_ms = 5000;
+  return e;
+}
+
+struct fixture {
+  conversation cv;
+  contact ct;
+  fixture() {
+    cv.id = "cv_1";
+    cv.contact_id = "ct_1";
+    cv.status = "closed";
+    ct.id = "ct_1";
+    ct.phone = "5511";
+  }
+};
+
+} // namespace
+
+TEST(ingest_apply, new_messages_update_the_summary_and_assume_nothing_is_stored) {
+  fixture f;
+  ingest_targets t;
+  t.assumed = true;
+  auto out =
+      apply_ingest("W", f.cv, f.ct, false,
+                   {text("wamid.A", 2000, "first"), text("wamid.B", 1000, "older")}, t, 9000);
+  auto a = message_id_for_wamid("wamid.A"), b = message_id_for_wamid("wamid.B");
+  EXPECT_EQ(out.conv.unread_count, 2);
+  EXPECT_EQ(out.conv.status, "open"); // a closed conversation reopens
+  EXPECT_EQ(out.conv.seq, 2u);
+  EXPECT_EQ(out.conv.last_message_at, 2000); // the newest by WhatsApp time, not arrival
+  EXPECT_EQ(out.conv.last_message_preview, "first");
+  EXPECT_EQ(out.conv.last_inbound_at, 2000);
+  EXPECT_EQ(out.conv.updated_at, 9000);
+  auto& cs = out.changes;
+  EXPECT_EQ(cs.workspace_id, "W");
+  EXPECT_EQ(cs.new_messages, (std::vector<std::string>{a, b}));
+  EXPECT_EQ(cs.unlinked, cs.new_messages);
+  ASSERT_EQ(cs.timeline.size(), 2u);
+  EXPECT_EQ(cs.timeline[0], std::make_pair(a, int64_t(2000 * 1000 + 1)));
+  EXPECT_EQ(cs.timeline[1], std::make_pair(b, int64_t(1000 * 1000 + 2)));
+  EXPECT_EQ(cs.messages.size(), 2u);
+  ASSERT_TRUE(cs.conv && cs.ct);
+  EXPECT_EQ(cs.phone_added, "5511");
+  ASSERT_EQ(cs.events.size(), 3u);
+  EXPECT_EQ(cs.events[0].type, "message.created");
+  EXPECT_EQ(cs.events[2].type, "conversation.created");
+  auto ev = nlohmann::json::parse(cs.events[2].data);
+  EXPECT_EQ(ev["workspaceId"], "W");
+  EXPECT_EQ(ev["type"], "conversation.created");
+}
+
+TEST(ingest_apply, a_stored_message_is_a_duplicate_and_changes_nothing) {
+  fixture f;
+  ingest_targets t;
+  auto a = message_id_for_wamid("wamid.A");
+  t.records[a] = {{"id", a}, {"status", "received"}};
+  auto out = apply_ingest("W", f.cv, f.ct, true, {text("wamid.A", 2000)}, t, 9000);
+  EXPECT_EQ(out.duplicates, 1u);
+  EXPECT_EQ(out.conv.unread_count, 0);
+  EXPECT_TRUE(out.changes.new_messages.empty());
+  EXPECT_TRUE(out.changes.unlinked.empty()); // read first: nothing assumed
+  EXPECT_TRUE(out.changes.messages.empty());
+  ASSERT_EQ(out.changes.events.size(), 1u);
+  EXPECT_EQ(out.changes.events[0].type, "conversation.updated");
+}
+
+TEST(ingest_apply, a_status_for_an_unseen_message_is_parked_then_applied_when_it_arrives) {
+  fixture f;
+  auto a = message_id_for_wamid("wamid.A");
+  auto parked = apply_ingest("W", f.cv, f.ct, true, {status("wamid.A", "delivered")}, {}, 9000);
+  ASSERT_EQ(parked.changes.park.size(), 1u);
+  EXPECT_EQ(parked.changes.park[0].first, a);
+  EXPECT_TRUE(parked.changes.messages.empty());
+
+  // The message arrives later (an echo of a business-app send), with the status parked.
+  wa_event echo = text("wamid.A", 1000);
+  echo.kind = wa_event_kind::echo;
+  echo.status = "sent";
+  ingest_targets t;
+  wa_event e;
+  ASSERT_TRUE(park_decode(nlohmann::json::parse(parked.changes.park[0].second[0]), e));
+  t.parked[a].push_back(e);
+  auto out = apply_ingest("W", f.cv, f.ct, true, {echo}, t, 9500);
+  EXPECT_EQ(out.changes.unpark, std::vector<std::string>{a});
+  ASSERT_EQ(out.changes.messages.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(out.changes.messages[0].second)["status"], "delivered");
+  EXPECT_EQ(out.conv.unread_count, 0); // an echo is not unread
+}
+
+TEST(ingest_apply, a_status_for_a_sent_message_follows_its_alias) {
+  fixture f;
+  auto derived = message_id_for_wamid("wamid.S");
+  ingest_targets t;
+  t.aliases[derived] = "msg_own";
+  t.records["msg_own"] = {{"id", "msg_own"}, {"status", "sent"}, {"direction", "outbound"}};
+  auto out = apply_ingest("W", f.cv, f.ct, true, {status("wamid.S", "read")}, t, 9000);
+  ASSERT_EQ(out.changes.messages.size(), 1u);
+  EXPECT_EQ(out.changes.messages[0].first, "msg_own");
+  EXPECT_EQ(nlohmann::json::parse(out.changes.messages[0].second)["status"], "read");
+  EXPECT_EQ(out.changes.events[0].type, "message.updated");
+}
+
+TEST(ingest_apply, a_number_change_moves_the_phone_index) {
+  fixture f;
+  auto e = text("wamid.N", 1000);
+  e.new_phone = "5599";
+  auto out = apply_ingest("W", f.cv, f.ct, true, {e}, {}, 9000);
+  EXPECT_EQ(out.ct.phone, "5599");
+  EXPECT_EQ(out.old_phone, "5511");
+  EXPECT_EQ(out.changes.phone_removed, "5511");
+  EXPECT_EQ(out.changes.phone_added, "5599");
+}
+
+TEST(ingest_apply, only_messages_may_skip_the_read) {
+  EXPECT_TRUE(can_assume_targets({text("wamid.A", 1)}));
+  EXPECT_FALSE(can_assume_targets({text("wamid.A", 1), status("wamid.B", "read")}));
+  EXPECT_EQ(
+      target_ids({text("wamid.A", 1), status("wamid.A", "read"), status("wamid.B", "read")}),
+      (std::vector<std::string>{message_id_for_wamid("wamid.A"), message_id_for_wamid("wamid.B")}));
+}

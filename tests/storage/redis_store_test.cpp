@@ -1,0 +1,258 @@
+// Integration tests: storage/redis_store (the commit script, group commit, reads) against a real
+// redis-server.
+
+#include "storage/redis_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include <boost/asio/post.hpp>
+
+#include "storage/redis_client.hpp"
+#include "tests/support/io_thread.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace inboxd {
+namespace {
+
+using namespace std::chrono_literals;
+using test::endpoint_of;
+using test::io_thread;
+using test::redis_server;
+using test::wait_until;
+
+// A change set that creates message `id` in conversation cv_1 of workspace W with its event.
+change_set new_message(const std::string& id, int64_t score = 1000) {
+  change_set cs;
+  cs.workspace_id = "W";
+  cs.new_messages = {id};
+  cs.unlinked = {id};
+  cs.messages = {{id, R"({"id":")" + id + R"("})"}};
+  cs.timeline_of = "cv_1";
+  cs.timeline = {{id, score}};
+  conversation cv;
+  cv.id = "cv_1";
+  cv.contact_id = "ct_1";
+  cv.unread_count = 1;
+  cs.conv = cv;
+  contact ct;
+  ct.id = "ct_1";
+  ct.phone = "5511";
+  cs.ct = ct;
+  cs.phone_added = "5511";
+  cs.events = {{"message.created", R"({"type":"message.created"})"}};
+  return cs;
+}
+
+class RedisStoreTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    server_ = std::make_unique<redis_server>();
+    client_ = std::make_shared<redis_client>(io_.io, endpoint_of(server_->url()));
+    client_->start();
+    ASSERT_TRUE(wait_until([&] { return client_->connected(); }, 5s)) << "never connected";
+    make_store(4096);
+  }
+  void TearDown() override {
+    store_.reset();
+    client_->stop();
+    io_.drain();
+  }
+  void make_store(size_t max_queued) {
+    redis_store_options o;
+    o.events_retain = 100;
+    o.max_queued = max_queued;
+    store_ = std::make_unique<redis_store>(client_, o);
+  }
+
+  commit_result commit(change_set cs, uint64_t epoch = 0) {
+    std::promise<commit_result> p;
+    auto f = p.get_future();
+    store_->commit(std::move(cs), epoch, [&p](commit_result r) { p.set_value(std::move(r)); });
+    if (f.wait_for(20s) != std::future_status::ready) {
+      ADD_FAILURE() << "no commit callback";
+      return {};
+    }
+    return f.get();
+  }
+
+  // Holds the io thread (where the client sends) until the returned promise is set.
+  std::shared_ptr<std::promise<void>> block_io() {
+    auto gate = std::make_shared<std::promise<void>>();
+    auto entered = std::make_shared<std::promise<void>>();
+    boost::asio::post(io_.io, [gate, entered] {
+      entered->set_value();
+      gate->get_future().wait();
+    });
+    entered->get_future().wait();
+    return gate;
+  }
+
+  std::string cli(const std::string& args) { return server_->cli(args); }
+
+  io_thread io_;
+  std::unique_ptr<redis_server> server_;
+  std::shared_ptr<redis_client> client_;
+  std::unique_ptr<redis_store> store_;
+};
+
+TEST_F(RedisStoreTest, CommitWritesEveryPartOfTheChangeSet) {
+  auto r = commit(new_message("msg_a", 1763647391000001));
+  ASSERT_EQ(r.status, commit_status::applied) << r.error;
+  EXPECT_EQ(cli("GET {ws:W}:m:msg_a"), "{\"id\":\"msg_a\"}\n");
+  EXPECT_EQ(cli("ZSCORE {ws:W}:tl:cv_1 msg_a"), "1763647391000001\n");
+  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
+  EXPECT_NE(cli("HGET {ws:W}:contacts ct_1").find("\"phone\":\"5511\""), std::string::npos);
+  EXPECT_EQ(cli("HGET {ws:W}:phones 5511"), "ct_1\n");
+  EXPECT_EQ(cli("XLEN {ws:W}:events"), "1\n");
+  EXPECT_NE(cli("XRANGE {ws:W}:events - +").find("message.created"), std::string::npos);
+}
+
+TEST_F(RedisStoreTest, ADuplicateMessageRefusesTheWholeChangeSet) {
+  ASSERT_EQ(commit(new_message("msg_a")).status, commit_status::applied);
+  auto again = new_message("msg_a");
+  again.conv->unread_count = 2;
+  auto r = commit(again);
+  EXPECT_EQ(r.status, commit_status::conflict);
+  EXPECT_EQ(r.duplicates, std::vector<std::string>{"msg_a"});
+  EXPECT_TRUE(r.linked.empty());
+  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
+  EXPECT_EQ(cli("XLEN {ws:W}:events"), "1\n");
+}
+
+TEST_F(RedisStoreTest, AnAliasOrParkedEventsRefuseAnAssumedNewMessage) {
+  cli("SET {ws:W}:alias:msg_a msg_own");
+  cli("RPUSH {ws:W}:park:msg_b x");
+  auto r = commit(new_message("msg_a"));
+  EXPECT_EQ(r.status, commit_status::conflict);
+  EXPECT_EQ(r.linked, std::vector<std::string>{"msg_a"});
+  EXPECT_EQ(commit(new_message("msg_b")).status, commit_status::conflict);
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_a"), "0\n");
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_b"), "0\n");
+  // Read first (no assumption): the precondition is gone and the parked events are dropped.
+  auto read = new_message("msg_b");
+  read.unlinked.clear();
+  read.unpark = {"msg_b"};
+  EXPECT_EQ(commit(read).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:park:msg_b"), "0\n");
+}
+
+TEST_F(RedisStoreTest, ParkedEventsAreAppendedWithAnExpiry) {
+  change_set cs;
+  cs.workspace_id = "W";
+  cs.park = {{"msg_x", {"one", "two"}}};
+  ASSERT_EQ(commit(cs).status, commit_status::applied);
+  EXPECT_EQ(cli("LRANGE {ws:W}:park:msg_x 0 -1"), "one\ntwo\n");
+  EXPECT_GT(std::stol(cli("TTL {ws:W}:park:msg_x")), 7 * 24 * 3600);
+}
+
+TEST_F(RedisStoreTest, AStaleEpochWritesNothing) {
+  cli("SET {ws:W}:epoch 5");
+  auto r = commit(new_message("msg_a"), 4);
+  EXPECT_EQ(r.status, commit_status::stale_epoch);
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_a"), "0\n");
+  EXPECT_EQ(commit(new_message("msg_a"), 0).status, commit_status::stale_epoch);
+  EXPECT_EQ(commit(new_message("msg_a"), 5).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_a"), "1\n");
+}
+
+TEST_F(RedisStoreTest, TheScriptIsLoadedAgainAfterRedisForgetsIt) {
+  ASSERT_EQ(commit(new_message("msg_a")).status, commit_status::applied);
+  cli("SCRIPT FLUSH");
+  EXPECT_EQ(commit(new_message("msg_b")).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_b"), "1\n");
+  EXPECT_EQ(commit(new_message("msg_c")).status, commit_status::applied);
+}
+
+TEST_F(RedisStoreTest, CommitsQueuedBehindOneInFlightGoInOneCall) {
+  ASSERT_EQ(commit(new_message("msg_warm")).status, commit_status::applied); // script loaded
+  auto before = store_->counters();
+  auto gate = block_io(); // the first call cannot be sent until the gate opens
+  constexpr int n = 200;
+  std::atomic<int> applied{0}, done{0};
+  for (int i = 0; i < n; ++i)
+    store_->commit(new_message("msg_" + std::to_string(i)), 0, [&](commit_result r) {
+      applied += r.ok();
+      ++done;
+    });
+  gate->set_value();
+  ASSERT_TRUE(wait_until([&] { return done == n; }, 20s));
+  EXPECT_EQ(applied, n);
+  auto c = store_->counters();
+  EXPECT_EQ(c.change_sets - before.change_sets, uint64_t(n));
+  EXPECT_EQ(c.calls - before.calls, 2u); // the first alone, then the 199 that queued behind it
+  EXPECT_EQ(cli("ZCARD {ws:W}:tl:cv_1"), "201\n");
+}
+
+TEST_F(RedisStoreTest, BeyondTheQueueBoundCallsAreRefusedAtOnce) {
+  make_store(3);
+  auto gate = block_io();
+  std::atomic<int> done{0};
+  std::vector<commit_status> got(5);
+  for (int i = 0; i < 5; ++i)
+    store_->commit(new_message("msg_" + std::to_string(i)), 0, [&, i](commit_result r) {
+      got[i] = r.status;
+      ++done;
+    });
+  // One in flight, three queued; the fifth was refused before the gate opened.
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(got[4], commit_status::overloaded);
+  gate->set_value();
+  ASSERT_TRUE(wait_until([&] { return done == 5; }, 20s));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(got[i], commit_status::applied) << i;
+  EXPECT_EQ(store_->counters().overloaded, 1u);
+}
+
+TEST_F(RedisStoreTest, LoadTargetsFollowsAliasesAndReturnsParkedEvents) {
+  cli("SET {ws:W}:m:msg_own ownrecord");
+  cli("SET {ws:W}:alias:msg_derived msg_own");
+  cli("SET {ws:W}:m:msg_plain plainrecord");
+  cli("RPUSH {ws:W}:park:msg_new p1 p2");
+  std::promise<message_targets> p;
+  store_->load_targets("W", {"msg_derived", "msg_plain", "msg_new"},
+                       [&](message_targets t) { p.set_value(std::move(t)); });
+  auto f = p.get_future();
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+  auto t = f.get();
+  ASSERT_TRUE(t.ok) << t.error;
+  EXPECT_EQ(t.records["msg_own"], "ownrecord");
+  EXPECT_EQ(t.records["msg_plain"], "plainrecord");
+  EXPECT_EQ(t.records.count("msg_new"), 0u);
+  EXPECT_EQ(t.aliases["msg_derived"], "msg_own");
+  EXPECT_EQ(t.parked["msg_new"], (std::vector<std::string>{"p1", "p2"}));
+}
+
+TEST_F(RedisStoreTest, LoadConversationReadsBothRecords) {
+  ASSERT_EQ(commit(new_message("msg_a")).status, commit_status::applied);
+  std::promise<conversation_records> p;
+  store_->load_conversation("W", "cv_1", "ct_1",
+                            [&](conversation_records r) { p.set_value(std::move(r)); });
+  auto r = p.get_future().get();
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.conv && r.ct);
+  EXPECT_EQ(r.conv->unread_count, 1);
+  EXPECT_EQ(r.ct->phone, "5511");
+  std::promise<conversation_records> none;
+  store_->load_conversation("W", "cv_2", "ct_2",
+                            [&](conversation_records r) { none.set_value(std::move(r)); });
+  auto missing = none.get_future().get();
+  EXPECT_TRUE(missing.ok);
+  EXPECT_FALSE(missing.conv || missing.ct);
+}
+
+TEST_F(RedisStoreTest, WithRedisDownACommitFailsWithoutWriting) {
+  server_->stop();
+  ASSERT_TRUE(wait_until([&] { return !client_->connected(); }, 5s));
+  auto r = commit(new_message("msg_a"));
+  EXPECT_EQ(r.status, commit_status::failed) << r.error;
+  server_->start();
+  ASSERT_TRUE(wait_until([&] { return client_->connected(); }, 10s));
+  EXPECT_EQ(commit(new_message("msg_a")).status, commit_status::applied);
+}
+
+} // namespace
+} // namespace inboxd
