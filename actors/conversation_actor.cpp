@@ -643,7 +643,6 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
   self->state.storage = storage_calls(std::move(store));
   self->state.db = self->state.seed.db;
   self->state.workspace = std::move(workspace);
-  auto idle = std::chrono::milliseconds(self->state.seed.idle_ms);
   return {
       [self](ingest_batch& b) {
         ++self->state.handled;
@@ -676,12 +675,11 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
         self->state.stopping = true;
         process_next(self);
       },
-      caf::after(idle) >>
-          [self] {
-            auto& st = self->state;
-            if (st.idle())
-              self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
-          },
+      [self](idle_check_atom) {
+        auto& st = self->state;
+        if (st.idle())
+          self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
+      },
   };
 }
 

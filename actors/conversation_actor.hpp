@@ -16,8 +16,9 @@
 // Statuses, reactions and echoes naming a wamid we were given for a sent message find that
 // message through {ws}:alias:<id>.
 // After each stored change it sends conversation_changed to its workspace actor (before acking,
-// so reads that follow an acknowledged webhook see it). When idle for `idle_ms` it reports
-// conversation_idle; the workspace actor answers stop_atom if nothing was sent to it meanwhile.
+// so reads that follow an acknowledged webhook see it). Asked by the workspace actor's idle
+// sweep (idle_check_atom) while it has nothing in progress, it reports conversation_idle; the
+// workspace actor answers stop_atom if nothing was sent to it meanwhile.
 
 #include <memory>
 #include <string>
@@ -35,9 +36,8 @@ struct conversation_seed {
   std::string workspace_id;
   conversation conv;
   contact ct;
-  bool persisted = false; // conversation + contact records already in Redis
-  int64_t idle_ms = 60000;
-  caf::actor outbound; // the workspace's outbox sender (told of new entries)
+  bool persisted = false;        // conversation + contact records already in Redis
+  caf::actor outbound;           // the workspace's outbox sender (told of new entries)
   int64_t events_retain = 10000; // the event log's length (every change appends its events)
   std::shared_ptr<store> db;     // commits webhook events' change sets (storage/store.hpp)
 };

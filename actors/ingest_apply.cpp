@@ -69,6 +69,22 @@ change_set::event make_event(const std::string& workspace_id, std::string type,
   return {std::move(type), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
+change_set::event event_text(const std::string& workspace_id, std::string type,
+                             std::string_view key, std::string_view json) {
+  std::string data;
+  data.reserve(json.size() + key.size() + type.size() + workspace_id.size() + 32);
+  data += "{\"";
+  data += key;
+  data += "\":";
+  data += json;
+  data += ",\"type\":";
+  append_json_string(data, type);
+  data += ",\"workspaceId\":";
+  append_json_string(data, workspace_id);
+  data += '}';
+  return {std::move(type), std::move(data)};
+}
+
 ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,
                             const contact& ct_in, bool persisted, std::vector<wa_event> events,
                             ingest_targets targets, int64_t now) {
@@ -171,8 +187,11 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     if (targets.assumed)
       cs.unlinked.push_back(id);
   }
-  for (auto& id : changed)
-    cs.messages.emplace_back(id, msgs[id].dump());
+  std::map<std::string, std::string> text; // each changed record, dumped once
+  for (auto& id : changed) {
+    auto& t = text[id] = msgs[id].dump();
+    cs.messages.emplace_back(id, t);
+  }
   cs.timeline_of = cv.id;
   cs.timeline = added;
   cs.unpark.assign(park_del.begin(), park_del.end());
@@ -180,20 +199,20 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     cs.park.emplace_back(id, items);
   cs.conv = cv;
   cs.ct = ct;
-  cs.phone_removed = out.old_phone;
-  cs.phone_added = ct.phone;
   // The events of this change, committed with it.
   std::set<std::string> created;
   for (auto& [id, score] : added) { // in arrival order
     created.insert(id);
-    cs.events.push_back(make_event(workspace_id, "message.created", {{"message", msgs[id]}}));
+    cs.events.push_back(event_text(workspace_id, "message.created", "message", text[id]));
   }
   for (auto& id : changed)
     if (!created.count(id))
-      cs.events.push_back(make_event(workspace_id, "message.updated", {{"message", msgs[id]}}));
-  cs.events.push_back(make_event(workspace_id,
+      cs.events.push_back(event_text(workspace_id, "message.updated", "message", text[id]));
+  std::string api;
+  append_conversation_api(api, cv, ct, now);
+  cs.events.push_back(event_text(workspace_id,
                                  persisted ? "conversation.updated" : "conversation.created",
-                                 {{"conversation", conversation_api(cv, ct, now)}}));
+                                 "conversation", api));
   return out;
 }
 

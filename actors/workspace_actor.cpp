@@ -1,6 +1,9 @@
 #include "actors/workspace_actor.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -21,6 +24,7 @@ namespace {
 struct child {
   caf::actor handle;
   uint64_t sent = 0; // messages sent to it (compared with its `handled` before passivating)
+  std::chrono::steady_clock::time_point last_sent;
 };
 
 struct workspace_state {
@@ -30,7 +34,8 @@ struct workspace_state {
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
   std::map<std::string, nlohmann::json> members; // user id -> {role, createdAt}
   conversation_index index;
-  std::map<std::string, child> children;       // conversation id -> actor
+  std::unordered_map<std::string, child> children; // conversation id -> actor
+  bool sweeping = false; // a sweep for idle children is scheduled
   caf::actor outbound;                         // the outbox sender
   std::unique_ptr<event_hub> hub;              // event stream subscribers
   std::map<uint64_t, std::function<void()>> timers; // the hub's delayed work, by tag
@@ -41,6 +46,27 @@ struct workspace_state {
 using ws_actor = caf::stateful_actor<workspace_state>;
 
 caf::behavior running(ws_actor* self);
+
+// Idle conversation actors are found by a sweep of the children, not by a timeout in each of
+// them: a CAF `after` timeout is re-armed on every message through the clock thread's locked
+// queue (a thread wake-up per message on the ingest path).
+std::chrono::milliseconds sweep_period(const workspace_options& opts) {
+  return std::chrono::milliseconds(std::max<int64_t>(1, opts.conversation_idle_ms / 2));
+}
+
+// Asks the children nothing was sent to for the idle time whether they are idle (they answer
+// conversation_idle, which passivates them); runs while there are children.
+void sweep(ws_actor* self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  auto idle = std::chrono::milliseconds(st.opts.conversation_idle_ms);
+  for (auto& [id, c] : st.children)
+    if (now - c.last_sent >= idle)
+      self->send(c.handle, idle_check_atom::value);
+  st.sweeping = !st.children.empty();
+  if (st.sweeping)
+    self->delayed_send(self, sweep_period(st.opts), sweep_atom::value);
+}
 
 // Sends `msg` to the conversation's actor, spawning it (from the in-memory summary) if needed.
 template <class Message>
@@ -54,7 +80,6 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     if (auto ct = st.index.contact_by_id(seed.conv.contact_id))
       seed.ct = *ct;
     seed.persisted = seed.conv.updated_at != 0;
-    seed.idle_ms = st.opts.conversation_idle_ms;
     seed.outbound = st.outbound;
     seed.events_retain = st.opts.events_retain;
     seed.db = st.opts.db;
@@ -65,9 +90,14 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     // and the workspace actor stalled (seen in the scale benchmark). A monitor lives on the
     // child's list instead. Children are stopped explicitly when the workspace exits.
     self->monitor(handle);
-    i = st.children.emplace(conv_id, child{handle, 0}).first;
+    i = st.children.emplace(conv_id, child{handle, 0, {}}).first;
+    if (!st.sweeping) {
+      st.sweeping = true;
+      self->delayed_send(self, sweep_period(st.opts), sweep_atom::value);
+    }
   }
   ++i->second.sent;
+  i->second.last_sent = std::chrono::steady_clock::now();
   self->send(i->second.handle, std::forward<Message>(msg));
 }
 
@@ -344,6 +374,7 @@ caf::behavior running(ws_actor* self) {
       self->state.timers.erase(i);
       fn();
     },
+    [self](sweep_atom) { sweep(self); },
     [self](conversation_idle& idle) {
       auto& children = self->state.children;
       auto i = children.find(idle.conversation_id);

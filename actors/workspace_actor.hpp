@@ -16,7 +16,8 @@
 // dropped; it never holds up ingestion or the others.
 //
 // Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed,
-// send_result, events_atom.
+// send_result, events_atom, sweep_atom (its own idle sweep: every conversation_idle_ms / 2 while it
+// has conversation actors, it asks those nothing was sent to for conversation_idle_ms).
 
 #include <memory>
 
@@ -32,7 +33,7 @@ class store;
 
 struct workspace_options {
   int64_t conversation_idle_ms = 60000;
-  outbox_options outbox; // for the workspace's outbound actor
+  outbox_options outbox;         // for the workspace's outbound actor
   int64_t events_retain = 10000; // event log length (XADD MAXLEN ~)
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to

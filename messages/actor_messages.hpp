@@ -139,6 +139,11 @@ struct send_recorded {
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// Workspace actor -> itself: time to look for idle conversation actors.
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+/// Workspace actor -> conversation actor: nothing was sent to you for the idle time; answer
+/// conversation_idle if you have nothing in progress either.
+using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
 /// Conversation actor -> workspace actor: events were appended to the event log.
 using events_atom = caf::atom_constant<caf::atom("events")>;
 

@@ -32,19 +32,12 @@ struct change_set {
   std::vector<std::pair<std::string, std::vector<std::string>>> park; // target id -> events JSON
   std::optional<conversation> conv;                                   // the conversation record
   std::optional<contact> ct;                                          // the contact record
-  std::string phone_removed; // a phone no longer the contact's
-  std::string phone_added;   // phone -> ct->id
 
   struct event {
     std::string type;
     std::string data; // JSON text, "type" and "workspaceId" included
   };
   std::vector<event> events; // appended to the workspace's event log, in order
-
-  bool empty() const {
-    return messages.empty() && timeline.empty() && unpark.empty() && park.empty() && !conv && !ct &&
-           phone_removed.empty() && phone_added.empty() && events.empty();
-  }
 };
 
 } // namespace inboxd

@@ -11,15 +11,13 @@ namespace {
 // (XADD MAXLEN ~), ARGV[4] = TTL of parked events (s), ARGV[5] = number of change sets; then
 // per change set its token count and tokens: an op letter followed by its fixed arguments.
 //   n id          precondition: message id is not stored yet (dedupe mark)
-//   u id          precondition: no alias and nothing parked for message id
+//   u id          precondition: as n, and no alias and nothing parked for message id
 //   m id json     SET  <p>:m:<id>
 //   t conv id s   ZADD <p>:tl:<conv> s id
 //   x id          DEL  <p>:park:<id>
 //   p id json     RPUSH <p>:park:<id>, EXPIRE ttl
 //   c id json     HSET <p>:convs
 //   k id json     HSET <p>:contacts
-//   r phone       HDEL <p>:phones
-//   h phone id    HSET <p>:phones
 //   e type json   XADD <p>:events MAXLEN ~ keep * type .. data ..
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
 // failed preconditions as "d:<id>" (duplicate) and "l:<id>" (linked); or {"stale", epoch}
@@ -35,7 +33,7 @@ local p = ARGV[2]
 local keep = ARGV[3]
 local ttl = ARGV[4]
 local sets = tonumber(ARGV[5])
-local arity = {n=1, u=1, m=2, t=3, x=1, p=2, c=2, k=2, r=1, h=2, e=2}
+local arity = {n=1, u=1, m=2, t=3, x=1, p=2, c=2, k=2, e=2}
 local out = {'ok'}
 local i = 6
 for s = 1, sets do
@@ -52,8 +50,13 @@ for s = 1, sets do
       end
     elseif op == 'u' then
       local id = ARGV[j + 1]
-      if redis.call('EXISTS', p .. ':alias:' .. id, p .. ':park:' .. id) > 0 then
-        failed[#failed + 1] = 'l:' .. id
+      local m = p .. ':m:' .. id
+      if redis.call('EXISTS', m, p .. ':alias:' .. id, p .. ':park:' .. id) > 0 then
+        if redis.call('EXISTS', m) == 1 then
+          failed[#failed + 1] = 'd:' .. id
+        else
+          failed[#failed + 1] = 'l:' .. id
+        end
       end
     end
     j = j + 1 + arity[op]
@@ -76,10 +79,6 @@ for s = 1, sets do
         redis.call('HSET', p .. ':convs', a, b)
       elseif op == 'k' then
         redis.call('HSET', p .. ':contacts', a, b)
-      elseif op == 'r' then
-        redis.call('HDEL', p .. ':phones', a)
-      elseif op == 'h' then
-        redis.call('HSET', p .. ':phones', a, b)
       elseif op == 'e' then
         redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'data', b)
       end

@@ -1,5 +1,6 @@
 #include "storage/redis_store.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -84,8 +85,10 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
     for (auto t : tokens)
       argv.emplace_back(t);
   };
+  // 'u' checks the dedupe mark too: one EXISTS per assumed message.
   for (auto& id : cs.new_messages)
-    add({"n", id});
+    if (std::find(cs.unlinked.begin(), cs.unlinked.end(), id) == cs.unlinked.end())
+      add({"n", id});
   for (auto& id : cs.unlinked)
     add({"u", id});
   for (auto& [id, json] : cs.messages)
@@ -101,10 +104,6 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
     add({"c", cs.conv->id, nlohmann::json(*cs.conv).dump()});
   if (cs.ct)
     add({"k", cs.ct->id, nlohmann::json(*cs.ct).dump()});
-  if (!cs.phone_removed.empty())
-    add({"r", cs.phone_removed});
-  if (!cs.phone_added.empty() && cs.ct)
-    add({"h", cs.phone_added, cs.ct->id});
   for (auto& e : cs.events)
     add({"e", e.type, e.data});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);

@@ -76,7 +76,6 @@ protected:
     seed.conv.contact_id = "ct_1";
     seed.ct.id = "ct_1";
     seed.ct.phone = "5511";
-    seed.idle_ms = 3600 * 1000;
     seed.db = faulty_;
     caf::scoped_actor parent{sys_};
     conv_ = spawn_conversation_actor(parent.ptr(), client_, workspace_, seed);
