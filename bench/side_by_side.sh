@@ -35,9 +35,9 @@ log() { echo "side_by_side: $*" >&2; }
 die() { echo "side_by_side: FAILED: $*" >&2; exit 1; }
 [[ -x "$binary" && -x "$loadgen" ]] || die "build first (bench/run.sh builds build/release)"
 need=()
-for p in nginx nodejs npm; do
-  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || need+=("$p")
-done
+command -v nginx >/dev/null || need+=(nginx)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm) # some Node.js builds ship npm themselves
 if ((${#need[@]})); then
   apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >/dev/null
 fi
@@ -65,16 +65,15 @@ ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-start_redis() { # dir -> prints pid port
-  local port
-  port=$("$loadgen" free-port)
+start_redis() { # dir -> sets redis_pid, redis_port (not in a subshell: it owns the process)
+  redis_port=$("$loadgen" free-port)
   mkdir -p "$1"
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$1" --appendonly yes --appendfsync everysec \
-    --save "" --logfile "$1/redis.log" &
-  local pid=$!
-  pids+=("$pid")
-  for _ in $(seq 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-  echo "$pid $port"
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$1" --appendonly yes \
+    --appendfsync everysec --save "" --logfile "$1/redis.log" >/dev/null 2>&1 &
+  redis_pid=$!
+  disown "$redis_pid"
+  pids+=("$redis_pid")
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; die "no answer at $1"; }
 
@@ -95,29 +94,34 @@ http {
   }
 }
 NGINX
-nginx -c "$work/nginx.conf" -g 'daemon off;' &
+nginx -c "$work/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
 nginx_pid=$!
+disown "$nginx_pid"
 pids+=("$nginx_pid")
 wait_http "http://127.0.0.1:$nginx_port/"
 
 # --- the Node peer -------------------------------------------------------------------------------
 cp -r "$peer_src" "$work/peer"
 (cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || die "npm install of the peer failed"
-read -r peer_redis_pid peer_redis_port <<<"$(start_redis "$work/redis-peer")"
+start_redis "$work/redis-peer"
+peer_redis_pid=$redis_pid peer_redis_port=$redis_port
 peer_port=$("$loadgen" free-port)
 WORKERS=2 PORT=$peer_port REDIS_URL="redis://127.0.0.1:$peer_redis_port/0" APP_SECRET=$secret \
   node "$work/peer/server.js" >"$work/peer.log" 2>&1 &
 peer_pid=$!
+disown "$peer_pid"
 pids+=("$peer_pid")
 wait_http "http://127.0.0.1:$peer_port/healthz"
 
 # --- inboxd --------------------------------------------------------------------------------------
-read -r ib_redis_pid ib_redis_port <<<"$(start_redis "$work/redis-inboxd")"
+start_redis "$work/redis-inboxd"
+ib_redis_pid=$redis_pid ib_redis_port=$redis_port
 ib_port=$("$loadgen" free-port)
 INBOXD_HTTP_PORT=$ib_port INBOXD_REDIS_URL="redis://127.0.0.1:$ib_redis_port/0" \
   INBOXD_ADMIN_TOKEN=sbs-admin INBOXD_META_APP_SECRET=$secret INBOXD_LOG_LEVEL=warn \
   "$binary" >"$work/inboxd.log" 2>&1 &
 ib_pid=$!
+disown "$ib_pid"
 pids+=("$ib_pid")
 wait_http "http://127.0.0.1:$ib_port/readyz"
 read -r _ pnid _ <<<"$("$loadgen" provision --port "$ib_port" --admin-token sbs-admin --prefix sbs \
