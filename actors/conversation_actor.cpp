@@ -47,7 +47,8 @@ struct conversation_state {
   int reads = 0;        // message-page reads in flight
   bool stopping = false;
   bool suspect = false; // a commit's outcome is unknown: reload the records before going on
-  bool idle() const { return !busy && queue.empty() && reads == 0; }
+  // A suspect actor is not idle: passivating it would leave its stale summary in the workspace.
+  bool idle() const { return !busy && queue.empty() && reads == 0 && !suspect; }
   static inline const char* name = "conversation";
 };
 
@@ -167,10 +168,12 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
       }));
 }
 
-// Fails the unit of work at the front of the queue (storage could not be read).
+// Fails the unit of work at the front of the queue, if any (storage could not be read).
 void fail_front(conv_actor* self, const std::string& why) {
   auto& st = self->state;
-  if (st.queue.front().call) {
+  if (st.queue.empty()) {
+    // A reload asked for by the idle sweep: nothing waits for it.
+  } else if (st.queue.front().call) {
     auto call = std::move(st.queue.front().call);
     st.queue.pop_front();
     call->reply.error("unavailable", "storage unavailable; try again");
@@ -677,6 +680,10 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
       },
       [self](idle_check_atom) {
         auto& st = self->state;
+        if (st.suspect && !st.busy) { // reload now, so that it can passivate at the next sweep
+          st.busy = true;
+          return reload(self);
+        }
         if (st.idle())
           self->send(st.workspace, conversation_idle{st.seed.conv.id, st.handled});
       },

@@ -183,6 +183,20 @@ TEST_F(ConversationCommitTest, AfterADroppedReplyTheActorReloadsAndTheRetryIsADu
   expect_memory_matches_redis();
 }
 
+TEST_F(ConversationCommitTest, ASuspectActorReloadsWhenTheIdleSweepAsksInsteadOfPassivating) {
+  auto a = ingest(text("wamid.A"));
+  ASSERT_TRUE(acked(a));
+  faulty_->inject(1, faulty_store::fault::drop_reply);
+  auto b = ingest(text("wamid.B"));
+  EXPECT_FALSE(acked(b));
+  auto before = seen().count;
+  // Asked by the sweep, it does not report idle (its summary may be stale): it reloads.
+  caf::anon_send(conv_, idle_check_atom::value);
+  ASSERT_TRUE(wait_until([&] { return seen().count > before; }, 20s));
+  EXPECT_EQ(seen().unread_count, 2);
+  expect_memory_matches_redis();
+}
+
 TEST_F(ConversationCommitTest, AHungCommitHoldsMemoryAndLaterWorkUntilItsReply) {
   auto a = ingest(text("wamid.A"));
   ASSERT_TRUE(acked(a));
