@@ -103,21 +103,21 @@ std::vector<wa_event> events_of(const std::vector<pending_item>& work) {
 }
 
 // Reads what the batch's events name (records, aliases, parked events), then applies and commits.
-void read_and_ingest(conv_actor* self, std::vector<pending_item> work) {
+void read_and_ingest(conv_actor* self, std::vector<pending_item> work,
+                     std::vector<wa_event> events) {
   auto& st = self->state;
-  auto events = events_of(work);
   auto ids = target_ids(events);
-  st.db->load_targets(st.seed.workspace_id, std::move(ids),
-                      in_actor<message_targets>(
-                          self, [self, work = std::move(work)](message_targets& read) mutable {
-                            if (!read.ok)
-                              return fail_batch(self, work, read.error);
-                            auto& st = self->state;
-                            auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct,
-                                                    st.seed.persisted, events_of(work),
-                                                    decode_targets(read), now_ms());
-                            commit_ingest(self, std::move(work), std::move(out), false);
-                          }));
+  st.db->load_targets(
+      st.seed.workspace_id, std::move(ids),
+      in_actor<message_targets>(self, [self, work = std::move(work),
+                                       events = std::move(events)](message_targets& read) mutable {
+        if (!read.ok)
+          return fail_batch(self, work, read.error);
+        auto& st = self->state;
+        auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct, st.seed.persisted,
+                                std::move(events), decode_targets(read), now_ms());
+        commit_ingest(self, std::move(work), std::move(out), false);
+      }));
 }
 
 // A batch of only new messages (the common case) is applied without reading first: the change
@@ -127,7 +127,7 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
   auto& st = self->state;
   auto events = events_of(work);
   if (!can_assume_targets(events))
-    return read_and_ingest(self, std::move(work));
+    return read_and_ingest(self, std::move(work), std::move(events));
   ingest_targets assumed;
   assumed.assumed = true;
   auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct, st.seed.persisted,
@@ -156,8 +156,11 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
               w.ack->complete(true);
             return done_with_item(self);
           case commit_status::conflict:
-            if (assumed) // a duplicate, an echo of our own send, or something parked: read first
-              return read_and_ingest(self, std::move(work));
+            // A duplicate, an echo of our own send, or something parked: read first.
+            if (assumed) {
+              auto events = events_of(work); // before `work` is moved from
+              return read_and_ingest(self, std::move(work), std::move(events));
+            }
             return fail_batch(self, work, "commit conflict after reading (another writer?)");
           case commit_status::unknown:
             st.suspect = true; // reload the records before the next change

@@ -2,14 +2,37 @@
 
 #include <charconv>
 
+#include "messages/records.hpp"
 #include "storage/keys.hpp"
 
 namespace inboxd {
 
-redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
-                           nlohmann::json body) {
+change_set::event make_event(const std::string& workspace_id, std::string type,
+                             nlohmann::json body) {
   body["type"] = type;
   body["workspaceId"] = workspace_id;
+  return {std::move(type), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+change_set::event event_text(const std::string& workspace_id, std::string type,
+                             std::string_view key, std::string_view json) {
+  std::string data;
+  data.reserve(json.size() + key.size() + type.size() + workspace_id.size() + 32);
+  data += "{\"";
+  data += key;
+  data += "\":";
+  data += json;
+  data += ",\"type\":";
+  append_json_string(data, type);
+  data += ",\"workspaceId\":";
+  append_json_string(data, workspace_id);
+  data += '}';
+  return {std::move(type), std::move(data)};
+}
+
+redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
+                           nlohmann::json body) {
+  auto e = make_event(workspace_id, std::string(type), std::move(body));
   return {"XADD",
           keys::events(workspace_id),
           "MAXLEN",
@@ -17,9 +40,9 @@ redis_command event_append(const std::string& workspace_id, int64_t retain, std:
           std::to_string(retain),
           "*",
           "type",
-          std::string(type),
+          std::move(e.type),
           "data",
-          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+          std::move(e.data)};
 }
 
 bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {

@@ -12,12 +12,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "storage/change_set.hpp"
 #include "storage/redis_client.hpp"
 
 namespace inboxd {
 
-/// XADD {ws}:events MAXLEN ~ retain * type <type> data <json>, where the JSON is `body` plus
-/// "type" and "workspaceId". Approximate trimming keeps at least `retain` entries.
+/// An event of the workspace's event log: `body` plus "type" and "workspaceId", as JSON text.
+change_set::event make_event(const std::string& workspace_id, std::string type,
+                             nlohmann::json body);
+
+/// The same text as make_event(workspace_id, type, {{key, <json>}}) for a body of one key whose
+/// value is already JSON text (`key` must sort before "type", as nlohmann orders keys), without
+/// building a document: the ingest hot path.
+change_set::event event_text(const std::string& workspace_id, std::string type,
+                             std::string_view key, std::string_view json);
+
+/// XADD {ws}:events MAXLEN ~ retain * type <type> data <json>, where the JSON is
+/// make_event(workspace_id, type, body). Approximate trimming keeps at least `retain` entries.
 redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
                            nlohmann::json body);
 

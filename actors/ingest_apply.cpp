@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "actors/event_log.hpp"
 #include "actors/message_mutations.hpp"
 #include "messages/ids.hpp"
 
@@ -60,29 +61,6 @@ std::vector<std::string> target_ids(const std::vector<wa_event>& events) {
         ids.push_back(std::move(id));
     }
   return ids;
-}
-
-change_set::event make_event(const std::string& workspace_id, std::string type,
-                             nlohmann::json body) {
-  body["type"] = type;
-  body["workspaceId"] = workspace_id;
-  return {std::move(type), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-}
-
-change_set::event event_text(const std::string& workspace_id, std::string type,
-                             std::string_view key, std::string_view json) {
-  std::string data;
-  data.reserve(json.size() + key.size() + type.size() + workspace_id.size() + 32);
-  data += "{\"";
-  data += key;
-  data += "\":";
-  data += json;
-  data += ",\"type\":";
-  append_json_string(data, type);
-  data += ",\"workspaceId\":";
-  append_json_string(data, workspace_id);
-  data += '}';
-  return {std::move(type), std::move(data)};
 }
 
 ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -51,15 +50,5 @@ struct ingest_outcome {
 ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,
                             const contact& ct, bool persisted, std::vector<wa_event> events,
                             ingest_targets targets, int64_t now_ms);
-
-/// An event of the workspace's event log: `body` plus "type" and "workspaceId", as JSON text.
-change_set::event make_event(const std::string& workspace_id, std::string type,
-                             nlohmann::json body);
-
-/// The same text as make_event(workspace_id, type, {{key, <json>}}) for a body of one key whose
-/// value is already JSON text (`key` must sort before "type", as nlohmann orders keys), without
-/// building a document: the ingest hot path.
-change_set::event event_text(const std::string& workspace_id, std::string type,
-                             std::string_view key, std::string_view json);
 
 } // namespace inboxd

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/event_log.hpp"
 #include "actors/message_mutations.hpp"
 #include "messages/ids.hpp"
 
