@@ -80,7 +80,6 @@ int main(int argc, char** argv) {
     opts.outbox.retry_max_ms = cfg.send_retry_max_ms;
     opts.outbox.rate_per_second = cfg.send_rate_per_second;
     opts.outbox.concurrency = cfg.send_concurrency;
-    opts.events_retain = cfg.events_retain;
     opts.max_subscribers = cfg.sse_max_per_workspace;
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;

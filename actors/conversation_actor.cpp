@@ -12,10 +12,8 @@
 #include "actors/event_log.hpp"
 #include "actors/ingest_apply.hpp"
 #include "actors/message_mutations.hpp"
-#include "actors/storage_calls.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
-#include "storage/keys.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
@@ -23,7 +21,6 @@ namespace inboxd {
 
 namespace {
 
-constexpr int64_t kParkTtlSeconds = 8 * 24 * 3600;
 // Commits carry the owner's fencing epoch; a single node has none (the epoch key is absent).
 constexpr uint64_t kSingleNodeEpoch = 0;
 
@@ -38,7 +35,6 @@ struct pending_item {
 
 struct conversation_state {
   conversation_seed seed;
-  storage_calls storage;
   std::shared_ptr<store> db;
   caf::actor workspace;
   std::deque<pending_item> queue;
@@ -56,10 +52,6 @@ using conv_actor = caf::stateful_actor<conversation_state>;
 
 double timeline_score(int64_t ts_ms, uint64_t seq) {
   return static_cast<double>(ts_ms) * 1000.0 + static_cast<double>(seq % 1000);
-}
-
-std::string score_string(double score) {
-  return std::to_string(static_cast<int64_t>(score));
 }
 
 void process_next(conv_actor* self);
@@ -225,284 +217,303 @@ void reload(conv_actor* self) {
       }));
 }
 
-// Writes the conversation and contact records (plus `extra` commands) in one transaction, then
-// tells the workspace and answers with the conversation.
+// A failed action: memory stays as it was; after an unknown outcome the records are reloaded
+// before the next change.
+void action_failed(conv_actor* self, const commit_result& r, const reply_handle& reply) {
+  auto& st = self->state;
+  if (r.status == commit_status::unknown)
+    st.suspect = true;
+  spdlog::warn("conversation {}: action not stored ({}): {}", st.seed.conv.id,
+               to_string(r.status), r.error);
+  if (r.status == commit_status::overloaded)
+    reply.error("unavailable", "too many changes queued for this workspace; try again");
+  else
+    reply.error("unavailable", "storage unavailable; try again");
+}
+
+// Commits the conversation and contact records (plus what `cs` holds already) with a
+// conversation.updated event, then tells the workspace and answers with the conversation.
 void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversation cv, contact ct,
-                   redis_pipeline extra, std::optional<outbox_entry> enqueue = std::nullopt) {
+                   change_set cs = {}, std::optional<outbox_entry> enqueue = std::nullopt) {
   auto& st = self->state;
   auto& ws = st.seed.workspace_id;
   auto now = now_ms();
   cv.updated_at = now;
-  redis_pipeline cmds{{"MULTI"}};
-  for (auto& c : extra)
-    cmds.push_back(std::move(c));
-  cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
-  cmds.push_back({"HSET", keys::contacts(ws), ct.id, nlohmann::json(ct).dump()});
-  if (enqueue) {
-    cmds.push_back({"SET", keys::outbox_entry(ws, enqueue->id), nlohmann::json(*enqueue).dump()});
-    cmds.push_back({"ZADD", keys::outbox(ws), std::to_string(enqueue->due_ms), enqueue->id});
-  }
-  cmds.push_back(event_append(ws, st.seed.events_retain, "conversation.updated",
-                              {{"conversation", conversation_api(cv, ct, now)}}));
-  cmds.push_back({"EXEC"});
-  st.storage.run(self, std::move(cmds), [self, call, cv, ct, enqueue](redis_result& r) {
-    auto& st = self->state;
-    if (exec_committed(r)) {
-      st.seed.conv = cv;
-      st.seed.ct = ct;
-      st.seed.persisted = true;
-      self->send(st.workspace, conversation_changed{cv, ct, {}});
-      if (enqueue && st.seed.outbound)
-        self->send(st.seed.outbound, outbox_enqueued{*enqueue});
-      if (call->what == inbox_call::op::patch_contact)
-        call->reply.json(200, contact_api(ct));
-      else
-        call->reply.json(200, conversation_api(cv, ct, now_ms()));
-    } else {
-      call->reply.error("unavailable", "storage unavailable; try again");
-    }
-    st.busy = false;
-    process_next(self);
-  });
+  cs.workspace_id = ws;
+  cs.conv = cv;
+  cs.ct = ct;
+  if (enqueue)
+    cs.outbox_add.push_back(*enqueue);
+  cs.events.push_back(
+      make_event(ws, "conversation.updated", {{"conversation", conversation_api(cv, ct, now)}}));
+  st.db->commit(
+      std::move(cs), kSingleNodeEpoch,
+      in_actor<commit_result>(self, [self, call, cv, ct, enqueue](commit_result& r) {
+        auto& st = self->state;
+        if (!r.ok()) {
+          action_failed(self, r, call->reply);
+          return done_with_item(self);
+        }
+        st.seed.conv = cv;
+        st.seed.ct = ct;
+        st.seed.persisted = true;
+        self->send(st.workspace, conversation_changed{cv, ct, {}});
+        if (enqueue && st.seed.outbound)
+          self->send(st.seed.outbound, outbox_enqueued{*enqueue});
+        if (call->what == inbox_call::op::patch_contact)
+          call->reply.json(200, contact_api(ct));
+        else
+          call->reply.json(200, conversation_api(cv, ct, now_ms()));
+        done_with_item(self);
+      }));
 }
 
 // Marks the conversation read: unreadCount 0 and its recent inbound messages `read`.
 void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
-  auto ws = st.seed.workspace_id;
   auto window = std::min<int64_t>(st.seed.conv.unread_count + 20, 500);
-  redis_pipeline cmds{
-      {"ZREVRANGE", keys::timeline(ws, st.seed.conv.id), "0", std::to_string(window - 1)}};
-  st.storage.run(self, std::move(cmds), [self, call, ws](redis_result& r) {
-    auto& st = self->state;
-    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
-      call->reply.error("unavailable", "storage unavailable; try again");
-      st.busy = false;
-      return process_next(self);
-    }
-    redis_command mget{"MGET"};
-    for (auto& id : r.replies[0].elements)
-      mget.push_back(keys::message(ws, id.str));
-    if (mget.size() == 1)
-      mget.push_back(keys::message(ws, "none"));
-    st.storage.run(self, {std::move(mget)}, [self, call, ws](redis_result& r2) {
-      auto& st = self->state;
-      if (!r2.ok() || r2.replies.empty()) {
-        call->reply.error("unavailable", "storage unavailable; try again");
-        st.busy = false;
-        return process_next(self);
-      }
-      redis_pipeline extra;
-      std::string latest_wamid; // of the newest inbound message (the list is newest first)
-      for (auto& v : r2.replies[0].elements) {
-        if (v.kind != redis_value::type::string)
-          continue;
-        auto m = nlohmann::json::parse(v.str, nullptr, false);
-        if (!m.is_object() || str_field(m, "direction") != "inbound")
-          continue;
-        if (latest_wamid.empty())
-          latest_wamid = str_field(m, "waMessageId");
-        if (str_field(m, "status") == "received") {
-          m["status"] = "read";
-          extra.push_back({"SET", keys::message(ws, str_field(m, "id")), m.dump()});
+  st.db->load_timeline(
+      st.seed.workspace_id, st.seed.conv.id, 0, window,
+      in_actor<timeline_page>(self, [self, call](timeline_page& page) {
+        auto& st = self->state;
+        if (!page.ok) {
+          call->reply.error("unavailable", "storage unavailable; try again");
+          return done_with_item(self);
         }
-      }
-      // WhatsApp is told once, when something was unread (best effort, through the outbox).
-      std::optional<outbox_entry> receipt;
-      if (call->send_enabled && !latest_wamid.empty() &&
-          (!extra.empty() || st.seed.conv.unread_count > 0)) {
-        outbox_entry e;
-        e.id = new_id("rr_");
-        e.kind = "read";
-        e.conversation_id = st.seed.conv.id;
-        e.payload = read_receipt_payload(latest_wamid);
-        e.due_ms = now_ms();
-        receipt = std::move(e);
-      }
-      auto cv = st.seed.conv;
-      cv.unread_count = 0;
-      commit_action(self, call, cv, st.seed.ct, std::move(extra), std::move(receipt));
-    });
-  });
+        change_set cs;
+        std::string latest_wamid; // of the newest inbound message (the page is newest first)
+        for (auto& e : page.entries) {
+          if (!e.record)
+            continue;
+          auto m = nlohmann::json::parse(*e.record, nullptr, false);
+          if (!m.is_object() || str_field(m, "direction") != "inbound")
+            continue;
+          if (latest_wamid.empty())
+            latest_wamid = str_field(m, "waMessageId");
+          if (str_field(m, "status") == "received") {
+            m["status"] = "read";
+            cs.messages.emplace_back(e.id, m.dump());
+          }
+        }
+        // WhatsApp is told once, when something was unread (best effort, through the outbox).
+        std::optional<outbox_entry> receipt;
+        if (call->send_enabled && !latest_wamid.empty() &&
+            (!cs.messages.empty() || st.seed.conv.unread_count > 0)) {
+          outbox_entry e;
+          e.id = new_id("rr_");
+          e.kind = "read";
+          e.conversation_id = st.seed.conv.id;
+          e.payload = read_receipt_payload(latest_wamid);
+          e.due_ms = now_ms();
+          receipt = std::move(e);
+        }
+        auto cv = st.seed.conv;
+        cv.unread_count = 0;
+        commit_action(self, call, cv, st.seed.ct, std::move(cs), std::move(receipt));
+      }));
 }
 
+// Answers a send whose clientMessageId names a message already: with that message.
+void answer_first_send(conv_actor* self, std::shared_ptr<inbox_call> call, std::string first) {
+  auto& st = self->state;
+  st.db->load_messages(
+      st.seed.workspace_id, {first}, {},
+      in_actor<message_lookup>(self, [self, call, first](message_lookup& found) {
+        nlohmann::json rec;
+        if (found.ok && found.records.count(first))
+          rec = nlohmann::json::parse(found.records[first], nullptr, false);
+        if (rec.is_object())
+          call->reply.json(202, {{"message", std::move(rec)}});
+        else
+          call->reply.error("unavailable", "storage unavailable; try again");
+        done_with_item(self);
+      }));
+}
+
+void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::string& reply_rec);
+
 // Stores an agent's message as queued together with its outbox entry, then hands the entry to
-// the outbound actor. A repeated clientMessageId answers the first message and stores nothing.
+// the outbound actor. A repeated clientMessageId answers the first message and stores nothing
+// (the commit checks that the id is unused, so also across conversations).
 void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
-  auto ws = st.seed.workspace_id;
-  auto cmid_key =
-      keys::client_message(ws, call->client_message_id.empty() ? "-" : call->client_message_id);
-  auto reply_key = keys::message(ws, call->reply_to.empty() ? "none" : call->reply_to);
-  st.storage.run(self, {{"MGET", cmid_key, reply_key}}, [self, call, ws](redis_result& r) {
-    auto& st = self->state;
-    if (!r.ok() || r.replies.empty() || r.replies[0].elements.size() != 2) {
-      call->reply.error("unavailable", "storage unavailable; try again");
+  std::vector<std::string> ids;
+  if (!call->reply_to.empty())
+    ids.push_back(call->reply_to);
+  st.db->load_messages(
+      st.seed.workspace_id, std::move(ids), call->client_message_id,
+      in_actor<message_lookup>(self, [self, call](message_lookup& found) {
+        if (!found.ok) {
+          call->reply.error("unavailable", "storage unavailable; try again");
+          return done_with_item(self);
+        }
+        if (!found.client_message.empty()) {
+          auto i = found.records.find(found.client_message);
+          if (i == found.records.end())
+            return answer_first_send(self, call, found.client_message);
+          auto rec = nlohmann::json::parse(i->second, nullptr, false);
+          if (rec.is_object())
+            call->reply.json(202, {{"message", std::move(rec)}});
+          else
+            call->reply.error("unavailable", "storage unavailable; try again");
+          return done_with_item(self);
+        }
+        auto i = found.records.find(call->reply_to);
+        store_send(self, call, i == found.records.end() ? std::string() : i->second);
+      }));
+}
+
+void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::string& reply_rec) {
+  auto& st = self->state;
+  auto& ws = st.seed.workspace_id;
+  auto now = now_ms();
+  auto cv = st.seed.conv;
+  auto type = str_field(call->draft, "type");
+  if (type != "template" && !(now < cv.last_inbound_at + kReplyWindowMs)) {
+    call->reply.error("window_closed",
+                      "the 24-hour reply window is closed: only templates can be sent");
+    return done_with_item(self);
+  }
+  std::string reply_wamid;
+  if (!call->reply_to.empty()) {
+    auto target = reply_rec.empty() ? nlohmann::json() : nlohmann::json::parse(reply_rec, nullptr, false);
+    reply_wamid = str_field(target, "waMessageId");
+    if (str_field(target, "conversationId") != cv.id || reply_wamid.empty()) {
+      call->reply.error("unprocessable",
+                        "replyTo must be a sent or received message of this conversation");
       return done_with_item(self);
     }
-    auto& found = r.replies[0].elements;
-    if (!call->client_message_id.empty() && found[0].kind == redis_value::type::string) {
-      st.storage.run(
-          self, {{"GET", keys::message(ws, found[0].str)}}, [self, call](redis_result& r2) {
-            nlohmann::json first;
-            if (r2.ok() && !r2.replies.empty() && r2.replies[0].kind == redis_value::type::string)
-              first = nlohmann::json::parse(r2.replies[0].str, nullptr, false);
-            if (first.is_object())
-              call->reply.json(202, {{"message", std::move(first)}});
-            else
-              call->reply.error("unavailable", "storage unavailable; try again");
-            done_with_item(self);
-          });
-      return;
-    }
-    auto now = now_ms();
-    auto cv = st.seed.conv;
-    auto type = str_field(call->draft, "type");
-    if (type != "template" && !(now < cv.last_inbound_at + kReplyWindowMs)) {
-      call->reply.error("window_closed",
-                        "the 24-hour reply window is closed: only templates can be sent");
-      return done_with_item(self);
-    }
-    std::string reply_wamid;
-    if (!call->reply_to.empty()) {
-      nlohmann::json target;
-      if (found[1].kind == redis_value::type::string)
-        target = nlohmann::json::parse(found[1].str, nullptr, false);
-      reply_wamid = str_field(target, "waMessageId");
-      if (str_field(target, "conversationId") != cv.id || reply_wamid.empty()) {
-        call->reply.error("unprocessable",
-                          "replyTo must be a sent or received message of this conversation");
-        return done_with_item(self);
-      }
-    }
-    nlohmann::json rec = call->draft;
-    auto id = new_id("msg_");
-    rec["id"] = id;
-    rec["conversationId"] = cv.id;
-    rec["waMessageId"] = nullptr;
-    rec["direction"] = "outbound";
-    rec["origin"] = "api";
-    rec["status"] = "queued";
-    rec["sentBy"] = call->principal;
-    rec["timestamp"] = now;
-    rec["createdAt"] = now;
-    if (!call->reply_to.empty())
-      rec["replyTo"] = call->reply_to;
-    if (!call->client_message_id.empty())
-      rec["clientMessageId"] = call->client_message_id;
-    outbox_entry entry;
-    entry.id = id;
-    entry.conversation_id = cv.id;
-    entry.payload = message_payload(rec, st.seed.ct.phone, reply_wamid, id);
-    entry.due_ms = now;
-    auto seq = ++cv.seq;
-    if (now >= cv.last_message_at) {
-      cv.last_message_at = now;
-      cv.last_message_preview = message_preview(rec);
-    }
-    cv.updated_at = now;
-    redis_pipeline cmds{
-        {"MULTI"},
-        {"SET", keys::message(ws, id), rec.dump()},
-        {"ZADD", keys::timeline(ws, cv.id), score_string(timeline_score(now, seq)), id},
-        {"SET", keys::outbox_entry(ws, id), nlohmann::json(entry).dump()},
-        {"ZADD", keys::outbox(ws), std::to_string(entry.due_ms), id}};
-    if (!call->client_message_id.empty()) // remembered for 48 h (API.md: at least 24 h)
-      cmds.push_back(
-          {"SET", keys::client_message(ws, call->client_message_id), id, "EX", "172800"});
-    cmds.push_back({"HSET", keys::conversations(ws), cv.id, nlohmann::json(cv).dump()});
-    cmds.push_back(event_append(ws, st.seed.events_retain, "message.created", {{"message", rec}}));
-    cmds.push_back(event_append(ws, st.seed.events_retain, "conversation.updated",
-                                {{"conversation", conversation_api(cv, st.seed.ct, now)}}));
-    cmds.push_back({"EXEC"});
-    st.storage.run(self, std::move(cmds), [self, call, cv, rec, entry](redis_result& r2) {
-      auto& st = self->state;
-      if (!exec_committed(r2)) {
-        call->reply.error("unavailable", "storage unavailable; try again");
-        return done_with_item(self);
-      }
-      st.seed.conv = cv;
-      st.seed.persisted = true;
-      self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
-      if (st.seed.outbound)
-        self->send(st.seed.outbound, outbox_enqueued{entry});
-      call->reply.json(202, {{"message", rec}});
-      done_with_item(self);
-    });
-  });
+  }
+  nlohmann::json rec = call->draft;
+  auto id = new_id("msg_");
+  rec["id"] = id;
+  rec["conversationId"] = cv.id;
+  rec["waMessageId"] = nullptr;
+  rec["direction"] = "outbound";
+  rec["origin"] = "api";
+  rec["status"] = "queued";
+  rec["sentBy"] = call->principal;
+  rec["timestamp"] = now;
+  rec["createdAt"] = now;
+  if (!call->reply_to.empty())
+    rec["replyTo"] = call->reply_to;
+  if (!call->client_message_id.empty())
+    rec["clientMessageId"] = call->client_message_id;
+  outbox_entry entry;
+  entry.id = id;
+  entry.conversation_id = cv.id;
+  entry.payload = message_payload(rec, st.seed.ct.phone, reply_wamid, id);
+  entry.due_ms = now;
+  auto seq = ++cv.seq;
+  if (now >= cv.last_message_at) {
+    cv.last_message_at = now;
+    cv.last_message_preview = message_preview(rec);
+  }
+  cv.updated_at = now;
+  change_set cs;
+  cs.workspace_id = ws;
+  if (!call->client_message_id.empty())
+    cs.client_message = change_set::client_message_mark{call->client_message_id, id};
+  cs.messages.emplace_back(id, rec.dump());
+  cs.timeline_of = cv.id;
+  cs.timeline.emplace_back(id, static_cast<int64_t>(timeline_score(now, seq)));
+  cs.outbox_add.push_back(entry);
+  cs.conv = cv;
+  cs.events.push_back(make_event(ws, "message.created", {{"message", rec}}));
+  cs.events.push_back(make_event(ws, "conversation.updated",
+                                 {{"conversation", conversation_api(cv, st.seed.ct, now)}}));
+  st.db->commit(std::move(cs), kSingleNodeEpoch,
+                in_actor<commit_result>(self, [self, call, cv, rec, entry](commit_result& r) {
+                  auto& st = self->state;
+                  if (!r.client_message_taken.empty()) // a concurrent send with the same id won
+                    return answer_first_send(self, call, r.client_message_taken);
+                  if (!r.ok()) {
+                    action_failed(self, r, call->reply);
+                    return done_with_item(self);
+                  }
+                  st.seed.conv = cv;
+                  st.seed.persisted = true;
+                  self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
+                  if (st.seed.outbound)
+                    self->send(st.seed.outbound, outbox_enqueued{entry});
+                  call->reply.json(202, {{"message", rec}});
+                  done_with_item(self);
+                }));
 }
 
 // Records a send's outcome on its message, applies what was parked under the wamid, keeps the
-// wamid as an alias of the message and takes the entry out of the outbox, in one transaction.
+// wamid as an alias of the message and takes the entry out of the outbox, in one change set.
 void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
   auto& st = self->state;
-  auto ws = st.seed.workspace_id;
-  auto id = res->entry_id;
-  auto derived = res->sent ? message_id_for_wamid(res->wamid) : std::string("none");
-  redis_pipeline cmds{{"MGET", keys::message(ws, id), keys::message(ws, derived)},
-                      {"LRANGE", keys::parked(ws, derived), "0", "-1"}};
-  st.storage.run(self, std::move(cmds), [self, res, ws, id, derived](redis_result& r) {
-    auto& st = self->state;
-    auto answer = [self, res, id](bool ok) {
-      if (res->outbound)
-        self->send(res->outbound, send_recorded{id, ok});
-      done_with_item(self);
-    };
-    if (!r.ok() || r.replies.size() != 2 || r.replies[0].elements.size() != 2)
-      return answer(false);
-    auto& found = r.replies[0].elements;
-    auto now = now_ms();
-    redis_pipeline cmds{{"MULTI"}};
-    if (found[0].kind == redis_value::type::string) {
-      auto rec = nlohmann::json::parse(found[0].str, nullptr, false);
-      if (rec.is_object()) {
-        wa_event ev;
-        ev.kind = wa_event_kind::status;
-        ev.timestamp_ms = now;
-        if (res->sent) {
-          rec["waMessageId"] = res->wamid;
-          ev.status = "sent";
-        } else {
-          ev.status = "failed";
-          ev.content = {{"error", {{"code", res->code}, {"title", res->title}}}};
-        }
-        apply_mutation(rec, ev, now);
-        if (res->sent) {
-          // A status or echo that beat us here was stored under the wamid's own id.
-          if (found[1].kind == redis_value::type::string) {
-            auto echo = nlohmann::json::parse(found[1].str, nullptr, false);
-            wa_event from_echo;
-            from_echo.kind = wa_event_kind::status;
-            from_echo.status = str_field(echo, "status");
-            from_echo.timestamp_ms = now;
-            if (!from_echo.status.empty())
-              apply_mutation(rec, from_echo, now);
-            cmds.push_back({"DEL", keys::message(ws, derived)});
-            cmds.push_back({"ZREM", keys::timeline(ws, st.seed.conv.id), derived});
+  std::vector<std::string> ids{res->entry_id};
+  if (res->sent)
+    ids.push_back(message_id_for_wamid(res->wamid));
+  st.db->load_targets(
+      st.seed.workspace_id, std::move(ids),
+      in_actor<message_targets>(self, [self, res](message_targets& read) {
+        auto& st = self->state;
+        auto& ws = st.seed.workspace_id;
+        auto& id = res->entry_id;
+        auto answer = [self, res](bool ok) {
+          if (res->outbound)
+            self->send(res->outbound, send_recorded{res->entry_id, ok});
+          done_with_item(self);
+        };
+        if (!read.ok)
+          return answer(false);
+        auto now = now_ms();
+        change_set cs;
+        cs.workspace_id = ws;
+        cs.timeline_of = st.seed.conv.id;
+        auto own = read.records.find(id);
+        auto rec = own == read.records.end() ? nlohmann::json()
+                                             : nlohmann::json::parse(own->second, nullptr, false);
+        if (rec.is_object()) {
+          wa_event ev;
+          ev.kind = wa_event_kind::status;
+          ev.timestamp_ms = now;
+          if (res->sent) {
+            rec["waMessageId"] = res->wamid;
+            ev.status = "sent";
+          } else {
+            ev.status = "failed";
+            ev.content = {{"error", {{"code", res->code}, {"title", res->title}}}};
           }
-          for (auto& p : r.replies[1].elements) {
-            wa_event e;
-            if (park_decode(nlohmann::json::parse(p.str, nullptr, false), e))
-              apply_mutation(rec, e, now);
+          apply_mutation(rec, ev, now);
+          if (res->sent) {
+            auto derived = message_id_for_wamid(res->wamid);
+            // A status or echo that beat us here was stored under the wamid's own id.
+            if (auto echo = read.records.find(derived); echo != read.records.end()) {
+              auto stored = nlohmann::json::parse(echo->second, nullptr, false);
+              wa_event from_echo;
+              from_echo.kind = wa_event_kind::status;
+              from_echo.status = str_field(stored, "status");
+              from_echo.timestamp_ms = now;
+              if (!from_echo.status.empty())
+                apply_mutation(rec, from_echo, now);
+              cs.drop_messages.push_back(derived);
+            }
+            for (auto& p : read.parked[derived]) {
+              wa_event e;
+              if (park_decode(nlohmann::json::parse(p, nullptr, false), e))
+                apply_mutation(rec, e, now);
+            }
+            cs.unpark.push_back(derived);
+            cs.aliases.emplace_back(derived, id);
           }
-          cmds.push_back({"DEL", keys::parked(ws, derived)});
-          cmds.push_back({"SET", keys::alias(ws, derived), id});
+          cs.messages.emplace_back(id, rec.dump());
+          cs.events.push_back(make_event(ws, "message.updated", {{"message", rec}}));
         }
-        cmds.push_back({"SET", keys::message(ws, id), rec.dump()});
-        cmds.push_back(
-            event_append(ws, st.seed.events_retain, "message.updated", {{"message", rec}}));
-      }
-    }
-    cmds.push_back({"ZREM", keys::outbox(ws), id});
-    cmds.push_back({"DEL", keys::outbox_entry(ws, id)});
-    cmds.push_back({"EXEC"});
-    st.storage.run(self, std::move(cmds), [self, answer](redis_result& r2) {
-      bool ok = exec_committed(r2);
-      if (ok)
-        self->send(self->state.workspace, events_atom::value);
-      answer(ok);
-    });
-  });
+        cs.outbox_remove.push_back(id);
+        st.db->commit(std::move(cs), kSingleNodeEpoch,
+                      in_actor<commit_result>(self, [self, answer](commit_result& r) {
+                        if (r.status == commit_status::unknown)
+                          self->state.suspect = true;
+                        if (r.ok())
+                          self->send(self->state.workspace, events_atom::value);
+                        answer(r.ok());
+                      }));
+      }));
 }
 
 // One agent action, already authorized by the workspace actor except for the checks that need
@@ -596,57 +607,36 @@ private:
 
 void read_messages(conv_actor* self, const inbox_call& call) {
   auto& st = self->state;
-  auto ws = st.seed.workspace_id;
-  std::string max = call.before > 0 ? "(" + std::to_string(call.before) : "+inf";
-  redis_pipeline cmds{{"ZREVRANGEBYSCORE", keys::timeline(ws, st.seed.conv.id), max, "-inf",
-                       "WITHSCORES", "LIMIT", "0", std::to_string(call.limit + 1)}};
   auto limit = call.limit;
   ++st.reads;
   // Every path answers through `reply`, which also ends the read (for passivation).
   auto reply = reply_handle(std::make_shared<read_done_sink>(self, call.reply));
-  st.storage.run(self, std::move(cmds), [self, reply, limit, ws](redis_result& r) {
-    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array)
-      return reply.error("unavailable", "storage unavailable");
-    auto& el = r.replies[0].elements;
-    std::vector<std::string> ids;
-    std::vector<std::string> scores;
-    for (size_t i = 0; i + 1 < el.size(); i += 2) {
-      ids.push_back(el[i].str);
-      scores.push_back(el[i + 1].str);
-    }
-    bool more = static_cast<int64_t>(ids.size()) > limit;
-    if (more) {
-      ids.resize(limit);
-      scores.resize(limit);
-    }
-    if (ids.empty())
-      return reply.json(200, {{"messages", nlohmann::json::array()}, {"nextBefore", nullptr}});
-    redis_command mget{"MGET"};
-    for (auto& id : ids)
-      mget.push_back(keys::message(ws, id));
-    nlohmann::json next = nullptr;
-    if (more)
-      next = std::to_string(static_cast<int64_t>(std::stod(scores.back())));
-    self->state.storage.run(self, {std::move(mget)}, [reply, next](redis_result& r2) {
-      if (!r2.ok() || r2.replies.empty())
-        return reply.error("unavailable", "storage unavailable");
-      nlohmann::json out = nlohmann::json::array();
-      auto& vals = r2.replies[0].elements;
-      for (auto it = vals.rbegin(); it != vals.rend(); ++it) // oldest first
-        if (it->kind == redis_value::type::string) {
-          auto j = nlohmann::json::parse(it->str, nullptr, false);
-          if (j.is_object())
-            out.push_back(std::move(j));
-        }
-      reply.json(200, {{"messages", std::move(out)}, {"nextBefore", next}});
-    });
-  });
+  st.db->load_timeline(
+      st.seed.workspace_id, st.seed.conv.id, call.before, limit + 1,
+      in_actor<timeline_page>(self, [reply, limit](timeline_page& page) {
+        if (!page.ok)
+          return reply.error("unavailable", "storage unavailable");
+        auto& entries = page.entries;
+        bool more = static_cast<int64_t>(entries.size()) > limit;
+        if (more)
+          entries.resize(limit);
+        nlohmann::json next = nullptr;
+        if (more && !entries.empty())
+          next = std::to_string(entries.back().score);
+        nlohmann::json out = nlohmann::json::array();
+        for (auto it = entries.rbegin(); it != entries.rend(); ++it) // oldest first
+          if (it->record) {
+            auto j = nlohmann::json::parse(*it->record, nullptr, false);
+            if (j.is_object())
+              out.push_back(std::move(j));
+          }
+        reply.json(200, {{"messages", std::move(out)}, {"nextBefore", next}});
+      }));
 }
 
-caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_client> store,
-                                    caf::actor workspace, conversation_seed seed) {
+caf::behavior conversation_behavior(conv_actor* self, caf::actor workspace,
+                                    conversation_seed seed) {
   self->state.seed = std::move(seed);
-  self->state.storage = storage_calls(std::move(store));
   self->state.db = self->state.seed.db;
   self->state.workspace = std::move(workspace);
   return {
@@ -668,7 +658,6 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
           process_next(self);
         }
       },
-      [self](storage_reply& r) { self->state.storage.on_reply(r); },
       [](continuation& c) { c.run(); },
       [self](send_result& r) {
         ++self->state.handled;
@@ -695,10 +684,9 @@ caf::behavior conversation_behavior(conv_actor* self, std::shared_ptr<redis_clie
 
 } // namespace
 
-caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
-                                    caf::actor workspace, conversation_seed seed) {
-  return parent->spawn(conversation_behavior, std::move(store), std::move(workspace),
-                       std::move(seed));
+caf::actor spawn_conversation_actor(caf::local_actor* parent, caf::actor workspace,
+                                    conversation_seed seed) {
+  return parent->spawn(conversation_behavior, std::move(workspace), std::move(seed));
 }
 
 } // namespace inboxd

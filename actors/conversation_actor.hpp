@@ -8,13 +8,13 @@
 //  - inbox_call messages_list: reads a page of the timeline.
 //  - inbox_call actions (assign, handover, read, status, tags, contact patch, send_message):
 //    queued behind the events that came first, one at a time, stored before the answer.
-//    send_message stores the message as queued together with its outbox entry (one MULTI/EXEC),
-//    then tells the outbound actor; mark_read also queues a read receipt when sending is on.
+//    send_message stores the message as queued together with its outbox entry (one change
+//    set), then tells the outbound actor; mark_read also queues a read receipt when sending is on.
 //  - send_result: records a send's outcome on the message (sent + wamid, or failed + error),
 //    applies what was parked for the wamid, and takes the entry out of the outbox, atomically;
 //    answers send_recorded to the outbound actor.
 // Statuses, reactions and echoes naming a wamid we were given for a sent message find that
-// message through {ws}:alias:<id>.
+// message through its alias (storage/KEYS.md).
 // After each stored change it sends conversation_changed to its workspace actor (before acking,
 // so reads that follow an acknowledged webhook see it). Asked by the workspace actor's idle
 // sweep (idle_check_atom) while it has nothing in progress, it reports conversation_idle; the
@@ -29,7 +29,6 @@
 
 namespace inboxd {
 
-class redis_client;
 class store;
 
 struct conversation_seed {
@@ -38,11 +37,10 @@ struct conversation_seed {
   contact ct;
   bool persisted = false;        // conversation + contact records already in Redis
   caf::actor outbound;           // the workspace's outbox sender (told of new entries)
-  int64_t events_retain = 10000; // the event log's length (every change appends its events)
-  std::shared_ptr<store> db;     // commits webhook events' change sets (storage/store.hpp)
+  std::shared_ptr<store> db;     // where its changes are committed and read (storage/store.hpp)
 };
 
-caf::actor spawn_conversation_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
-                                    caf::actor workspace, conversation_seed seed);
+caf::actor spawn_conversation_actor(caf::local_actor* parent, caf::actor workspace,
+                                    conversation_seed seed);
 
 } // namespace inboxd

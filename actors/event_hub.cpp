@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "storage/keys.hpp"
-
 namespace inboxd {
 
 namespace {
@@ -12,9 +10,8 @@ constexpr size_t kReadChunk = 500;
 
 } // namespace
 
-event_hub::event_hub(std::string workspace_id, runner run, timer later, int max_subscribers)
-    : ws_(std::move(workspace_id)),
-      run_(std::move(run)),
+event_hub::event_hub(reader read, timer later, int max_subscribers)
+    : read_(std::move(read)),
       later_(std::move(later)),
       max_subscribers_(max_subscribers) {}
 
@@ -41,17 +38,16 @@ void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) 
   ++opening_;
   // The log's tail is read before the stream opens, so every event committed after the
   // response headers were sent is above it.
-  run_({{"XREVRANGE", keys::events(ws_), "+", "-", "COUNT", "1"}},
-       [this, reply, last_event_id](redis_result& r) {
+  read_({}, {}, 0,
+       [this, reply, last_event_id](event_read& r) {
          --opening_;
-         std::vector<stream_entry> last;
-         if (!r.ok() || r.replies.empty() || !parse_stream_entries(r.replies[0], last)) {
+         if (!r.ok) {
            sweep();
            return reply.error("unavailable", "storage unavailable; try again");
          }
          stream_id tail{0, 0};
-         if (!last.empty())
-           parse_stream_id(last[0].id, tail);
+         if (!r.entries.empty())
+           parse_stream_id(r.entries[0].id, tail);
          if (!tail_known_) {
            live_id_ = tail;
            tail_known_ = true;
@@ -93,12 +89,11 @@ void event_hub::catch_up(const std::shared_ptr<subscriber>& sub) {
     });
   }
   sub->reading = true;
-  run_({{"XRANGE", keys::events(ws_), "(" + to_string(sub->cursor), to_string(live_id_), "COUNT",
-         std::to_string(kReadChunk)}},
-       [this, sub, room](redis_result& r) {
+  read_(to_string(sub->cursor), to_string(live_id_), kReadChunk,
+       [this, sub, room](event_read& r) {
          sub->reading = false;
-         std::vector<stream_entry> entries;
-         if (!r.ok() || r.replies.empty() || !parse_stream_entries(r.replies[0], entries)) {
+         auto& entries = r.entries;
+         if (!r.ok) {
            sub->stream->close(); // it resumes with its Last-Event-ID
            return sweep();
          }
@@ -127,12 +122,11 @@ void event_hub::read_tail() {
   }
   tail_reading_ = true;
   tail_again_ = false;
-  run_({{"XRANGE", keys::events(ws_), "(" + to_string(live_id_), "+", "COUNT",
-         std::to_string(kReadChunk)}},
-       [this](redis_result& r) {
+  read_(to_string(live_id_), {}, kReadChunk,
+       [this](event_read& r) {
          tail_reading_ = false;
-         std::vector<stream_entry> entries;
-         if (!r.ok() || r.replies.empty() || !parse_stream_entries(r.replies[0], entries))
+         auto& entries = r.entries;
+         if (!r.ok)
            return; // the next append reads again
          bool dropped = false;
          for (auto& e : entries) {

@@ -1,7 +1,8 @@
 #pragma once
 // The live side of a workspace's event log (see event_log.hpp): its subscribers, and the reads
 // that fan the log out to them in log order. Lives in the workspace actor's state and runs on
-// its thread only; storage goes through `run` (the actor's asynchronous storage calls).
+// its thread only; it reads the log through `read` (the store's read_events, answered on the
+// actor's thread).
 //
 // Invariants: `live_id_` is the last log id delivered to live subscribers (known while anyone
 // subscribes); every subscriber has a cursor and only ever receives ids above it; a subscriber
@@ -16,18 +17,19 @@
 #include <vector>
 
 #include "actors/event_log.hpp"
-#include "actors/storage_calls.hpp"
 #include "messages/http_exchange.hpp"
 
 namespace inboxd {
 
 class event_hub {
 public:
-  using runner = std::function<void(redis_pipeline, storage_calls::continuation)>;
+  /// store::read_events(<this workspace>, after, upto, count, ...), answered on the actor's thread.
+  using reader = std::function<void(std::string after, std::string upto, size_t count,
+                                    std::function<void(event_read&)>)>;
   /// Runs a function on the owning actor's thread after a delay.
   using timer = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
 
-  event_hub(std::string workspace_id, runner run, timer later, int max_subscribers);
+  event_hub(reader read, timer later, int max_subscribers);
 
   /// Opens an event stream on `reply` (429 when the workspace or process limit is reached, 503
   /// when storage fails). `last_event_id` empty: events from now on; otherwise every retained
@@ -53,8 +55,7 @@ private:
   void sweep();
   static bool push(subscriber& sub, const stream_entry& e);
 
-  std::string ws_;
-  runner run_;
+  reader read_;
   timer later_;
   int max_subscribers_;
   std::vector<std::shared_ptr<subscriber>> subs_;

@@ -3,7 +3,6 @@
 #include <charconv>
 
 #include "messages/records.hpp"
-#include "storage/keys.hpp"
 
 namespace inboxd {
 
@@ -28,42 +27,6 @@ change_set::event event_text(const std::string& workspace_id, std::string type,
   append_json_string(data, workspace_id);
   data += '}';
   return {std::move(type), std::move(data)};
-}
-
-redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
-                           nlohmann::json body) {
-  auto e = make_event(workspace_id, std::string(type), std::move(body));
-  return {"XADD",
-          keys::events(workspace_id),
-          "MAXLEN",
-          "~",
-          std::to_string(retain),
-          "*",
-          "type",
-          std::move(e.type),
-          "data",
-          std::move(e.data)};
-}
-
-bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {
-  if (reply.kind != redis_value::type::array)
-    return false;
-  for (auto& entry : reply.elements) {
-    if (entry.kind != redis_value::type::array || entry.elements.size() != 2 ||
-        entry.elements[1].kind != redis_value::type::array)
-      return false;
-    stream_entry e;
-    e.id = entry.elements[0].str;
-    auto& fields = entry.elements[1].elements;
-    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-      if (fields[i].str == "type")
-        e.type = fields[i + 1].str;
-      else if (fields[i].str == "data")
-        e.data = fields[i + 1].str;
-    }
-    out.push_back(std::move(e));
-  }
-  return true;
 }
 
 std::string sse_frame(const stream_entry& e) {

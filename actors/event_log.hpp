@@ -1,8 +1,8 @@
 #pragma once
-// The per-workspace event log behind GET /api/events: a Redis Stream {ws:<id>}:events whose
-// entries are {type, data}. Writers append in the same MULTI/EXEC as the change an event
-// describes (so an event exists if and only if its change was stored); the workspace actor reads
-// it in order and fans it out. Pure helpers, unit-tested.
+// The per-workspace event log behind GET /api/events: entries {id, type, data} kept by the store.
+// Writers put events in the change set of the change they describe (so an event exists if and
+// only if its change was stored); the workspace actor reads the log in order and fans it out.
+// Pure helpers, unit-tested.
 
 #include <cstdint>
 #include <string>
@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/change_set.hpp"
-#include "storage/redis_client.hpp"
+#include "storage/store.hpp"
 
 namespace inboxd {
 
@@ -26,18 +26,6 @@ change_set::event make_event(const std::string& workspace_id, std::string type,
 /// building a document: the ingest hot path.
 change_set::event event_text(const std::string& workspace_id, std::string type,
                              std::string_view key, std::string_view json);
-
-/// XADD {ws}:events MAXLEN ~ retain * type <type> data <json>, where the JSON is
-/// make_event(workspace_id, type, body). Approximate trimming keeps at least `retain` entries.
-redis_command event_append(const std::string& workspace_id, int64_t retain, std::string_view type,
-                           nlohmann::json body);
-
-struct stream_entry {
-  std::string id, type, data;
-};
-
-/// The entries of an XRANGE/XREVRANGE reply; false when the reply has another shape.
-bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out);
 
 /// One Server-Sent Events frame: "id: ..\nevent: ..\ndata: ..\n\n".
 std::string sse_frame(const stream_entry& e);

@@ -8,10 +8,10 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/storage_calls.hpp"
+#include "actors/continuation.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
-#include "storage/keys.hpp"
+#include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
 namespace inboxd {
@@ -44,7 +44,7 @@ struct item {
 struct outbound_state {
   workspace ws;
   outbox_options opts;
-  storage_calls storage;
+  std::shared_ptr<store> db;
   caf::actor workspace_actor;
   std::map<std::string, item> items;
   std::set<std::tuple<int64_t, uint64_t, std::string>> due; // (due_ms, order, id), idle entries
@@ -87,26 +87,30 @@ void forget(ob_actor* self, const std::string& id) {
   self->state.items.erase(id);
 }
 
-// Stores the entry's new schedule (best effort: if it is lost, the entry is due at once after
-// a restart, which only makes the retry earlier).
-void persist(ob_actor* self, const outbox_entry& e) {
-  auto& ws = self->state.ws.id;
-  self->state.storage.run(self,
-                          {{"MULTI"},
-                           {"SET", keys::outbox_entry(ws, e.id), nlohmann::json(e).dump()},
-                           {"ZADD", keys::outbox(ws), "XX", std::to_string(e.due_ms), e.id},
-                           {"EXEC"}},
-                          [](redis_result&) {});
+// Commits a change of the outbox that nothing waits for (best effort, logged when lost).
+void commit_quietly(ob_actor* self, change_set cs, const char* what) {
+  auto ws = self->state.ws.id;
+  cs.workspace_id = ws;
+  self->state.db->commit(std::move(cs), 0, [ws, what](commit_result r) {
+    if (!r.ok())
+      spdlog::warn("outbound {}: {} not stored ({}): {}", ws, what, to_string(r.status), r.error);
+  });
 }
 
+// Stores the entry's new schedule (best effort: if it is lost, the entry is due at once after
+// a restart, which only makes the retry earlier). Not written when the entry left the outbox.
+void persist(ob_actor* self, const outbox_entry& e) {
+  change_set cs;
+  cs.outbox_reschedule.push_back(e);
+  commit_quietly(self, std::move(cs), "retry schedule");
+}
+
+// Deletes a read receipt's entry (best effort: one left behind is sent again after a restart,
+// which WhatsApp ignores).
 void remove_entry(ob_actor* self, const std::string& id) {
-  auto& ws = self->state.ws.id;
-  self->state.storage.run(self,
-                          {{"MULTI"},
-                           {"ZREM", keys::outbox(ws), id},
-                           {"DEL", keys::outbox_entry(ws, id)},
-                           {"EXEC"}},
-                          [](redis_result&) {});
+  change_set cs;
+  cs.outbox_remove.push_back(id);
+  commit_quietly(self, std::move(cs), "outbox removal");
   forget(self, id);
 }
 
@@ -276,78 +280,62 @@ caf::behavior running(ob_actor* self) {
       self->state.ws = std::move(w.ws);
       pump(self);
     },
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
   };
 }
 
 void load(ob_actor* self) {
   auto ws = self->state.ws.id;
-  self->state.storage.run(self, {{"ZRANGE", keys::outbox(ws), "0", "-1"}}, [self,
-                                                                             ws](redis_result& r) {
-    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
+  self->state.db->load_outbox(ws, in_actor<outbox_read>(self, [self, ws](outbox_read& r) {
+    if (!r.ok) {
       spdlog::warn("outbound {}: load failed ({}), retrying", ws, r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
       return;
     }
-    auto ids = r.replies[0].elements;
-    redis_command mget{"MGET"};
-    for (auto& id : ids)
-      mget.push_back(keys::outbox_entry(ws, id.str));
-    if (ids.empty())
-      mget.push_back(keys::outbox_entry(ws, "none"));
-    self->state.storage.run(self, {std::move(mget)}, [self, ws](redis_result& r2) {
-      if (!r2.ok() || r2.replies.empty() || r2.replies[0].kind != redis_value::type::array) {
-        spdlog::warn("outbound {}: load failed ({}), retrying", ws, r2.error);
-        self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
-        return;
-      }
-      size_t n = 0;
-      for (auto& v : r2.replies[0].elements) {
-        if (v.kind != redis_value::type::string)
-          continue;
-        auto j = nlohmann::json::parse(v.str, nullptr, false);
-        try {
-          auto e = j.get<outbox_entry>();
-          if (!e.id.empty()) {
-            add(self, std::move(e));
-            ++n;
-          }
-        } catch (const nlohmann::json::exception& ex) {
-          spdlog::error("outbound {}: unreadable outbox entry skipped: {}", ws, ex.what());
+    size_t n = 0;
+    for (auto& text : r.entries) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      try {
+        auto e = j.get<outbox_entry>();
+        if (!e.id.empty()) {
+          add(self, std::move(e));
+          ++n;
         }
+      } catch (const nlohmann::json::exception& ex) {
+        spdlog::error("outbound {}: unreadable outbox entry skipped: {}", ws, ex.what());
       }
-      if (n > 0)
-        spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
-      self->state.refilled_at = now_ms();
-      self->set_default_handler(caf::print_and_drop);
-      self->become(running(self));
-      pump(self);
-    });
-  });
+    }
+    if (n > 0)
+      spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
+    self->state.refilled_at = now_ms();
+    self->set_default_handler(caf::print_and_drop);
+    self->become(running(self));
+    pump(self);
+  }));
 }
 
-caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<redis_client> store,
+caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<store> db,
                                 caf::actor workspace_actor, workspace ws, outbox_options opts) {
   auto& st = self->state;
   st.ws = std::move(ws);
   st.opts = std::move(opts);
-  st.storage = storage_calls(std::move(store));
+  st.db = std::move(db);
   st.workspace_actor = std::move(workspace_actor);
   st.tokens = st.opts.rate_per_second;
-  // Until the outbox is loaded, everything but storage replies waits in the mailbox.
+  // Until the outbox is loaded, everything but the load's answer waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);
   return {
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
     [self](retry_atom) { load(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
+caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<store> db,
                                 caf::actor workspace_actor, workspace ws, outbox_options opts) {
-  return parent->spawn(outbound_behavior, std::move(store), std::move(workspace_actor),
+  return parent->spawn(outbound_behavior, std::move(db), std::move(workspace_actor),
                        std::move(ws), std::move(opts));
 }
 

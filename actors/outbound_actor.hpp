@@ -1,8 +1,9 @@
 #pragma once
 // The outbound actor of one workspace: sends its durable outbox to the Cloud API.
 //
-// On start it loads every entry of {ws}:outbox (so a restart resumes what was accepted), then
-// takes new entries as outbox_enqueued. It sends due entries through the transport, at most
+// On start it loads every entry of the workspace's outbox (so a restart resumes what was
+// accepted), then takes new entries as outbox_enqueued. It sends due entries through the
+// transport, at most
 // `concurrency` at once, one at a time per conversation (in order), and no faster than `rate`
 // per second (the phone number's limit). By the answer (whatsapp/cloud_api.hpp):
 //  - sent or failed: a message's outcome goes to the workspace actor as send_result and the
@@ -21,7 +22,7 @@
 
 namespace inboxd {
 
-class redis_client;
+class store;
 class outbound_transport;
 
 struct outbox_options {
@@ -34,7 +35,7 @@ struct outbox_options {
   int concurrency = 32;
 };
 
-caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<redis_client> store,
+caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<store> db,
                                 caf::actor workspace_actor, workspace ws, outbox_options opts);
 
 } // namespace inboxd

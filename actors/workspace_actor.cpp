@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/continuation.hpp"
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
 #include "actors/event_hub.hpp"
@@ -81,10 +82,9 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
       seed.ct = *ct;
     seed.persisted = seed.conv.updated_at != 0;
     seed.outbound = st.outbound;
-    seed.events_retain = st.opts.events_retain;
     seed.db = st.opts.db;
-    auto handle = spawn_conversation_actor(self, st.storage.shared_client(),
-                                           caf::actor_cast<caf::actor>(self), std::move(seed));
+    auto handle =
+        spawn_conversation_actor(self, caf::actor_cast<caf::actor>(self), std::move(seed));
     // Monitored, not linked: a link is an entry in *this* actor's attachable list, which CAF
     // scans linearly on every unlink, so with many conversations passivation went quadratic
     // and the workspace actor stalled (seen in the scale benchmark). A monitor lives on the
@@ -401,6 +401,7 @@ caf::behavior running(ws_actor* self) {
       to_conversation(self, id, std::move(r));
     },
     [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
   };
 }
 
@@ -443,8 +444,8 @@ void load(ws_actor* self) {
     }
     spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
     // The outbox sender starts once the conversations it reports to are known.
-    st.outbound = spawn_outbound_actor(self, st.storage.shared_client(),
-                                       caf::actor_cast<caf::actor>(self), st.ws, st.opts.outbox);
+    st.outbound = spawn_outbound_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
+                                       st.opts.outbox);
     self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
@@ -457,9 +458,11 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
   self->state.opts = opts;
   self->state.storage = storage_calls(std::move(store));
   self->state.hub = std::make_unique<event_hub>(
-    self->state.ws.id,
-    [self](redis_pipeline cmds, storage_calls::continuation then) {
-      self->state.storage.run(self, std::move(cmds), std::move(then));
+    [self](std::string after, std::string upto, size_t count,
+           std::function<void(event_read&)> then) {
+      auto& st = self->state;
+      st.opts.db->read_events(st.ws.id, std::move(after), std::move(upto), count,
+                              in_actor<event_read>(self, std::move(then)));
     },
     [self](std::chrono::milliseconds delay, std::function<void()> fn) {
       auto tag = ++self->state.next_timer;

@@ -34,7 +34,6 @@ class store;
 struct workspace_options {
   int64_t conversation_idle_ms = 60000;
   outbox_options outbox;         // for the workspace's outbound actor
-  int64_t events_retain = 10000; // event log length (XADD MAXLEN ~)
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
 };

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "messages/outbox_entry.hpp"
 #include "messages/records.hpp"
 
 namespace inboxd {
@@ -23,15 +24,28 @@ struct change_set {
   /// Messages assumed to have no alias (a wamid of a message we sent) and nothing parked for
   /// them: the optimistic ingest path checks these instead of reading first.
   std::vector<std::string> unlinked;
+  /// An agent's send with a clientMessageId: refused when the id already names a message (the
+  /// conflict reports which); stored, it names `message_id` for 48 hours (the store's setting).
+  struct client_message_mark {
+    std::string client_message_id, message_id;
+  };
+  std::optional<client_message_mark> client_message;
 
   // Writes, applied in this order.
   std::vector<std::pair<std::string, std::string>> messages; // message id -> record JSON
   std::string timeline_of;                                   // conversation id of `timeline`
   std::vector<std::pair<std::string, int64_t>> timeline;     // message id -> score
-  std::vector<std::string> unpark;                           // drop what was parked for these
+  std::vector<std::string> drop_messages; // records (and timeline entries) to delete
+  std::vector<std::string> unpark;        // drop what was parked for these
   std::vector<std::pair<std::string, std::vector<std::string>>> park; // target id -> events JSON
   std::optional<conversation> conv;                                   // the conversation record
   std::optional<contact> ct;                                          // the contact record
+  std::vector<std::pair<std::string, std::string>> aliases; // derived id -> our message id
+  std::vector<outbox_entry> outbox_add;                     // new outbox entries (due at due_ms)
+  std::vector<std::string> outbox_remove;                   // outbox entries done with
+  /// Entries rescheduled by the outbound actor: written only while still in the outbox (one
+  /// removed meanwhile, because its send was recorded, stays removed).
+  std::vector<outbox_entry> outbox_reschedule;
 
   struct event {
     std::string type;

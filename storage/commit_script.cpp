@@ -8,20 +8,28 @@ namespace {
 
 // KEYS[1] = {ws:<id>}:epoch (declares the workspace's slot; every key below shares its tag).
 // ARGV[1] = the committer's epoch, ARGV[2] = the key prefix {ws:<id>}, ARGV[3] = events to keep
-// (XADD MAXLEN ~), ARGV[4] = TTL of parked events (s), ARGV[5] = number of change sets; then
-// per change set its token count and tokens: an op letter followed by its fixed arguments.
+// (XADD MAXLEN ~), ARGV[4] = TTL of parked events (s), ARGV[5] = TTL of client message ids (s),
+// ARGV[6] = number of change sets; then per change set its token count and tokens: an op letter
+// followed by its fixed arguments.
 //   n id          precondition: message id is not stored yet (dedupe mark)
 //   u id          precondition: as n, and no alias and nothing parked for message id
+//   q cmid id     precondition: client message id unused; write: SET <p>:cmid:<cmid> id EX ttl
 //   m id json     SET  <p>:m:<id>
 //   t conv id s   ZADD <p>:tl:<conv> s id
+//   r conv id     DEL  <p>:m:<id>, ZREM <p>:tl:<conv> id
 //   x id          DEL  <p>:park:<id>
 //   p id json     RPUSH <p>:park:<id>, EXPIRE ttl
 //   c id json     HSET <p>:convs
 //   k id json     HSET <p>:contacts
+//   a id target   SET  <p>:alias:<id> target
+//   o id json due SET  <p>:ob:<id>, ZADD <p>:outbox due id
+//   s id json due as o, only while id is in <p>:outbox (a reschedule)
+//   z id          ZREM <p>:outbox id, DEL <p>:ob:<id>
 //   e type json   XADD <p>:events MAXLEN ~ keep * type .. data ..
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
-// failed preconditions as "d:<id>" (duplicate) and "l:<id>" (linked); or {"stale", epoch}
-// when the workspace's epoch key holds another epoch (nothing written).
+// failed preconditions as "d:<id>" (duplicate), "l:<id>" (linked) or "c:<message id>" (the
+// client message id is taken, by that message); or {"stale", epoch} when the workspace's epoch
+// key holds another epoch (nothing written).
 // Preconditions are checked for a change set before any of its writes; our own key types never
 // make a write fail, so a change set is applied whole or not at all.
 constexpr const char* kScript = R"LUA(
@@ -32,10 +40,11 @@ end
 local p = ARGV[2]
 local keep = ARGV[3]
 local ttl = ARGV[4]
-local sets = tonumber(ARGV[5])
-local arity = {n=1, u=1, m=2, t=3, x=1, p=2, c=2, k=2, e=2}
+local cmid_ttl = ARGV[5]
+local sets = tonumber(ARGV[6])
+local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=3, s=3, z=1, e=2}
 local out = {'ok'}
-local i = 6
+local i = 7
 for s = 1, sets do
   local count = tonumber(ARGV[i])
   local first = i + 1
@@ -58,6 +67,11 @@ for s = 1, sets do
           failed[#failed + 1] = 'l:' .. id
         end
       end
+    elseif op == 'q' then
+      local taken = redis.call('GET', p .. ':cmid:' .. ARGV[j + 1])
+      if taken then
+        failed[#failed + 1] = 'c:' .. taken
+      end
     end
     j = j + 1 + arity[op]
   end
@@ -70,6 +84,11 @@ for s = 1, sets do
         redis.call('SET', p .. ':m:' .. a, b)
       elseif op == 't' then
         redis.call('ZADD', p .. ':tl:' .. a, c, b)
+      elseif op == 'q' then
+        redis.call('SET', p .. ':cmid:' .. a, b, 'EX', cmid_ttl)
+      elseif op == 'r' then
+        redis.call('DEL', p .. ':m:' .. b)
+        redis.call('ZREM', p .. ':tl:' .. a, b)
       elseif op == 'x' then
         redis.call('DEL', p .. ':park:' .. a)
       elseif op == 'p' then
@@ -79,6 +98,19 @@ for s = 1, sets do
         redis.call('HSET', p .. ':convs', a, b)
       elseif op == 'k' then
         redis.call('HSET', p .. ':contacts', a, b)
+      elseif op == 'a' then
+        redis.call('SET', p .. ':alias:' .. a, b)
+      elseif op == 'o' then
+        redis.call('SET', p .. ':ob:' .. a, b)
+        redis.call('ZADD', p .. ':outbox', c, a)
+      elseif op == 's' then
+        if redis.call('ZSCORE', p .. ':outbox', a) then
+          redis.call('SET', p .. ':ob:' .. a, b)
+          redis.call('ZADD', p .. ':outbox', c, a)
+        end
+      elseif op == 'z' then
+        redis.call('ZREM', p .. ':outbox', a)
+        redis.call('DEL', p .. ':ob:' .. a)
       elseif op == 'e' then
         redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'data', b)
       end

@@ -1,6 +1,8 @@
 #include "storage/redis_store.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -91,10 +93,14 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
       add({"n", id});
   for (auto& id : cs.unlinked)
     add({"u", id});
+  if (cs.client_message)
+    add({"q", cs.client_message->client_message_id, cs.client_message->message_id});
   for (auto& [id, json] : cs.messages)
     add({"m", id, json});
   for (auto& [id, score] : cs.timeline)
     add({"t", cs.timeline_of, id, std::to_string(score)});
+  for (auto& id : cs.drop_messages)
+    add({"r", cs.timeline_of, id});
   for (auto& id : cs.unpark)
     add({"x", id});
   for (auto& [id, items] : cs.park)
@@ -104,6 +110,14 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
     add({"c", cs.conv->id, nlohmann::json(*cs.conv).dump()});
   if (cs.ct)
     add({"k", cs.ct->id, nlohmann::json(*cs.ct).dump()});
+  for (auto& [derived, id] : cs.aliases)
+    add({"a", derived, id});
+  for (auto& e : cs.outbox_add)
+    add({"o", e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
+  for (auto& e : cs.outbox_reschedule)
+    add({"s", e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
+  for (auto& id : cs.outbox_remove)
+    add({"z", id});
   for (auto& e : cs.events)
     add({"e", e.type, e.data});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
@@ -115,9 +129,12 @@ commit_result decode_outcome(const redis_value& v) {
   for (auto& f : v.elements) {
     if (f.str.size() < 2)
       continue;
-    (f.str[0] == 'd' ? r.duplicates : r.linked).push_back(f.str.substr(2));
+    if (f.str[0] == 'c')
+      r.client_message_taken = f.str.substr(2);
+    else
+      (f.str[0] == 'd' ? r.duplicates : r.linked).push_back(f.str.substr(2));
   }
-  if (!r.duplicates.empty() || !r.linked.empty())
+  if (!r.duplicates.empty() || !r.linked.empty() || !r.client_message_taken.empty())
     r.status = commit_status::conflict;
   return r;
 }
@@ -129,6 +146,41 @@ std::optional<nlohmann::json> parse_object(const redis_value& v) {
   if (!j.is_object())
     return std::nullopt;
   return j;
+}
+
+bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {
+  if (reply.kind != redis_value::type::array)
+    return false;
+  for (auto& entry : reply.elements) {
+    if (entry.kind != redis_value::type::array || entry.elements.size() != 2 ||
+        entry.elements[1].kind != redis_value::type::array)
+      return false;
+    stream_entry e;
+    e.id = entry.elements[0].str;
+    auto& fields = entry.elements[1].elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str == "type")
+        e.type = fields[i + 1].str;
+      else if (fields[i].str == "data")
+        e.data = fields[i + 1].str;
+    }
+    out.push_back(std::move(e));
+  }
+  return true;
+}
+
+// The error of a reply that is not an array of `n` elements, or "" when it is one.
+std::string array_error(const redis_result& r, size_t at, size_t n) {
+  if (!r.ok())
+    return r.error;
+  if (r.replies.size() <= at)
+    return "short reply";
+  auto& v = r.replies[at];
+  if (v.is_error())
+    return v.str;
+  if (v.kind != redis_value::type::array || (n != SIZE_MAX && v.elements.size() != n))
+    return "unexpected reply";
+  return {};
 }
 
 } // namespace
@@ -195,6 +247,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
                       keys::tag(ws),
                       std::to_string(opts.events_retain),
                       std::to_string(opts.park_ttl_seconds),
+                      std::to_string(opts.client_message_ttl_seconds),
                       std::to_string(commits.size())};
     for (auto* c : commits)
       encode(c->cs, cmd);
@@ -428,6 +481,162 @@ void redis_store::load_conversation(std::string workspace_id, std::string conver
   c.contact_id = std::move(contact_id);
   c.conversation = std::move(done);
   impl_->submit(workspace_id, std::move(c));
+}
+
+void redis_store::load_messages(std::string workspace_id, std::vector<std::string> ids,
+                                std::string client_message_id,
+                                std::function<void(message_lookup)> done) {
+  auto& client = impl_->client;
+  redis_pipeline cmds;
+  redis_command mget{"MGET"};
+  for (auto& id : ids)
+    mget.push_back(keys::message(workspace_id, id));
+  if (!ids.empty())
+    cmds.push_back(std::move(mget));
+  if (!client_message_id.empty())
+    cmds.push_back({"GET", keys::client_message(workspace_id, client_message_id)});
+  if (cmds.empty())
+    return done(message_lookup{true, {}, {}, {}});
+  client->exec(std::move(cmds), [client, ws = std::move(workspace_id), ids = std::move(ids),
+                                 with_cmid = !client_message_id.empty(),
+                                 done = std::move(done)](redis_result r) mutable {
+    message_lookup out;
+    if (!ids.empty()) {
+      if (auto e = array_error(r, 0, ids.size()); !e.empty()) {
+        out.error = e;
+        return done(std::move(out));
+      }
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (r.replies[0].elements[i].kind == redis_value::type::string)
+          out.records[ids[i]] = std::move(r.replies[0].elements[i].str);
+    }
+    if (with_cmid) {
+      size_t at = ids.empty() ? 0 : 1;
+      if (!r.ok() || r.replies.size() <= at || r.replies[at].is_error()) {
+        out.error = r.ok() ? "unexpected reply" : r.error;
+        return done(std::move(out));
+      }
+      if (r.replies[at].kind == redis_value::type::string)
+        out.client_message = r.replies[at].str;
+    }
+    auto& first = out.client_message;
+    if (first.empty() || out.records.count(first)) {
+      out.ok = true;
+      return done(std::move(out));
+    }
+    redis_pipeline get{{"GET", keys::message(ws, first)}}; // before `out` is moved from
+    client->exec(std::move(get),
+                 [out = std::move(out), done = std::move(done)](redis_result r2) mutable {
+                   if (!r2.ok() || r2.replies.empty() || r2.replies[0].is_error()) {
+                     out.error = r2.ok() ? r2.replies.empty() ? "short reply" : r2.replies[0].str
+                                         : r2.error;
+                     return done(std::move(out));
+                   }
+                   if (r2.replies[0].kind == redis_value::type::string)
+                     out.records[out.client_message] = std::move(r2.replies[0].str);
+                   out.ok = true;
+                   done(std::move(out));
+                 });
+  });
+}
+
+void redis_store::load_timeline(std::string workspace_id, std::string conversation_id,
+                                int64_t before, int64_t limit,
+                                std::function<void(timeline_page)> done) {
+  auto& client = impl_->client;
+  std::string max = before > 0 ? "(" + std::to_string(before) : "+inf";
+  redis_command range{"ZREVRANGEBYSCORE", keys::timeline(workspace_id, conversation_id), max,
+                      "-inf", "WITHSCORES", "LIMIT", "0", std::to_string(limit)};
+  client->exec(
+      {std::move(range)},
+      [client, ws = std::move(workspace_id), done = std::move(done)](redis_result r) mutable {
+        timeline_page page;
+        if (auto e = array_error(r, 0, SIZE_MAX); !e.empty()) {
+          page.error = e;
+          return done(std::move(page));
+        }
+        auto& el = r.replies[0].elements;
+        redis_command mget{"MGET"};
+        for (size_t i = 0; i + 1 < el.size(); i += 2) {
+          timeline_page::entry e;
+          e.id = el[i].str;
+          e.score = static_cast<int64_t>(std::strtod(el[i + 1].str.c_str(), nullptr));
+          mget.push_back(keys::message(ws, e.id));
+          page.entries.push_back(std::move(e));
+        }
+        if (page.entries.empty()) {
+          page.ok = true;
+          return done(std::move(page));
+        }
+        client->exec({std::move(mget)}, [page = std::move(page),
+                                         done = std::move(done)](redis_result r2) mutable {
+          if (auto e = array_error(r2, 0, page.entries.size()); !e.empty()) {
+            page.error = e;
+            return done(std::move(page));
+          }
+          for (size_t i = 0; i < page.entries.size(); ++i)
+            if (r2.replies[0].elements[i].kind == redis_value::type::string)
+              page.entries[i].record = std::move(r2.replies[0].elements[i].str);
+          page.ok = true;
+          done(std::move(page));
+        });
+      });
+}
+
+void redis_store::load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) {
+  auto& client = impl_->client;
+  redis_command range{"ZRANGE", keys::outbox(workspace_id), "0", "-1"};
+  client->exec(
+      {std::move(range)},
+      [client, ws = std::move(workspace_id), done = std::move(done)](redis_result r) mutable {
+        outbox_read out;
+        if (auto e = array_error(r, 0, SIZE_MAX); !e.empty()) {
+          out.error = e;
+          return done(std::move(out));
+        }
+        auto& ids = r.replies[0].elements;
+        if (ids.empty()) {
+          out.ok = true;
+          return done(std::move(out));
+        }
+        redis_command mget{"MGET"};
+        for (auto& id : ids)
+          mget.push_back(keys::outbox_entry(ws, id.str));
+        auto n = ids.size();
+        client->exec({std::move(mget)}, [out = std::move(out), n,
+                                         done = std::move(done)](redis_result r2) mutable {
+          if (auto e = array_error(r2, 0, n); !e.empty()) {
+            out.error = e;
+            return done(std::move(out));
+          }
+          for (auto& v : r2.replies[0].elements)
+            if (v.kind == redis_value::type::string)
+              out.entries.push_back(std::move(v.str));
+          out.ok = true;
+          done(std::move(out));
+        });
+      });
+}
+
+void redis_store::read_events(std::string workspace_id, std::string after, std::string upto,
+                              size_t count, std::function<void(event_read)> done) {
+  redis_command cmd;
+  auto key = keys::events(workspace_id);
+  if (count == 0)
+    cmd = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
+  else
+    cmd = {"XRANGE", key, after.empty() ? "-" : "(" + after, upto.empty() ? "+" : upto,
+           "COUNT", std::to_string(count)};
+  impl_->client->exec({std::move(cmd)}, [done = std::move(done)](redis_result r) {
+    event_read out;
+    if (auto e = array_error(r, 0, SIZE_MAX); !e.empty())
+      out.error = e;
+    else if (!parse_stream_entries(r.replies[0], out.entries))
+      out.error = "unexpected reply to an event log read";
+    else
+      out.ok = true;
+    done(std::move(out));
+  });
 }
 
 store_counters redis_store::counters() const {

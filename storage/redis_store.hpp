@@ -18,6 +18,7 @@ class redis_client;
 struct redis_store_options {
   int64_t events_retain = 10000;            // event log length kept (XADD MAXLEN ~)
   int64_t park_ttl_seconds = 8 * 24 * 3600; // events parked for a message not seen yet
+  int64_t client_message_ttl_seconds = 48 * 3600; // clientMessageId -> message (API.md: >= 24 h)
   size_t max_queued = 4096;                 // calls waiting per workspace; beyond: overloaded
 };
 
@@ -39,6 +40,14 @@ public:
   void load_conversation(std::string workspace_id, std::string conversation_id,
                          std::string contact_id,
                          std::function<void(conversation_records)> done) override;
+  void load_messages(std::string workspace_id, std::vector<std::string> ids,
+                     std::string client_message_id,
+                     std::function<void(message_lookup)> done) override;
+  void load_timeline(std::string workspace_id, std::string conversation_id, int64_t before,
+                     int64_t limit, std::function<void(timeline_page)> done) override;
+  void load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) override;
+  void read_events(std::string workspace_id, std::string after, std::string upto, size_t count,
+                   std::function<void(event_read)> done) override;
 
   store_counters counters() const;
 

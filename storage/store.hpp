@@ -41,6 +41,7 @@ struct commit_result {
   commit_status status = commit_status::failed;
   std::vector<std::string> duplicates; // conflict: new_messages already stored
   std::vector<std::string> linked;     // conflict: unlinked ids that have an alias or parked events
+  std::string client_message_taken;    // conflict: the message the client message id names
   std::string error;                   // failed/unknown/stale_epoch: why (for logs)
   bool ok() const { return status == commit_status::applied; }
 };
@@ -62,6 +63,43 @@ struct conversation_records {
   std::optional<contact> ct;
 };
 
+/// Message records by id, and the message a client message id names.
+struct message_lookup {
+  bool ok = false;
+  std::string error;
+  std::map<std::string, std::string> records; // message id -> record JSON (found ones)
+  std::string client_message;                 // the id the client message id names, or ""
+};
+
+/// A page of a conversation's timeline, newest first.
+struct timeline_page {
+  bool ok = false;
+  std::string error;
+  struct entry {
+    std::string id;
+    int64_t score = 0;
+    std::optional<std::string> record; // JSON; missing when the record is gone
+  };
+  std::vector<entry> entries;
+};
+
+/// The workspace's outbox: every entry, earliest due first.
+struct outbox_read {
+  bool ok = false;
+  std::string error;
+  std::vector<std::string> entries; // entry JSON
+};
+
+/// Entries of the workspace's event log.
+struct stream_entry {
+  std::string id, type, data;
+};
+struct event_read {
+  bool ok = false;
+  std::string error;
+  std::vector<stream_entry> entries; // oldest first
+};
+
 class store {
 public:
   virtual ~store() = default;
@@ -78,6 +116,29 @@ public:
   virtual void load_conversation(std::string workspace_id, std::string conversation_id,
                                  std::string contact_id,
                                  std::function<void(conversation_records)> done) = 0;
+
+  // Reads that need no ordering with the workspace's queued commits (a commit that was
+  // acknowledged is visible to them); they do not queue.
+
+  /// Reads the records of `ids`, and the message `client_message_id` names (when not empty; its
+  /// record is read too).
+  virtual void load_messages(std::string workspace_id, std::vector<std::string> ids,
+                             std::string client_message_id,
+                             std::function<void(message_lookup)> done) = 0;
+
+  /// Reads up to `limit` timeline entries of a conversation with a score below `before` (no
+  /// bound when 0), newest first, and their records.
+  virtual void load_timeline(std::string workspace_id, std::string conversation_id,
+                             int64_t before, int64_t limit,
+                             std::function<void(timeline_page)> done) = 0;
+
+  /// Reads the workspace's outbox.
+  virtual void load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) = 0;
+
+  /// Reads the event log: up to `count` entries with ids above `after` and at most `upto`
+  /// ("" = no bound; ids as "ms-seq"). With `count` 0: only the newest entry, if any.
+  virtual void read_events(std::string workspace_id, std::string after, std::string upto,
+                           size_t count, std::function<void(event_read)> done) = 0;
 };
 
 } // namespace inboxd

@@ -32,6 +32,17 @@ struct visible {
   size_t count = 0;
   int64_t unread_count = 0;
   uint64_t seq = 0;
+  std::string status;
+};
+
+// Captures the HTTP answer of an agent action.
+class captured_reply : public reply_sink {
+public:
+  void deliver(http_response res) override { p_.set_value(res.status); }
+  std::future<int> status() { return p_.get_future(); }
+
+private:
+  std::promise<int> p_;
 };
 
 wa_event text(const std::string& wamid) {
@@ -61,10 +72,11 @@ protected:
             ++seen->count;
             seen->unread_count = c.conv.unread_count;
             seen->seq = c.conv.seq;
+            seen->status = c.conv.status;
           },
           [seen](caf::get_atom) {
             return std::to_string(seen->count) + " " + std::to_string(seen->unread_count) + " " +
-                   std::to_string(seen->seq);
+                   std::to_string(seen->seq) + " " + seen->status;
           },
           [](conversation_idle&) {},
           [](events_atom) {},
@@ -78,7 +90,7 @@ protected:
     seed.ct.phone = "5511";
     seed.db = faulty_;
     caf::scoped_actor parent{sys_};
-    conv_ = spawn_conversation_actor(parent.ptr(), client_, workspace_, seed);
+    conv_ = spawn_conversation_actor(parent.ptr(), workspace_, seed);
   }
 
   void TearDown() override {
@@ -114,6 +126,25 @@ protected:
     return {cv.unread_count, cv.seq};
   }
 
+  // Sets the conversation's status as an agent would; returns the HTTP status of the answer.
+  int set_status(const std::string& status) {
+    auto sink = std::make_shared<captured_reply>();
+    auto answer = sink->status();
+    inbox_call call;
+    call.what = inbox_call::op::set_status;
+    call.id = "cv_1";
+    call.value = status;
+    call.reply = reply_handle(sink);
+    caf::anon_send(conv_, std::move(call));
+    EXPECT_EQ(answer.wait_for(20s), std::future_status::ready);
+    return answer.get();
+  }
+
+  std::string stored_status() {
+    auto j = nlohmann::json::parse(server_.cli("HGET {ws:W}:convs cv_1"), nullptr, false);
+    return j.is_object() ? j.get<conversation>().status : std::string();
+  }
+
   bool stored_message(const std::string& wamid) {
     return server_.cli("EXISTS {ws:W}:m:" + message_id_for_wamid(wamid)) == "1\n";
   }
@@ -125,7 +156,7 @@ protected:
         .receive(
             [&](const std::string& s) {
               std::istringstream in(s);
-              in >> v.count >> v.unread_count >> v.seq;
+              in >> v.count >> v.unread_count >> v.seq >> v.status;
             },
             [&](caf::error& e) { ADD_FAILURE() << sys_.render(e); });
     return v;
@@ -194,6 +225,28 @@ TEST_F(ConversationCommitTest, ASuspectActorReloadsWhenTheIdleSweepAsksInsteadOf
   caf::anon_send(conv_, idle_check_atom::value);
   ASSERT_TRUE(wait_until([&] { return seen().count > before; }, 20s));
   EXPECT_EQ(seen().unread_count, 2);
+  expect_memory_matches_redis();
+}
+
+TEST_F(ConversationCommitTest, AFailedActionIsA503AndChangesNeitherMemoryNorRedis) {
+  auto a = ingest(text("wamid.A"));
+  ASSERT_TRUE(acked(a));
+  auto before = seen().count;
+  faulty_->inject(1, faulty_store::fault::fail);
+  EXPECT_EQ(set_status("closed"), 503);
+  EXPECT_EQ(seen().count, before);
+  EXPECT_EQ(seen().status, "open");
+  EXPECT_EQ(stored_status(), "open");
+  // An unknown outcome: 503 too, and the actor reloads what Redis has before the next change.
+  faulty_->inject(1, faulty_store::fault::drop_reply);
+  EXPECT_EQ(set_status("pending"), 503);
+  EXPECT_EQ(stored_status(), "pending");
+  auto b = ingest(text("wamid.B"));
+  ASSERT_TRUE(acked(b));
+  EXPECT_EQ(seen().status, "pending");
+  EXPECT_EQ(stored_status(), "pending");
+  EXPECT_EQ(set_status("closed"), 200);
+  EXPECT_EQ(seen().status, "closed");
   expect_memory_matches_redis();
 }
 

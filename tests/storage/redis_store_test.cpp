@@ -92,6 +92,19 @@ protected:
 
   std::string cli(const std::string& args) { return server_->cli(args); }
 
+  // Runs a store read `start(callback)` and returns what it answered.
+  template <class Result, class Start>
+  Result read(Start start) {
+    std::promise<Result> p;
+    auto f = p.get_future();
+    start([&p](Result r) { p.set_value(std::move(r)); });
+    if (f.wait_for(20s) != std::future_status::ready) {
+      ADD_FAILURE() << "no read callback";
+      return {};
+    }
+    return f.get();
+  }
+
   io_thread io_;
   std::unique_ptr<redis_server> server_;
   std::shared_ptr<redis_client> client_;
@@ -246,6 +259,124 @@ TEST_F(RedisStoreTest, LoadConversationReadsBothRecords) {
   auto missing = none.get_future().get();
   EXPECT_TRUE(missing.ok);
   EXPECT_FALSE(missing.conv || missing.ct);
+}
+
+TEST_F(RedisStoreTest, AClientMessageIdIsTakenOnceAndTheConflictNamesItsMessage) {
+  auto send = [](const std::string& id) {
+    change_set cs;
+    cs.workspace_id = "W";
+    cs.client_message = change_set::client_message_mark{"c-1", id};
+    cs.messages = {{id, R"({"id":")" + id + R"("})"}};
+    return cs;
+  };
+  ASSERT_EQ(commit(send("msg_first")).status, commit_status::applied);
+  auto ttl = std::stoll(cli("TTL {ws:W}:cmid:c-1"));
+  EXPECT_GT(ttl, 47 * 3600);
+  EXPECT_LE(ttl, 48 * 3600);
+  auto r = commit(send("msg_second"));
+  EXPECT_EQ(r.status, commit_status::conflict);
+  EXPECT_EQ(r.client_message_taken, "msg_first");
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_second"), "0\n");
+  auto found = read<message_lookup>(
+      [&](auto cb) { store_->load_messages("W", {"msg_none"}, "c-1", std::move(cb)); });
+  ASSERT_TRUE(found.ok) << found.error;
+  EXPECT_EQ(found.client_message, "msg_first");
+  EXPECT_EQ(found.records["msg_first"], R"({"id":"msg_first"})");
+  EXPECT_EQ(found.records.count("msg_none"), 0u);
+}
+
+TEST_F(RedisStoreTest, ASendResultDropsTheEchoAliasesTheWamidAndLeavesTheOutbox) {
+  outbox_entry e;
+  e.id = "msg_out";
+  e.conversation_id = "cv_1";
+  e.due_ms = 5;
+  change_set add;
+  add.workspace_id = "W";
+  add.outbox_add = {e};
+  ASSERT_EQ(commit(add).status, commit_status::applied);
+  EXPECT_EQ(cli("ZSCORE {ws:W}:outbox msg_out"), "5\n");
+  auto outbox = read<outbox_read>([&](auto cb) { store_->load_outbox("W", std::move(cb)); });
+  ASSERT_TRUE(outbox.ok) << outbox.error;
+  ASSERT_EQ(outbox.entries.size(), 1u);
+  EXPECT_NE(outbox.entries[0].find("\"msg_out\""), std::string::npos);
+
+  cli("SET {ws:W}:m:msg_echo echo");
+  cli("ZADD {ws:W}:tl:cv_1 1 msg_echo");
+  cli("RPUSH {ws:W}:park:msg_echo p1");
+  change_set done;
+  done.workspace_id = "W";
+  done.timeline_of = "cv_1";
+  done.drop_messages = {"msg_echo"};
+  done.unpark = {"msg_echo"};
+  done.aliases = {{"msg_echo", "msg_out"}};
+  done.outbox_remove = {"msg_out"};
+  ASSERT_EQ(commit(done).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_echo {ws:W}:park:msg_echo {ws:W}:ob:msg_out"), "0\n");
+  EXPECT_EQ(cli("ZCARD {ws:W}:tl:cv_1"), "0\n");
+  EXPECT_EQ(cli("ZCARD {ws:W}:outbox"), "0\n");
+  EXPECT_EQ(cli("GET {ws:W}:alias:msg_echo"), "msg_out\n");
+
+  // A reschedule of an entry that left the outbox meanwhile writes nothing.
+  change_set late;
+  late.workspace_id = "W";
+  late.outbox_reschedule = {e};
+  ASSERT_EQ(commit(late).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:ob:msg_out"), "0\n");
+  EXPECT_EQ(cli("ZCARD {ws:W}:outbox"), "0\n");
+}
+
+TEST_F(RedisStoreTest, TimelinePagesAreNewestFirstBelowTheCursor) {
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_EQ(commit(new_message("msg_" + std::to_string(i), 1000 * i)).status,
+              commit_status::applied);
+  cli("DEL {ws:W}:m:msg_4"); // a record gone: its entry comes back without one
+  auto page = read<timeline_page>(
+      [&](auto cb) { store_->load_timeline("W", "cv_1", 5000, 3, std::move(cb)); });
+  ASSERT_TRUE(page.ok) << page.error;
+  ASSERT_EQ(page.entries.size(), 3u);
+  EXPECT_EQ(page.entries[0].id, "msg_4");
+  EXPECT_FALSE(page.entries[0].record);
+  EXPECT_EQ(page.entries[2].id, "msg_2");
+  EXPECT_EQ(page.entries[2].score, 2000);
+  EXPECT_EQ(*page.entries[2].record, R"({"id":"msg_2"})");
+  auto all = read<timeline_page>(
+      [&](auto cb) { store_->load_timeline("W", "cv_1", 0, 10, std::move(cb)); });
+  EXPECT_EQ(all.entries.size(), 5u);
+}
+
+TEST_F(RedisStoreTest, TheEventLogIsReadAfterACursorUpToABound) {
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_EQ(commit(new_message("msg_" + std::to_string(i))).status, commit_status::applied);
+  auto last = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 0, std::move(cb)); });
+  ASSERT_TRUE(last.ok) << last.error;
+  ASSERT_EQ(last.entries.size(), 1u);
+  EXPECT_EQ(last.entries[0].type, "message.created");
+  auto all = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 10, std::move(cb)); });
+  ASSERT_EQ(all.entries.size(), 3u);
+  EXPECT_EQ(all.entries[2].id, last.entries[0].id);
+  auto middle = read<event_read>([&](auto cb) {
+    store_->read_events("W", all.entries[0].id, all.entries[1].id, 10, std::move(cb));
+  });
+  ASSERT_EQ(middle.entries.size(), 1u);
+  EXPECT_EQ(middle.entries[0].id, all.entries[1].id);
+  auto none = read<event_read>([&](auto cb) { store_->read_events("X", {}, {}, 0, std::move(cb)); });
+  EXPECT_TRUE(none.ok);
+  EXPECT_TRUE(none.entries.empty());
+}
+
+TEST_F(RedisStoreTest, ReadsReportRedisDown) {
+  server_->stop();
+  ASSERT_TRUE(wait_until([&] { return !client_->connected(); }, 5s));
+  EXPECT_FALSE(read<timeline_page>([&](auto cb) {
+                 store_->load_timeline("W", "cv_1", 0, 10, std::move(cb));
+               }).ok);
+  EXPECT_FALSE(read<event_read>([&](auto cb) {
+                 store_->read_events("W", {}, {}, 10, std::move(cb));
+               }).ok);
+  EXPECT_FALSE(read<message_lookup>([&](auto cb) {
+                 store_->load_messages("W", {"m"}, "c", std::move(cb));
+               }).ok);
+  EXPECT_FALSE(read<outbox_read>([&](auto cb) { store_->load_outbox("W", std::move(cb)); }).ok);
 }
 
 TEST_F(RedisStoreTest, WithRedisDownACommitFailsWithoutWriting) {

@@ -94,6 +94,25 @@ public:
     real_->load_conversation(std::move(ws), std::move(conv), std::move(ct), std::move(done));
   }
 
+  void load_messages(std::string ws, std::vector<std::string> ids, std::string cmid,
+                     std::function<void(message_lookup)> done) override {
+    real_->load_messages(std::move(ws), std::move(ids), std::move(cmid), std::move(done));
+  }
+
+  void load_timeline(std::string ws, std::string conv, int64_t before, int64_t limit,
+                     std::function<void(timeline_page)> done) override {
+    real_->load_timeline(std::move(ws), std::move(conv), before, limit, std::move(done));
+  }
+
+  void load_outbox(std::string ws, std::function<void(outbox_read)> done) override {
+    real_->load_outbox(std::move(ws), std::move(done));
+  }
+
+  void read_events(std::string ws, std::string after, std::string upto, size_t count,
+                   std::function<void(event_read)> done) override {
+    real_->read_events(std::move(ws), std::move(after), std::move(upto), count, std::move(done));
+  }
+
 private:
   std::shared_ptr<store> real_;
   mutable std::mutex mu_;
