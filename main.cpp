@@ -87,11 +87,11 @@ int main(int argc, char** argv) {
     auto directory = spawn_directory_actor(sys, store, reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
-      fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, store}));
+      fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, opts.db}));
 
     net::io_context http_io(cfg.http_threads);
     std::atomic<size_t> next{0};
-    front_deps webhook_deps{cfg, reg, &directory, store};
+    front_deps webhook_deps{cfg, reg, &directory, opts.db};
     http_server server(http_io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
       // Webhooks are checked and decoded right here on the HTTP thread and go straight to their
       // workspace actors: the hot path skips the front actor's hop.

@@ -18,7 +18,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
-#include "storage/redis_client.hpp"
+#include "storage/store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
 namespace inboxd {
@@ -365,7 +365,7 @@ void handle(front* self, http_exchange& ex) {
     case route::metrics:
       return reply.send(metrics_page(self->system()));
     case route::readyz: {
-      bool redis = deps.store->connected();
+      bool redis = deps.db->reachable();
       bool loaded = deps.reg->get()->loaded;
       if (redis && loaded)
         return reply.json(200, {{"status", "ready"}});

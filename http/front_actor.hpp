@@ -12,14 +12,14 @@
 
 namespace inboxd {
 
-class redis_client;
+class store;
 class registry;
 
 struct front_deps {
   settings cfg;
   std::shared_ptr<registry> reg;
   caf::actor* directory = nullptr; // outlives the front actors
-  std::shared_ptr<redis_client> store; // only to report readiness
+  std::shared_ptr<store> db; // only to report readiness
 };
 
 caf::actor spawn_front_actor(caf::actor_system& sys, front_deps deps);

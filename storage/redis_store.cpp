@@ -448,6 +448,10 @@ redis_store::redis_store(std::shared_ptr<redis_client> client, redis_store_optio
 
 redis_store::~redis_store() = default;
 
+bool redis_store::reachable() const {
+  return impl_->client->connected();
+}
+
 void redis_store::commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) {
   call c;
   c.what = call::kind::commit;

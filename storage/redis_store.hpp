@@ -34,6 +34,7 @@ public:
   redis_store(std::shared_ptr<redis_client> client, redis_store_options opts);
   ~redis_store() override;
 
+  bool reachable() const override;
   void commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) override;
   void load_targets(std::string workspace_id, std::vector<std::string> ids,
                     std::function<void(message_targets)> done) override;

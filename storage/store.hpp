@@ -104,6 +104,9 @@ class store {
 public:
   virtual ~store() = default;
 
+  /// False while storage cannot be reached (readiness; calls made now fail).
+  virtual bool reachable() const = 0;
+
   /// Commits `cs` for `epoch` (0 while the workspace has no epoch key: single node).
   virtual void commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) = 0;
 

@@ -53,6 +53,8 @@ public:
     return commits_;
   }
 
+  bool reachable() const override { return real_->reachable(); }
+
   void commit(change_set cs, uint64_t epoch, std::function<void(commit_result)> done) override {
     std::optional<fault> f;
     {
