@@ -30,7 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::redis_server;
-using clock_type = std::chrono::steady_clock;
 using vtype = redis_value::type;
 
 using test::endpoint_of;
