@@ -63,9 +63,9 @@ const registry_entry* find_by(dir_actor* self, const std::string& field, const s
 void save_workspace(dir_actor* self, workspace ws, const workspace* old, int status,
                     reply_handle reply) {
   if (find_by(self, "slug", ws.slug, ws.id))
-    return reply.error("conflict", "slug is taken");
+    return reply.error(api_error::conflict, "slug is taken");
   if (find_by(self, "pid", ws.phone_number_id, ws.id))
-    return reply.error("conflict", "phoneNumberId is taken");
+    return reply.error(api_error::conflict, "phoneNumberId is taken");
   redis_pipeline cmds{{"MULTI"}, {"SET", keys::ws_meta(ws.id), nlohmann::json(ws).dump()},
                       {"SADD", keys::workspaces, ws.id}};
   if (old && old->slug != ws.slug)
@@ -79,7 +79,7 @@ void save_workspace(dir_actor* self, workspace ws, const workspace* old, int sta
   self->state.storage.run(self, std::move(cmds),
                           [self, ws, status, reply, creating](redis_result& r) {
                             if (!exec_committed(r))
-                              return reply.error("unavailable", "storage unavailable");
+                              return reply.error(api_error::unavailable, "storage unavailable");
                             auto& all = self->state.workspaces;
                             if (creating || !all.count(ws.id)) {
                               add_workspace(self, ws);
@@ -101,7 +101,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
       nlohmann::json body;
       std::string parse_error;
       if (!parse_json_bounded(call.body, body, parse_error))
-        return call.reply.error("bad_request", parse_error);
+        return call.reply.error(api_error::bad_request, parse_error);
       bool creating = call.what == op::create_workspace;
       workspace ws;
       const workspace* old = nullptr;
@@ -111,7 +111,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
       } else {
         auto i = st.workspaces.find(call.workspace_id);
         if (i == st.workspaces.end())
-          return call.reply.error("not_found", "no such workspace");
+          return call.reply.error(api_error::not_found, "no such workspace");
         old = &i->second.ws;
         ws = *old;
       }
@@ -123,7 +123,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
     case op::get_workspace: {
       auto i = st.workspaces.find(call.workspace_id);
       if (i == st.workspaces.end())
-        return call.reply.error("not_found", "no such workspace");
+        return call.reply.error(api_error::not_found, "no such workspace");
       return call.reply.json(200, workspace_api(i->second.ws));
     }
     case op::list_dead_letters: {
@@ -132,7 +132,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
                      {{"ZREVRANGE", keys::dead_letters, "0", std::to_string(call.limit - 1)}},
                      [self, reply](redis_result& r) {
                        if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                         return reply.error("unavailable", "storage unavailable");
+                         return reply.error(api_error::unavailable, "storage unavailable");
                        auto& ids = r.replies[0].elements;
                        if (ids.empty())
                          return reply.json(200, {{"deadLetters", nlohmann::json::array()}});
@@ -141,7 +141,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
                          mget.push_back(keys::dead_letter(id.str));
                        self->state.storage.run(self, {std::move(mget)}, [reply](redis_result& r) {
                          if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                           return reply.error("unavailable", "storage unavailable");
+                           return reply.error(api_error::unavailable, "storage unavailable");
                          nlohmann::json out = nlohmann::json::array();
                          for (auto& v : r.replies[0].elements) {
                            auto j = nlohmann::json::parse(v.str, nullptr, false);
@@ -162,7 +162,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
         self, {{"ZRANGE", keys::dead_letters, "0", std::to_string(kReplayBatch - 1)}},
         [self, reply](redis_result& r) {
           if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-            return reply.error("unavailable", "storage unavailable");
+            return reply.error(api_error::unavailable, "storage unavailable");
           auto& ids = r.replies[0].elements;
           if (ids.empty())
             return reply.json(200, {{"replayed", 0}, {"remaining", 0}});
@@ -172,7 +172,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
           self->state.storage.run(self, {std::move(mget), {"ZCARD", keys::dead_letters}},
                                   [self, reply](redis_result& r) {
             if (!r.ok() || r.replies.size() != 2)
-              return reply.error("unavailable", "storage unavailable");
+              return reply.error(api_error::unavailable, "storage unavailable");
             auto total = r.replies[1].integer;
             // Decode each letter whose number now has a workspace; ingest its events.
             struct job {
@@ -220,7 +220,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
             auto ack = std::make_shared<ingest_ack>(
               items, [handle, done_ids, reply, replayed, total](bool ok) {
                 if (!ok)
-                  return reply.error("unavailable", "storage unavailable during replay");
+                  return reply.error(api_error::unavailable, "storage unavailable during replay");
                 // Back inside the directory: remove what was ingested, then answer.
                 caf::anon_send(handle, admin_call{admin_call::op::finish_replay, "",
                                                   nlohmann::json(done_ids).dump(),
@@ -255,7 +255,7 @@ void finish_replay(dir_actor* self, admin_call& call) {
   auto remaining = call.limit;
   self->state.storage.run(self, std::move(cmds), [reply, n, remaining](redis_result& r) {
     if (!exec_committed(r))
-      return reply.error("unavailable", "storage unavailable");
+      return reply.error(api_error::unavailable, "storage unavailable");
     reply.json(200, {{"replayed", n}, {"remaining", remaining}});
   });
 }

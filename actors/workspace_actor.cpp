@@ -207,7 +207,7 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
       st.storage.run(self, {{"HSET", keys::members(st.ws.id), user, m.dump()}},
                      [self, reply, user, m](redis_result& r) {
                        if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                         return reply.error("unavailable", "storage unavailable");
+                         return reply.error(api_error::unavailable, "storage unavailable");
                        self->state.members[user] = m;
                        reply.json(200, {{"userId", user}, {"role", m["role"]},
                                         {"createdAt", m["createdAt"]}});
@@ -217,13 +217,13 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
     case op::delete_member: {
       auto user = call.id;
       if (!st.members.count(user)) {
-        reply.error("not_found", "no such member");
+        reply.error(api_error::not_found, "no such member");
         return true;
       }
       st.members.erase(user); // effective at once, for every later request
       st.storage.run(self, {{"HDEL", keys::members(st.ws.id), user}}, [reply](redis_result& r) {
         if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-          return reply.error("unavailable", "storage unavailable");
+          return reply.error(api_error::unavailable, "storage unavailable");
         reply.send(http_response{204, "", "", {}});
       });
       return true;
@@ -246,7 +246,7 @@ void handle_call(ws_actor* self, inbox_call& call) {
     st.storage.run(self, {{"HSET", keys::api_keys(st.ws.id), key_id, hash}},
                    [self, reply, key_id, key, hash](redis_result& r) {
                      if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                       return reply.error("unavailable", "storage unavailable");
+                       return reply.error(api_error::unavailable, "storage unavailable");
                      self->state.api_keys[key_id] = hash;
                      reply.json(201, {{"id", key_id}, {"key", key}});
                    });
@@ -254,14 +254,14 @@ void handle_call(ws_actor* self, inbox_call& call) {
   }
   if (call.what == op::revoke_api_key) {
     if (!st.api_keys.count(call.id))
-      return call.reply.error("not_found", "no such api key");
+      return call.reply.error(api_error::not_found, "no such api key");
     auto reply = call.reply;
     auto key_id = call.id;
     // Forget it now: it stops working at once, even before Redis confirms.
     st.api_keys.erase(key_id);
     st.storage.run(self, {{"HDEL", keys::api_keys(st.ws.id), key_id}}, [reply](redis_result& r) {
       if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-        return reply.error("unavailable", "storage unavailable");
+        return reply.error(api_error::unavailable, "storage unavailable");
       reply.send(http_response{204, "", "", {}});
     });
     return;
@@ -271,15 +271,15 @@ void handle_call(ws_actor* self, inbox_call& call) {
   std::string role;
   bool forbidden = false;
   if (!authorized(self, call, principal, role, forbidden))
-    return forbidden ? call.reply.error("forbidden", "not a member of this workspace")
-                     : call.reply.error("unauthorized", "invalid API key");
+    return forbidden ? call.reply.error(api_error::forbidden, "not a member of this workspace")
+                     : call.reply.error(api_error::unauthorized, "invalid API key");
   call.principal = principal;
   call.role = role;
   switch (call.what) {
     case op::contact_by_phone: {
       auto ct = st.index.contact_by_phone(call.phone);
       if (!ct || ct->updated_at == 0)
-        return call.reply.error("not_found", "no contact with that phone");
+        return call.reply.error(api_error::not_found, "no contact with that phone");
       return call.reply.json(200, {{"contact", contact_api(*ct)}});
     }
     case op::contacts_list:
@@ -304,7 +304,7 @@ void handle_call(ws_actor* self, inbox_call& call) {
     case op::conversation_get: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       return call.reply.json(200, st.index.render(*cv, now));
     }
     case op::send_message:
@@ -313,8 +313,8 @@ void handle_call(ws_actor* self, inbox_call& call) {
       if (call.what == op::send_message && !call.send_enabled) {
         auto cv = st.index.conversation_by_id(call.id);
         if (!cv || cv->updated_at == 0)
-          return call.reply.error("not_found", "no such conversation");
-        return call.reply.error("unprocessable", "sending is not configured for this workspace");
+          return call.reply.error(api_error::not_found, "no such conversation");
+        return call.reply.error(api_error::unprocessable, "sending is not configured for this workspace");
       }
       [[fallthrough]];
     case op::messages_list:
@@ -323,19 +323,19 @@ void handle_call(ws_actor* self, inbox_call& call) {
     case op::set_tags: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       auto id = call.id;
       return to_conversation(self, id, std::move(call));
     }
     case op::assign: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       if (!call.value_null) {
         if (role == "agent" && call.value != principal)
-          return call.reply.error("forbidden", "agents may only assign themselves");
+          return call.reply.error(api_error::forbidden, "agents may only assign themselves");
         if (!st.members.count(call.value))
-          return call.reply.error("unprocessable", "the assignee is not a member of this workspace");
+          return call.reply.error(api_error::unprocessable, "the assignee is not a member of this workspace");
       }
       auto id = call.id;
       return to_conversation(self, id, std::move(call));
@@ -344,12 +344,12 @@ void handle_call(ws_actor* self, inbox_call& call) {
       auto ct = st.index.contact_by_id(call.id);
       auto cv = ct ? st.index.conversation_of_contact(ct->id) : std::nullopt;
       if (!ct || ct->updated_at == 0 || !cv)
-        return call.reply.error("not_found", "no such contact");
+        return call.reply.error(api_error::not_found, "no such contact");
       auto id = cv->id;
       return to_conversation(self, id, std::move(call));
     }
     default:
-      return call.reply.error("internal", "unexpected call");
+      return call.reply.error(api_error::internal, "unexpected call");
   }
 }
 

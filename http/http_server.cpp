@@ -252,7 +252,7 @@ private:
 
   void on_header(beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit) // Content-Length over every route's limit
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     if (ec)
       return fail(ec);
     auto target = parser_->get().target();
@@ -260,7 +260,7 @@ private:
     size_t limit = webhook ? server_->cfg.webhook_body_limit : server_->cfg.api_body_limit;
     auto len = parser_->content_length();
     if (len && *len > limit)
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     parser_->body_limit(limit);
     stream_.expires_after(kReadTimeout);
     bhttp::async_read(stream_, buffer_, *parser_,
@@ -269,7 +269,7 @@ private:
 
   void on_read(beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit)
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     if (ec)
       return fail(ec);
     stream_.expires_never();
@@ -297,18 +297,18 @@ private:
     awaiting_ = true;
     ++server_->in_flight;
     if (!query_ok) {
-      on_reply(generation_, make_error("bad_request", "malformed query string"));
+      on_reply(generation_, make_error(api_error::bad_request, "malformed query string"));
       return;
     }
     if (server_->in_flight.load() > server_->cfg.max_in_flight) {
       // Overloaded: shed load at the door instead of growing actor mailboxes without bound.
-      on_reply(generation_, make_error("unavailable", "overloaded; try again"));
+      on_reply(generation_, make_error(api_error::unavailable, "overloaded; try again"));
       return;
     }
     deadline_.expires_after(std::chrono::milliseconds(server_->cfg.request_timeout_ms));
     deadline_.async_wait([self = shared_from_this(), gen = generation_](beast::error_code ec) {
       if (!ec)
-        self->on_reply(gen, make_error("unavailable", "the request timed out; try again"));
+        self->on_reply(gen, make_error(api_error::unavailable, "the request timed out; try again"));
     });
     server_->dispatch(req, reply_handle(std::make_shared<sink>(weak_from_this(), generation_)));
   }
@@ -343,8 +343,7 @@ private:
   }
 
   // Answers without dispatching (limits hit while reading) and closes the connection.
-  void reject_now(int status, const char* code, const char* message) {
-    (void) status;
+  void reject_now(api_error code, const char* message) {
     keep_alive_ = false;
     request_id_ = new_id("req_");
     write(make_error(code, message));

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "messages/api_error.hpp"
+
 namespace inboxd {
 
 struct http_request {
@@ -86,16 +88,15 @@ public:
   }
   void json(int status, const nlohmann::json& body) const;
   /// {"error":{"code","message"}} with the status API.md assigns to `code`.
-  void error(std::string_view code, std::string_view message) const;
+  void error(api_error code, std::string_view message) const;
   explicit operator bool() const { return static_cast<bool>(sink_); }
 
 private:
   std::shared_ptr<reply_sink> sink_;
 };
 
-/// The HTTP status API.md assigns to an error code (unknown codes: 500).
-int status_for_error(std::string_view code);
-http_response make_error(std::string_view code, std::string_view message);
+/// {"error":{"code","message"}} with the status API.md assigns to `code`.
+http_response make_error(api_error code, std::string_view message);
 http_response make_json(int status, const nlohmann::json& body);
 
 struct http_exchange {
