@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/continuation.hpp"
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
 #include "actors/event_hub.hpp"
@@ -15,7 +16,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
-#include "storage/keys.hpp"
+#include "storage/registry_store.hpp"
 
 namespace inboxd {
 
@@ -32,7 +33,7 @@ struct workspace_state {
   workspace_options opts;
   storage_calls storage;
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
-  std::map<std::string, nlohmann::json> members; // user id -> {role, createdAt}
+  std::map<std::string, member> members;       // user id -> member
   conversation_index index;
   std::unordered_map<std::string, child> children; // conversation id -> actor
   bool sweeping = false; // a sweep for idle children is scheduled
@@ -44,6 +45,12 @@ struct workspace_state {
 };
 
 using ws_actor = caf::stateful_actor<workspace_state>;
+
+registry_store& db(ws_actor* self) { return *self->state.opts.registry_db; }
+
+nlohmann::json member_api(const std::string& user, const member& m) {
+  return {{"userId", user}, {"role", m.role}, {"createdAt", m.created_at}};
+}
 
 caf::behavior running(ws_actor* self);
 
@@ -167,7 +174,7 @@ bool authorized(ws_actor* self, const inbox_call& call, std::string& principal, 
       return false;
     }
     principal = call.user_id;
-    role = m->second.value("role", "agent");
+    role = m->second.role;
     return true;
   }
   role = "admin";
@@ -195,23 +202,22 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
     case op::list_members: {
       nlohmann::json out = nlohmann::json::array();
       for (auto& [user, m] : st.members)
-        out.push_back({{"userId", user}, {"role", m["role"]}, {"createdAt", m["createdAt"]}});
+        out.push_back(member_api(user, m));
       reply.json(200, {{"members", std::move(out)}});
       return true;
     }
     case op::put_member: {
       auto user = call.id;
-      nlohmann::json m = {{"role", call.value}, {"createdAt", now_ms()}};
+      member m{call.value, now_ms()};
       if (auto i = st.members.find(user); i != st.members.end())
-        m["createdAt"] = i->second["createdAt"];
-      st.storage.run(self, {{"HSET", keys::members(st.ws.id), user, m.dump()}},
-                     [self, reply, user, m](redis_result& r) {
-                       if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                         return reply.error("unavailable", "storage unavailable");
-                       self->state.members[user] = m;
-                       reply.json(200, {{"userId", user}, {"role", m["role"]},
-                                        {"createdAt", m["createdAt"]}});
-                     });
+        m.created_at = i->second.created_at;
+      db(self).put_member(st.ws.id, user, m,
+                          in_actor<registry_write>(self, [self, reply, user, m](registry_write& w) {
+                            if (!w.ok)
+                              return reply.error("unavailable", "storage unavailable");
+                            self->state.members[user] = m;
+                            reply.json(200, member_api(user, m));
+                          }));
       return true;
     }
     case op::delete_member: {
@@ -220,12 +226,15 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
         reply.error("not_found", "no such member");
         return true;
       }
-      st.members.erase(user); // effective at once, for every later request
-      st.storage.run(self, {{"HDEL", keys::members(st.ws.id), user}}, [reply](redis_result& r) {
-        if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-          return reply.error("unavailable", "storage unavailable");
-        reply.send(http_response{204, "", "", {}});
-      });
+      // Forgotten once stored: until then the member still works (one round trip), and a
+      // failed write leaves the member in memory as it is in Redis.
+      db(self).delete_member(st.ws.id, user,
+                             in_actor<registry_write>(self, [self, reply, user](registry_write& w) {
+                               if (!w.ok)
+                                 return reply.error("unavailable", "storage unavailable");
+                               self->state.members.erase(user);
+                               reply.send(http_response{204, "", "", {}});
+                             }));
       return true;
     }
     default:
@@ -243,13 +252,14 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key = "ibx." + st.ws.id + "." + key_id + "." + random_hex(24);
     auto hash = sha256_hex(key);
     auto reply = call.reply;
-    st.storage.run(self, {{"HSET", keys::api_keys(st.ws.id), key_id, hash}},
-                   [self, reply, key_id, key, hash](redis_result& r) {
-                     if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                       return reply.error("unavailable", "storage unavailable");
-                     self->state.api_keys[key_id] = hash;
-                     reply.json(201, {{"id", key_id}, {"key", key}});
-                   });
+    db(self).put_api_key(
+        st.ws.id, key_id, hash,
+        in_actor<registry_write>(self, [self, reply, key_id, key, hash](registry_write& w) {
+          if (!w.ok)
+            return reply.error("unavailable", "storage unavailable");
+          self->state.api_keys[key_id] = hash;
+          reply.json(201, {{"id", key_id}, {"key", key}});
+        }));
     return;
   }
   if (call.what == op::revoke_api_key) {
@@ -257,13 +267,15 @@ void handle_call(ws_actor* self, inbox_call& call) {
       return call.reply.error("not_found", "no such api key");
     auto reply = call.reply;
     auto key_id = call.id;
-    // Forget it now: it stops working at once, even before Redis confirms.
-    st.api_keys.erase(key_id);
-    st.storage.run(self, {{"HDEL", keys::api_keys(st.ws.id), key_id}}, [reply](redis_result& r) {
-      if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-        return reply.error("unavailable", "storage unavailable");
-      reply.send(http_response{204, "", "", {}});
-    });
+    // Forgotten once stored: the key keeps working until then (one round trip), and a failed
+    // write leaves it working, as it is still in Redis.
+    db(self).delete_api_key(st.ws.id, key_id,
+                            in_actor<registry_write>(self, [self, reply, key_id](registry_write& w) {
+                              if (!w.ok)
+                                return reply.error("unavailable", "storage unavailable");
+                              self->state.api_keys.erase(key_id);
+                              reply.send(http_response{204, "", "", {}});
+                            }));
     return;
   }
   if (handle_member_admin(self, call))
@@ -401,46 +413,25 @@ caf::behavior running(ws_actor* self) {
       to_conversation(self, id, std::move(r));
     },
     [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
   };
 }
 
 void load(ws_actor* self) {
   auto& id = self->state.ws.id;
-  redis_pipeline cmds{{"HGETALL", keys::api_keys(id)},
-                      {"HGETALL", keys::contacts(id)},
-                      {"HGETALL", keys::conversations(id)},
-                      {"HGETALL", keys::members(id)}};
-  self->state.storage.run(self, std::move(cmds), [self](redis_result& r) {
+  db(self).load_workspace_state(id, in_actor<workspace_records>(self, [self](workspace_records& r) {
     auto& st = self->state;
-    bool ok = r.ok() && r.replies.size() == 4;
-    for (auto& v : r.replies)
-      ok = ok && v.kind == redis_value::type::array;
-    if (!ok) {
+    if (!r.ok) {
       spdlog::warn("workspace {}: load failed ({}), retrying", st.ws.id, r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
       return;
     }
-    auto& keys_ = r.replies[0].elements;
-    for (size_t i = 0; i + 1 < keys_.size(); i += 2)
-      st.api_keys[keys_[i].str] = keys_[i + 1].str;
-    auto& cts = r.replies[1].elements;
-    for (size_t i = 0; i + 1 < cts.size(); i += 2) {
-      auto j = nlohmann::json::parse(cts[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.index.put_contact(j.get<contact>());
-    }
-    auto& cvs = r.replies[2].elements;
-    for (size_t i = 0; i + 1 < cvs.size(); i += 2) {
-      auto j = nlohmann::json::parse(cvs[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.index.put_conversation(j.get<conversation>());
-    }
-    auto& mem = r.replies[3].elements;
-    for (size_t i = 0; i + 1 < mem.size(); i += 2) {
-      auto j = nlohmann::json::parse(mem[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.members[mem[i].str] = std::move(j);
-    }
+    st.api_keys = std::move(r.api_keys);
+    st.members = std::move(r.members);
+    for (auto& c : r.contacts)
+      st.index.put_contact(c);
+    for (auto& c : r.conversations)
+      st.index.put_conversation(c);
     spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
     // The outbox sender starts once the conversations it reports to are known.
     st.outbound = spawn_outbound_actor(self, st.storage.shared_client(),
@@ -448,14 +439,13 @@ void load(ws_actor* self) {
     self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
-  });
+  }));
 }
 
-caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> store,
-                                 workspace ws, workspace_options opts) {
+caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options opts) {
   self->state.ws = std::move(ws);
   self->state.opts = opts;
-  self->state.storage = storage_calls(std::move(store));
+  self->state.storage = storage_calls(opts.redis);
   self->state.hub = std::make_unique<event_hub>(
     self->state.ws.id,
     [self](redis_pipeline cmds, storage_calls::continuation then) {
@@ -486,20 +476,19 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
         return;
       }
   });
-  // Until loaded, everything but storage replies waits in the mailbox.
+  // Until loaded, everything but the load's continuation waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);
   return {
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
     [self](retry_atom) { load(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
-                                 workspace ws, workspace_options opts) {
-  return sys.spawn(workspace_behavior, std::move(store), std::move(ws), opts);
+caf::actor spawn_workspace_actor(caf::actor_system& sys, workspace ws, workspace_options opts) {
+  return sys.spawn(workspace_behavior, std::move(ws), opts);
 }
 
 } // namespace inboxd
