@@ -48,6 +48,17 @@ using ws_actor = caf::stateful_actor<workspace_state>;
 
 registry_store& db(ws_actor* self) { return *self->state.opts.registry_db; }
 
+// A registry write's callback: back in the actor, `then` runs once the write is stored; a failed
+// write answers 503 and changes nothing.
+template <class F>
+registry_store::write_done when_stored(ws_actor* self, reply_handle reply, F then) {
+  return in_actor<registry_write>(self, [reply, then = std::move(then)](registry_write& w) mutable {
+    if (!w.ok)
+      return reply.error("unavailable", "storage unavailable");
+    then();
+  });
+}
+
 nlohmann::json member_api(const std::string& user, const member& m) {
   return {{"userId", user}, {"role", m.role}, {"createdAt", m.created_at}};
 }
@@ -211,10 +222,7 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
       member m{call.value, now_ms()};
       if (auto i = st.members.find(user); i != st.members.end())
         m.created_at = i->second.created_at;
-      db(self).put_member(st.ws.id, user, m,
-                          in_actor<registry_write>(self, [self, reply, user, m](registry_write& w) {
-                            if (!w.ok)
-                              return reply.error("unavailable", "storage unavailable");
+      db(self).put_member(st.ws.id, user, m, when_stored(self, reply, [self, reply, user, m] {
                             self->state.members[user] = m;
                             reply.json(200, member_api(user, m));
                           }));
@@ -228,10 +236,7 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
       }
       // Forgotten once stored: until then the member still works (one round trip), and a
       // failed write leaves the member in memory as it is in Redis.
-      db(self).delete_member(st.ws.id, user,
-                             in_actor<registry_write>(self, [self, reply, user](registry_write& w) {
-                               if (!w.ok)
-                                 return reply.error("unavailable", "storage unavailable");
+      db(self).delete_member(st.ws.id, user, when_stored(self, reply, [self, reply, user] {
                                self->state.members.erase(user);
                                reply.send(http_response{204, "", "", {}});
                              }));
@@ -252,14 +257,11 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key = "ibx." + st.ws.id + "." + key_id + "." + random_hex(24);
     auto hash = sha256_hex(key);
     auto reply = call.reply;
-    db(self).put_api_key(
-        st.ws.id, key_id, hash,
-        in_actor<registry_write>(self, [self, reply, key_id, key, hash](registry_write& w) {
-          if (!w.ok)
-            return reply.error("unavailable", "storage unavailable");
-          self->state.api_keys[key_id] = hash;
-          reply.json(201, {{"id", key_id}, {"key", key}});
-        }));
+    db(self).put_api_key(st.ws.id, key_id, hash,
+                         when_stored(self, reply, [self, reply, key_id, key, hash] {
+                           self->state.api_keys[key_id] = hash;
+                           reply.json(201, {{"id", key_id}, {"key", key}});
+                         }));
     return;
   }
   if (call.what == op::revoke_api_key) {
@@ -269,10 +271,7 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key_id = call.id;
     // Forgotten once stored: the key keeps working until then (one round trip), and a failed
     // write leaves it working, as it is still in Redis.
-    db(self).delete_api_key(st.ws.id, key_id,
-                            in_actor<registry_write>(self, [self, reply, key_id](registry_write& w) {
-                              if (!w.ok)
-                                return reply.error("unavailable", "storage unavailable");
+    db(self).delete_api_key(st.ws.id, key_id, when_stored(self, reply, [self, reply, key_id] {
                               self->state.api_keys.erase(key_id);
                               reply.send(http_response{204, "", "", {}});
                             }));
