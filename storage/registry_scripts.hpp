@@ -1,17 +1,10 @@
 #pragma once
-// The Lua scripts of storage/redis_registry_store.cpp (each documents its KEYS and ARGV in
-// registry_scripts.cpp) with their SHA-1, for EVALSHA.
+// The Lua scripts of storage/redis_registry_store.cpp; each documents its KEYS and ARGV in
+// registry_scripts.cpp.
 
-#include <string>
+#include "storage/lua_script.hpp"
 
 namespace inboxd {
-
-struct lua_script {
-  std::string source;
-  std::string sha; // lowercase hex SHA-1 of source, as SCRIPT LOAD would answer
-
-  explicit lua_script(std::string text);
-};
 
 /// A workspace's record, set membership and slug/phone_number_id index entries.
 const lua_script& save_workspace_script();
