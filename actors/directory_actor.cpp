@@ -34,7 +34,9 @@ struct directory_state {
 
 using dir_actor = caf::stateful_actor<directory_state>;
 
-registry_store& db(dir_actor* self) { return *self->state.opts.registry_db; }
+registry_store& registry_db(dir_actor* self) {
+  return *self->state.opts.registry_db;
+}
 
 void handle_admin(dir_actor* self, admin_call& call);
 
@@ -88,7 +90,7 @@ void save_workspace(dir_actor* self, workspace ws, const workspace* old, int sta
   bool creating = old == nullptr;
   self->state.saving = true;
   auto before = old ? std::optional<workspace>(*old) : std::nullopt;
-  db(self).save_workspace(
+  registry_db(self).save_workspace(
       ws, std::move(before),
       in_actor<registry_write>(self, [self, ws, status, reply, creating](registry_write& w) {
         if (!w.ok) {
@@ -159,7 +161,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
     }
     case op::list_dead_letters: {
       auto reply = call.reply;
-      db(self).list_dead_letters(
+      registry_db(self).list_dead_letters(
           static_cast<size_t>(call.limit),
           in_actor<dead_letters_read>(self, [reply](dead_letters_read& r) {
             if (!r.ok)
@@ -173,7 +175,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
     }
     case op::replay_dead_letters: {
       auto reply = call.reply;
-      db(self).oldest_dead_letters(
+      registry_db(self).oldest_dead_letters(
           kReplayBatch, in_actor<dead_letters_read>(self, [self, reply](dead_letters_read& r) {
             if (!r.ok)
               return reply.error("unavailable", "storage unavailable");
@@ -243,7 +245,7 @@ void finish_replay(dir_actor* self, admin_call& call) {
   auto n = static_cast<int64_t>(ids.size());
   auto reply = call.reply;
   auto remaining = call.limit;
-  db(self).delete_dead_letters(
+  registry_db(self).delete_dead_letters(
       std::move(ids), in_actor<registry_write>(self, [reply, n, remaining](registry_write& w) {
         if (!w.ok)
           return reply.error("unavailable", "storage unavailable");
@@ -255,7 +257,7 @@ void store_dead_letter(dir_actor* self, dead_letter& dl) {
   dead_letter_record rec{new_id("dl_"), dl.phone_number_id, now_ms(),
                          dl.source,     dl.event_header,    dl.body};
   auto ack = dl.ack;
-  db(self).store_dead_letter(
+  registry_db(self).store_dead_letter(
       std::move(rec),
       in_actor<registry_write>(self, [ack](registry_write& w) { ack->complete(w.ok); }));
 }
@@ -274,7 +276,7 @@ caf::behavior running(dir_actor* self) {
 }
 
 void load(dir_actor* self) {
-  db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
+  registry_db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
     if (!r.ok) {
       spdlog::warn("directory: cannot load workspaces ({}), retrying", r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);

@@ -46,7 +46,9 @@ struct workspace_state {
 
 using ws_actor = caf::stateful_actor<workspace_state>;
 
-registry_store& db(ws_actor* self) { return *self->state.opts.registry_db; }
+registry_store& registry_db(ws_actor* self) {
+  return *self->state.opts.registry_db;
+}
 
 // A registry write's callback: back in the actor, `then` runs once the write is stored; a failed
 // write answers 503 and changes nothing.
@@ -222,10 +224,11 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
       member m{call.value, now_ms()};
       if (auto i = st.members.find(user); i != st.members.end())
         m.created_at = i->second.created_at;
-      db(self).put_member(st.ws.id, user, m, when_stored(self, reply, [self, reply, user, m] {
-                            self->state.members[user] = m;
-                            reply.json(200, member_api(user, m));
-                          }));
+      registry_db(self).put_member(st.ws.id, user, m,
+                                   when_stored(self, reply, [self, reply, user, m] {
+                                     self->state.members[user] = m;
+                                     reply.json(200, member_api(user, m));
+                                   }));
       return true;
     }
     case op::delete_member: {
@@ -236,10 +239,10 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
       }
       // Forgotten once stored: until then the member still works (one round trip), and a
       // failed write leaves the member in memory as it is in Redis.
-      db(self).delete_member(st.ws.id, user, when_stored(self, reply, [self, reply, user] {
-                               self->state.members.erase(user);
-                               reply.send(http_response{204, "", "", {}});
-                             }));
+      registry_db(self).delete_member(st.ws.id, user, when_stored(self, reply, [self, reply, user] {
+                                        self->state.members.erase(user);
+                                        reply.send(http_response{204, "", "", {}});
+                                      }));
       return true;
     }
     default:
@@ -257,11 +260,11 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key = "ibx." + st.ws.id + "." + key_id + "." + random_hex(24);
     auto hash = sha256_hex(key);
     auto reply = call.reply;
-    db(self).put_api_key(st.ws.id, key_id, hash,
-                         when_stored(self, reply, [self, reply, key_id, key, hash] {
-                           self->state.api_keys[key_id] = hash;
-                           reply.json(201, {{"id", key_id}, {"key", key}});
-                         }));
+    registry_db(self).put_api_key(st.ws.id, key_id, hash,
+                                  when_stored(self, reply, [self, reply, key_id, key, hash] {
+                                    self->state.api_keys[key_id] = hash;
+                                    reply.json(201, {{"id", key_id}, {"key", key}});
+                                  }));
     return;
   }
   if (call.what == op::revoke_api_key) {
@@ -271,10 +274,11 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key_id = call.id;
     // Forgotten once stored: the key keeps working until then (one round trip), and a failed
     // write leaves it working, as it is still in Redis.
-    db(self).delete_api_key(st.ws.id, key_id, when_stored(self, reply, [self, reply, key_id] {
-                              self->state.api_keys.erase(key_id);
-                              reply.send(http_response{204, "", "", {}});
-                            }));
+    registry_db(self).delete_api_key(st.ws.id, key_id,
+                                     when_stored(self, reply, [self, reply, key_id] {
+                                       self->state.api_keys.erase(key_id);
+                                       reply.send(http_response{204, "", "", {}});
+                                     }));
     return;
   }
   if (handle_member_admin(self, call))
@@ -418,7 +422,7 @@ caf::behavior running(ws_actor* self) {
 
 void load(ws_actor* self) {
   auto& id = self->state.ws.id;
-  db(self).load_workspace_state(id, in_actor<workspace_records>(self, [self](workspace_records& r) {
+  auto loaded = [self](workspace_records& r) {
     auto& st = self->state;
     if (!r.ok) {
       spdlog::warn("workspace {}: load failed ({}), retrying", st.ws.id, r.error);
@@ -438,7 +442,8 @@ void load(ws_actor* self) {
     self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
-  }));
+  };
+  registry_db(self).load_workspace_state(id, in_actor<workspace_records>(self, std::move(loaded)));
 }
 
 caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options opts) {
