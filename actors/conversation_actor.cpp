@@ -590,7 +590,7 @@ void process_next(conv_actor* self) {
 }
 
 // Wraps the caller's reply handle: counts the read as finished when it answers. Runs on the
-// actor's thread (continuations of storage_calls do).
+// actor's thread (store callbacks are brought there by in_actor).
 class read_done_sink : public reply_sink {
 public:
   read_done_sink(conv_actor* self, reply_handle inner) : self_(self), inner_(std::move(inner)) {}

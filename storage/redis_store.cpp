@@ -240,7 +240,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   redis_command script_call(const std::string& ws, const std::vector<call*>& commits,
                             uint64_t epoch, bool load) {
     redis_command cmd{load ? "EVAL" : "EVALSHA",
-                      load ? commit_script() : commit_script_sha(),
+                      load ? commit_script().source : commit_script().sha,
                       "1",
                       keys::tag(ws) + ":epoch",
                       std::to_string(epoch),
