@@ -8,6 +8,7 @@
 #include "storage/keys.hpp"
 #include "storage/redis_client.hpp"
 #include "storage/registry_scripts.hpp"
+#include "storage/reply_json.hpp"
 
 namespace inboxd {
 
@@ -47,15 +48,6 @@ bool bad_reply(const redis_result& r, size_t n, redis_value::type kind, std::str
       return true;
     }
   return false;
-}
-
-std::optional<nlohmann::json> parse_object(const redis_value& v) {
-  if (v.kind != redis_value::type::string)
-    return std::nullopt;
-  auto j = nlohmann::json::parse(v.str, nullptr, false);
-  if (!j.is_object())
-    return std::nullopt;
-  return j;
 }
 
 template <class T>

@@ -13,6 +13,7 @@
 #include "storage/commit_script.hpp"
 #include "storage/keys.hpp"
 #include "storage/redis_client.hpp"
+#include "storage/reply_json.hpp"
 
 namespace inboxd {
 
@@ -137,15 +138,6 @@ commit_result decode_outcome(const redis_value& v) {
   if (!r.duplicates.empty() || !r.linked.empty() || !r.client_message_taken.empty())
     r.status = commit_status::conflict;
   return r;
-}
-
-std::optional<nlohmann::json> parse_object(const redis_value& v) {
-  if (v.kind != redis_value::type::string)
-    return std::nullopt;
-  auto j = nlohmann::json::parse(v.str, nullptr, false);
-  if (!j.is_object())
-    return std::nullopt;
-  return j;
 }
 
 bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {
