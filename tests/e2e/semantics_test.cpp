@@ -219,6 +219,9 @@ TEST_F(metrics_test, metrics_count_live_actors_through_passivation) {
     EXPECT_NE(at, std::string::npos) << r.body;
     return at == std::string::npos ? -1.0 : std::stod(r.body.substr(at + name.size() + 2));
   };
+  // /readyz answers once the directory is loaded; the workspace actor starts its outbound actor
+  // when its own load completes. An answered API call means it has (calls wait for the load).
+  ASSERT_EQ(client().get("/api/conversations", api_headers()).status, 200);
   auto idle = gauge("inboxd_live_actors");
   EXPECT_GT(idle, 0);
   EXPECT_GT(gauge("process_resident_memory_bytes"), 1e6);
