@@ -10,6 +10,7 @@
 #include "actors/workspace_input.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/webhook_items.hpp"
 #include "storage/keys.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
@@ -272,8 +273,12 @@ void store_dead_letter(dir_actor* self, dead_letter& dl) {
                       {"ZADD", keys::dead_letters, std::to_string(now), id},
                       {"EXEC"}};
   auto ack = dl.ack;
-  self->state.storage.run(self, std::move(cmds),
-                          [ack](redis_result& r) { ack->complete(exec_committed(r)); });
+  self->state.storage.run(self, std::move(cmds), [ack](redis_result& r) {
+    bool stored = exec_committed(r);
+    if (stored)
+      metrics::webhook_items.inc(metrics::webhook_outcome::dead_lettered);
+    ack->complete(stored);
+  });
 }
 
 caf::behavior running(dir_actor* self) {
