@@ -12,9 +12,10 @@ namespace inboxd::metrics {
 
 namespace {
 
+// The shortest text that reads back as `v`, in %g style ("0.0005", not "5e-04").
 std::string format_number(double v) {
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
   return ec == std::errc{} ? std::string(buf, end) : std::string("NaN");
 }
 
