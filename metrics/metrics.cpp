@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -12,8 +13,16 @@ namespace inboxd::metrics {
 
 namespace {
 
-// The shortest text that reads back as `v`, in %g style ("0.0005", not "5e-04").
+// Whole numbers as integers ("714731520", not "7.1473152e+08"); others as the shortest text
+// that reads back as `v`, in %g style ("0.0005", not "5e-04").
 std::string format_number(double v) {
+  constexpr double exact = 9007199254740992.0; // 2^53: every integer below it is exact
+  if (std::isnan(v))
+    return "NaN";
+  if (std::isinf(v))
+    return v > 0 ? "+Inf" : "-Inf";
+  if (v == std::trunc(v) && std::fabs(v) < exact)
+    return std::to_string(static_cast<int64_t>(v));
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
   return ec == std::errc{} ? std::string(buf, end) : std::string("NaN");

@@ -90,6 +90,8 @@ TEST(metrics, counters_gauges_and_computed_values_with_escaping) {
   g.add(5);
   g.add(-2);
   computed_family v("test_ratio", "Computed at scrape time.", "gauge", [] { return 0.25; }, reg);
+  computed_family big("test_bytes", "Whole numbers stay integers.", "gauge",
+                      [] { return 714731520.0; }, reg);
   EXPECT_EQ(c.value(outcome::stored), 3u);
   EXPECT_EQ(g.value(), 3);
   EXPECT_EQ(reg.render(),
@@ -102,7 +104,10 @@ TEST(metrics, counters_gauges_and_computed_values_with_escaping) {
             "test_open 3\n"
             "# HELP test_ratio Computed at scrape time.\n"
             "# TYPE test_ratio gauge\n"
-            "test_ratio 0.25\n");
+            "test_ratio 0.25\n"
+            "# HELP test_bytes Whole numbers stay integers.\n"
+            "# TYPE test_bytes gauge\n"
+            "test_bytes 714731520\n");
 }
 
 TEST(metrics, a_destroyed_family_leaves_the_registry) {
