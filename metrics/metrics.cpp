@@ -153,8 +153,7 @@ std::vector<std::string> label_values(std::string_view name,
   return out;
 }
 
-void write_sample(std::string& out, std::string_view name, std::string_view labels,
-                  double value) {
+void write_sample(std::string& out, std::string_view name, std::string_view labels, double value) {
   out += name;
   if (!labels.empty()) {
     out += '{';
@@ -196,16 +195,15 @@ void gauge_family::write(std::string& out) const {
 
 histogram_family::histogram_family(std::string name, std::string help,
                                    std::span<const uint64_t> bounds, double divisor,
-                                   std::vector<std::string> labels, bool omit_empty,
-                                   registry& reg)
+                                   std::vector<std::string> labels, bool omit_empty, registry& reg)
   : family(std::move(name), std::move(help), "histogram", reg),
     bounds_(bounds.begin(), bounds.end()),
     divisor_(divisor),
     labels_(checked(std::move(labels))),
     omit_empty_(omit_empty),
     series_(new cells[labels_.size()]()) {
-  if (bounds_.size() > max_bounds || std::adjacent_find(bounds_.begin(), bounds_.end(),
-                                                        std::greater_equal<>()) != bounds_.end())
+  if (bounds_.size() > max_bounds ||
+      std::adjacent_find(bounds_.begin(), bounds_.end(), std::greater_equal<>()) != bounds_.end())
     throw std::invalid_argument("histogram bounds must ascend, at most max_bounds of them");
   for (auto b : bounds_)
     le_.push_back(label("le", format_number(static_cast<double>(b) / divisor_)));
@@ -213,8 +211,8 @@ histogram_family::histogram_family(std::string name, std::string help,
 }
 
 void histogram_family::observe(uint64_t v, size_t series) noexcept {
-  auto i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                               bounds_.begin());
+  auto i =
+      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   auto& c = series_[series];
   c.buckets[i].fetch_add(1, std::memory_order_relaxed);
   c.sum.fetch_add(v, std::memory_order_relaxed);

@@ -30,6 +30,10 @@ namespace inboxd::metrics {
 
 class registry;
 
+/// Label indexes may be given as an enum (its values 0, 1, ... name the label sets in order).
+template <class T>
+concept enumeration = std::is_enum_v<T>;
+
 /// One metric family: its name, help text and type, and the samples it writes. Not copyable;
 /// registered with its registry for its whole lifetime.
 class family {
@@ -86,8 +90,7 @@ std::vector<std::string> label_values(std::string_view name,
 std::string label(std::string_view name, std::string_view value);
 
 /// Appends one sample line `name{labels} value` (no braces when `labels` is empty).
-void write_sample(std::string& out, std::string_view name, std::string_view labels,
-                  double value);
+void write_sample(std::string& out, std::string_view name, std::string_view labels, double value);
 
 /// Counters: values that only grow. `labels` holds one preformatted label set per series
 /// ({""}: a single series without labels); series are addressed by their index.
@@ -99,16 +102,14 @@ public:
   void inc(size_t series = 0, uint64_t n = 1) noexcept {
     cells_[series].fetch_add(n, std::memory_order_relaxed);
   }
-  template <class Enum>
-    requires std::is_enum_v<Enum>
+  template <enumeration Enum>
   void inc(Enum series, uint64_t n = 1) noexcept {
     inc(static_cast<size_t>(series), n);
   }
   uint64_t value(size_t series = 0) const noexcept {
     return cells_[series].load(std::memory_order_relaxed);
   }
-  template <class Enum>
-    requires std::is_enum_v<Enum>
+  template <enumeration Enum>
   uint64_t value(Enum series) const noexcept {
     return value(static_cast<size_t>(series));
   }
@@ -154,8 +155,8 @@ public:
 
   /// `bounds`: strictly ascending, at most max_bounds (checked: std::invalid_argument).
   histogram_family(std::string name, std::string help, std::span<const uint64_t> bounds,
-                   double divisor, std::vector<std::string> labels = {""},
-                   bool omit_empty = false, registry& reg = registry::global());
+                   double divisor, std::vector<std::string> labels = {""}, bool omit_empty = false,
+                   registry& reg = registry::global());
 
   void observe(uint64_t v, size_t series = 0) noexcept;
 
@@ -195,7 +196,7 @@ private:
 
 /// Latency buckets in microseconds (use with divisor 1e6): 0.5 ms to 10 s.
 inline constexpr std::array<uint64_t, 14> latency_bounds_us{
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
-    5000000, 10000000};
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
 } // namespace inboxd::metrics

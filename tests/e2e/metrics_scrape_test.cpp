@@ -84,8 +84,8 @@ TEST_F(metrics_scrape_test, metrics_after_traffic_pass_promtool_and_count_it) {
   EXPECT_GE(value("inboxd_http_request_duration_seconds_count{route=\"conversations_list\","
                   "status=\"2xx\"}"),
             1);
-  EXPECT_GE(
-      value("inboxd_http_request_duration_seconds_count{route=\"events\",status=\"2xx\"}"), 1);
+  EXPECT_GE(value("inboxd_http_request_duration_seconds_count{route=\"events\",status=\"2xx\"}"),
+            1);
 
   // The first message creates its conversation; every webhook above committed at least once.
   EXPECT_GE(value("inboxd_store_commits_total{outcome=\"applied\"}"), 2);
@@ -104,8 +104,8 @@ TEST_F(metrics_scrape_test, metrics_after_traffic_pass_promtool_and_count_it) {
 
   // Labels name routes and outcomes, never a workspace, a number, an id or a path.
   for (auto& [series, v] : s)
-    for (auto& raw : {ws_id_, std::string(kPhoneNumberId), std::string("cv_nope"),
-                      std::string("/api/")})
+    for (auto& raw :
+         {ws_id_, std::string(kPhoneNumberId), std::string("cv_nope"), std::string("/api/")})
       EXPECT_EQ(series.find(raw), std::string::npos) << series;
 }
 

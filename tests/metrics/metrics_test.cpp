@@ -89,9 +89,10 @@ TEST(metrics, counters_gauges_and_computed_values_with_escaping) {
   gauge_family g("test_open", "Open things.", {""}, reg);
   g.add(5);
   g.add(-2);
-  computed_family v("test_ratio", "Computed at scrape time.", "gauge", [] { return 0.25; }, reg);
-  computed_family big("test_bytes", "Whole numbers stay integers.", "gauge",
-                      [] { return 714731520.0; }, reg);
+  computed_family v(
+      "test_ratio", "Computed at scrape time.", "gauge", [] { return 0.25; }, reg);
+  computed_family big(
+      "test_bytes", "Whole numbers stay integers.", "gauge", [] { return 714731520.0; }, reg);
   EXPECT_EQ(c.value(outcome::stored), 3u);
   EXPECT_EQ(g.value(), 3);
   EXPECT_EQ(reg.render(),
@@ -117,8 +118,9 @@ TEST(metrics, a_destroyed_family_leaves_the_registry) {
     counter_family gone("test_gone_total", "Gone.", {""}, reg);
     EXPECT_NE(reg.render().find("test_gone_total"), std::string::npos);
   }
-  EXPECT_EQ(reg.render(), "# HELP test_kept_total Kept.\n# TYPE test_kept_total counter\n"
-                          "test_kept_total 0\n");
+  EXPECT_EQ(reg.render(),
+            "# HELP test_kept_total Kept.\n# TYPE test_kept_total counter\n"
+            "test_kept_total 0\n");
 }
 
 TEST(metrics, promtool_accepts_every_kind_of_family) {
@@ -131,7 +133,8 @@ TEST(metrics, promtool_accepts_every_kind_of_family) {
                      label_values("route", {"a", "b"}), true, reg);
   h.observe(1234, 1);
   h.observe(20000000, 1);
-  computed_family cpu("test_cpu_seconds_total", "CPU.", "counter", [] { return 1.5; }, reg);
+  computed_family cpu(
+      "test_cpu_seconds_total", "CPU.", "counter", [] { return 1.5; }, reg);
   auto text = reg.render();
   auto checked = test::promtool_check_metrics(text);
   EXPECT_TRUE(checked.ok()) << "exit " << checked.exit_code << ": " << checked.output << "\n"

@@ -7,8 +7,8 @@
 namespace inboxd::test {
 
 struct promtool_result {
-  int exit_code = -1;  // 0: valid and no lint problems; -1: promtool could not be run
-  std::string output;  // what promtool printed (its problems), or why it could not run
+  int exit_code = -1; // 0: valid and no lint problems; -1: promtool could not be run
+  std::string output; // what promtool printed (its problems), or why it could not run
   bool ok() const { return exit_code == 0 && output.empty(); }
 };
 
