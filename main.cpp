@@ -99,9 +99,11 @@ int main(int argc, char** argv) {
       // workspace actors: the hot path skips the front actor's hop.
       if (req->method == "POST") {
         auto m = match_route(req->method, req->path);
-        if (m.which == route::wa_webhook || m.which == route::kapso_webhook)
+        if (m.which == route::wa_webhook || m.which == route::kapso_webhook) {
+          r.set_route(static_cast<int>(m.which));
           return ingest_webhook(webhook_deps, http_exchange{std::move(req), std::move(r)},
                                 m.which == route::wa_webhook);
+        }
       }
       auto& f = fronts[next.fetch_add(1, std::memory_order_relaxed) % fronts.size()];
       caf::anon_send(f, http_exchange{std::move(req), std::move(r)});

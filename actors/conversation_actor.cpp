@@ -14,6 +14,7 @@
 #include "actors/message_mutations.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/webhook_items.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
@@ -144,6 +145,9 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
             st.seed.persisted = true;
             // Tell the workspace first: a read after the ack must see the change.
             self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
+            metrics::webhook_items.inc(metrics::webhook_outcome::stored,
+                                       work.size() - out.duplicates);
+            metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
             for (auto& w : work)
               w.ack->complete(true);
             return done_with_item(self);

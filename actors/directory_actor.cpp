@@ -11,6 +11,7 @@
 #include "actors/workspace_input.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/webhook_items.hpp"
 #include "storage/registry_store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
@@ -258,8 +259,11 @@ void store_dead_letter(dir_actor* self, dead_letter& dl) {
                          dl.source,     dl.event_header,    dl.body};
   auto ack = dl.ack;
   registry_db(self).store_dead_letter(
-      std::move(rec),
-      in_actor<registry_write>(self, [ack](registry_write& w) { ack->complete(w.ok); }));
+      std::move(rec), in_actor<registry_write>(self, [ack](registry_write& w) {
+        if (w.ok)
+          metrics::webhook_items.inc(metrics::webhook_outcome::dead_lettered);
+        ack->complete(w.ok);
+      }));
 }
 
 caf::behavior running(dir_actor* self) {

@@ -1,10 +1,7 @@
 #include "http/front_actor.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <map>
-
-#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -18,6 +15,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
@@ -58,25 +56,17 @@ bool admin_ok(front* self, const http_request& req, const reply_handle& reply) {
   return true;
 }
 
-// GET /metrics (Prometheus text). So far the gauges the scale benchmark reads; the request,
-// webhook, outbox and Redis counters of API.md are not collected yet.
+// GET /metrics (Prometheus text 0.0.4): the process-wide registry (metrics/metrics.hpp), plus
+// the live actors, which only the actor system knows.
 http_response metrics_page(caf::actor_system& sys) {
-  long rss_pages = 0;
-  if (auto* f = std::fopen("/proc/self/statm", "r")) {
-    long size = 0;
-    if (std::fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
-      rss_pages = 0;
-    std::fclose(f);
-  }
   http_response res;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  res.body =
+  res.body = metrics::registry::global().render();
+  res.body +=
       "# HELP inboxd_live_actors Actors running now (conversations, workspaces, outboxes, "
-      "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\ninboxd_live_actors " +
-      std::to_string(sys.registry().running()) +
-      "\n# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
-      std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
+      "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\n";
+  metrics::write_sample(res.body, "inboxd_live_actors", "",
+                        static_cast<double>(sys.registry().running()));
   return res;
 }
 
@@ -349,6 +339,7 @@ void handle(front* self, http_exchange& ex) {
   auto& req = *ex.request;
   auto& reply = ex.reply;
   auto m = match_route(req.method, req.path);
+  reply.set_route(static_cast<int>(m.which));
   auto& deps = self->state.deps;
   auto directory = *deps.directory;
   using op = inbox_call::op;

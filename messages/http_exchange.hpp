@@ -72,6 +72,9 @@ public:
     (void) head;
     return nullptr;
   }
+  /// Names the route that handles the request (http/router.hpp's `route`, as a number), for the
+  /// server's request metrics. Called by the router before any answer; any thread.
+  virtual void set_route(int route) { (void) route; }
 };
 
 class reply_handle {
@@ -85,6 +88,11 @@ public:
   /// See reply_sink::open_stream.
   event_stream_ptr open_stream(http_response head) const {
     return sink_ ? sink_->open_stream(std::move(head)) : nullptr;
+  }
+  /// See reply_sink::set_route.
+  void set_route(int route) const {
+    if (sink_)
+      sink_->set_route(route);
   }
   void json(int status, const nlohmann::json& body) const;
   /// {"error":{"code","message"}} with the status API.md assigns to `code`.
