@@ -21,6 +21,7 @@
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
 #include "storage/redis_client.hpp"
+#include "storage/redis_registry_store.hpp"
 #include "storage/redis_store.hpp"
 
 namespace net = boost::asio;
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;
     opts.db = std::make_shared<redis_store>(store, store_opts);
-    auto directory = spawn_directory_actor(sys, store, reg, opts);
+    auto directory =
+      spawn_directory_actor(sys, std::make_shared<redis_registry_store>(store), reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
       fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, opts.db}));
@@ -97,9 +99,11 @@ int main(int argc, char** argv) {
       // workspace actors: the hot path skips the front actor's hop.
       if (req->method == "POST") {
         auto m = match_route(req->method, req->path);
-        if (m.which == route::wa_webhook || m.which == route::kapso_webhook)
+        if (m.which == route::wa_webhook || m.which == route::kapso_webhook) {
+          r.set_route(static_cast<int>(m.which));
           return ingest_webhook(webhook_deps, http_exchange{std::move(req), std::move(r)},
                                 m.which == route::wa_webhook);
+        }
       }
       auto& f = fronts[next.fetch_add(1, std::memory_order_relaxed) % fronts.size()];
       caf::anon_send(f, http_exchange{std::move(req), std::move(r)});

@@ -14,6 +14,7 @@
 #include "actors/message_mutations.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/webhook_items.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
@@ -144,6 +145,9 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
             st.seed.persisted = true;
             // Tell the workspace first: a read after the ack must see the change.
             self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
+            metrics::webhook_items.inc(metrics::webhook_outcome::stored,
+                                       work.size() - out.duplicates);
+            metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
             for (auto& w : work)
               w.ack->complete(true);
             return done_with_item(self);
@@ -171,7 +175,7 @@ void fail_front(conv_actor* self, const std::string& why) {
   } else if (st.queue.front().call) {
     auto call = std::move(st.queue.front().call);
     st.queue.pop_front();
-    call->reply.error("unavailable", "storage unavailable; try again");
+    call->reply.error(api_error::unavailable, "storage unavailable; try again");
   } else if (st.queue.front().result) {
     auto res = std::move(st.queue.front().result);
     st.queue.pop_front();
@@ -226,9 +230,9 @@ void action_failed(conv_actor* self, const commit_result& r, const reply_handle&
   spdlog::warn("conversation {}: action not stored ({}): {}", st.seed.conv.id,
                to_string(r.status), r.error);
   if (r.status == commit_status::overloaded)
-    reply.error("unavailable", "too many changes queued for this workspace; try again");
+    reply.error(api_error::unavailable, "too many changes queued for this workspace; try again");
   else
-    reply.error("unavailable", "storage unavailable; try again");
+    reply.error(api_error::unavailable, "storage unavailable; try again");
 }
 
 // Commits the conversation and contact records (plus what `cs` holds already) with a
@@ -277,7 +281,7 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
       in_actor<timeline_page>(self, [self, call](timeline_page& page) {
         auto& st = self->state;
         if (!page.ok) {
-          call->reply.error("unavailable", "storage unavailable; try again");
+          call->reply.error(api_error::unavailable, "storage unavailable; try again");
           return done_with_item(self);
         }
         change_set cs;
@@ -325,7 +329,7 @@ void answer_first_send(conv_actor* self, std::shared_ptr<inbox_call> call, std::
         if (rec.is_object())
           call->reply.json(202, {{"message", std::move(rec)}});
         else
-          call->reply.error("unavailable", "storage unavailable; try again");
+          call->reply.error(api_error::unavailable, "storage unavailable; try again");
         done_with_item(self);
       }));
 }
@@ -344,7 +348,7 @@ void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
       st.seed.workspace_id, std::move(ids), call->client_message_id,
       in_actor<message_lookup>(self, [self, call](message_lookup& found) {
         if (!found.ok) {
-          call->reply.error("unavailable", "storage unavailable; try again");
+          call->reply.error(api_error::unavailable, "storage unavailable; try again");
           return done_with_item(self);
         }
         if (!found.client_message.empty()) {
@@ -355,7 +359,7 @@ void send_message(conv_actor* self, std::shared_ptr<inbox_call> call) {
           if (rec.is_object())
             call->reply.json(202, {{"message", std::move(rec)}});
           else
-            call->reply.error("unavailable", "storage unavailable; try again");
+            call->reply.error(api_error::unavailable, "storage unavailable; try again");
           return done_with_item(self);
         }
         auto i = found.records.find(call->reply_to);
@@ -370,7 +374,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   auto cv = st.seed.conv;
   auto type = str_field(call->draft, "type");
   if (type != "template" && !(now < cv.last_inbound_at + kReplyWindowMs)) {
-    call->reply.error("window_closed",
+    call->reply.error(api_error::window_closed,
                       "the 24-hour reply window is closed: only templates can be sent");
     return done_with_item(self);
   }
@@ -379,7 +383,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
     auto target = reply_rec.empty() ? nlohmann::json() : nlohmann::json::parse(reply_rec, nullptr, false);
     reply_wamid = str_field(target, "waMessageId");
     if (str_field(target, "conversationId") != cv.id || reply_wamid.empty()) {
-      call->reply.error("unprocessable",
+      call->reply.error(api_error::unprocessable,
                         "replyTo must be a sent or received message of this conversation");
       return done_with_item(self);
     }
@@ -523,7 +527,7 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto cv = st.seed.conv;
   auto ct = st.seed.ct;
   using op = inbox_call::op;
-  auto refuse = [&](const char* code, const char* message) {
+  auto refuse = [&](api_error code, const char* message) {
     call->reply.error(code, message);
     st.busy = false;
     process_next(self);
@@ -532,7 +536,7 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
     case op::assign:
       if (call->role == "agent" && call->value_null && cv.assigned_to != call->principal &&
           !cv.assigned_to.empty())
-        return refuse("forbidden", "agents may only unassign themselves");
+        return refuse(api_error::forbidden, "agents may only unassign themselves");
       cv.assigned_to = call->value_null ? "" : call->value;
       break;
     case op::handover:
@@ -556,7 +560,7 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
     case op::send_message:
       return send_message(self, std::move(call));
     default:
-      return refuse("internal", "unexpected action");
+      return refuse(api_error::internal, "unexpected action");
   }
   commit_action(self, std::move(call), std::move(cv), std::move(ct), {});
 }
@@ -590,7 +594,7 @@ void process_next(conv_actor* self) {
 }
 
 // Wraps the caller's reply handle: counts the read as finished when it answers. Runs on the
-// actor's thread (continuations of storage_calls do).
+// actor's thread (store callbacks are brought there by in_actor).
 class read_done_sink : public reply_sink {
 public:
   read_done_sink(conv_actor* self, reply_handle inner) : self_(self), inner_(std::move(inner)) {}
@@ -615,7 +619,7 @@ void read_messages(conv_actor* self, const inbox_call& call) {
       st.seed.workspace_id, st.seed.conv.id, call.before, limit + 1,
       in_actor<timeline_page>(self, [reply, limit](timeline_page& page) {
         if (!page.ok)
-          return reply.error("unavailable", "storage unavailable");
+          return reply.error(api_error::unavailable, "storage unavailable");
         auto& entries = page.entries;
         bool more = static_cast<int64_t>(entries.size()) > limit;
         if (more)

@@ -1,16 +1,18 @@
 #include "actors/directory_actor.hpp"
 
+#include <deque>
 #include <map>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/continuation.hpp"
 #include "actors/registry.hpp"
-#include "actors/storage_calls.hpp"
 #include "actors/workspace_input.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
-#include "storage/keys.hpp"
+#include "metrics/webhook_items.hpp"
+#include "storage/registry_store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
 namespace inboxd {
@@ -18,16 +20,26 @@ namespace inboxd {
 namespace {
 
 constexpr size_t kReplayBatch = 1000;
+constexpr size_t kMaxWaitingSaves = 1024;
 
 struct directory_state {
   std::shared_ptr<registry> reg;
-  workspace_options opts;
-  storage_calls storage;
+  workspace_options opts; // for the workspace actors; opts.registry_db is the directory's store too
   std::map<std::string, registry_entry> workspaces; // by id
+  // Creates and patches are handled one at a time: while one is being stored, the next wait
+  // here, so each is checked (slug and number unique) and applied against the stored state.
+  bool saving = false;
+  std::deque<admin_call> waiting_saves;
   static inline const char* name = "directory";
 };
 
 using dir_actor = caf::stateful_actor<directory_state>;
+
+registry_store& registry_db(dir_actor* self) {
+  return *self->state.opts.registry_db;
+}
+
+void handle_admin(dir_actor* self, admin_call& call);
 
 void publish(dir_actor* self) {
   auto snap = std::make_shared<registry_snapshot>();
@@ -42,8 +54,7 @@ void publish(dir_actor* self) {
 }
 
 void add_workspace(dir_actor* self, workspace ws) {
-  auto actor = spawn_workspace_actor(self->system(), self->state.storage.shared_client(), ws,
-                                     self->state.opts);
+  auto actor = spawn_workspace_actor(self->system(), ws, self->state.opts);
   self->link_to(actor);
   auto id = ws.id;
   self->state.workspaces[id] = registry_entry{std::move(ws), actor};
@@ -60,36 +71,53 @@ const registry_entry* find_by(dir_actor* self, const std::string& field, const s
   return nullptr;
 }
 
+// The save in flight finished: the creates and patches that waited for it go on, in order.
+void saved(dir_actor* self) {
+  auto& st = self->state;
+  st.saving = false;
+  while (!st.saving && !st.waiting_saves.empty()) {
+    auto call = std::move(st.waiting_saves.front());
+    st.waiting_saves.pop_front();
+    handle_admin(self, call);
+  }
+}
+
 void save_workspace(dir_actor* self, workspace ws, const workspace* old, int status,
                     reply_handle reply) {
   if (find_by(self, "slug", ws.slug, ws.id))
-    return reply.error("conflict", "slug is taken");
+    return reply.error(api_error::conflict, "slug is taken");
   if (find_by(self, "pid", ws.phone_number_id, ws.id))
-    return reply.error("conflict", "phoneNumberId is taken");
-  redis_pipeline cmds{{"MULTI"}, {"SET", keys::ws_meta(ws.id), nlohmann::json(ws).dump()},
-                      {"SADD", keys::workspaces, ws.id}};
-  if (old && old->slug != ws.slug)
-    cmds.push_back({"HDEL", keys::ws_by_slug, old->slug});
-  if (old && old->phone_number_id != ws.phone_number_id)
-    cmds.push_back({"HDEL", keys::ws_by_pid, old->phone_number_id});
-  cmds.push_back({"HSET", keys::ws_by_slug, ws.slug, ws.id});
-  cmds.push_back({"HSET", keys::ws_by_pid, ws.phone_number_id, ws.id});
-  cmds.push_back({"EXEC"});
+    return reply.error(api_error::conflict, "phoneNumberId is taken");
   bool creating = old == nullptr;
-  self->state.storage.run(self, std::move(cmds),
-                          [self, ws, status, reply, creating](redis_result& r) {
-                            if (!exec_committed(r))
-                              return reply.error("unavailable", "storage unavailable");
-                            auto& all = self->state.workspaces;
-                            if (creating || !all.count(ws.id)) {
-                              add_workspace(self, ws);
-                            } else {
-                              all[ws.id].ws = ws;
-                              self->send(all[ws.id].actor, workspace_changed{ws});
-                            }
-                            publish(self);
-                            reply.json(status, workspace_api(ws));
-                          });
+  self->state.saving = true;
+  auto before = old ? std::optional<workspace>(*old) : std::nullopt;
+  registry_db(self).save_workspace(
+      ws, std::move(before),
+      in_actor<registry_write>(self, [self, ws, status, reply, creating](registry_write& w) {
+        if (!w.ok) {
+          spdlog::warn("directory: workspace {} not stored: {}", ws.id, w.error);
+          reply.error(api_error::unavailable, "storage unavailable");
+          return saved(self);
+        }
+        auto& all = self->state.workspaces;
+        if (creating || !all.count(ws.id)) {
+          add_workspace(self, ws);
+        } else {
+          all[ws.id].ws = ws;
+          self->send(all[ws.id].actor, workspace_changed{ws});
+        }
+        publish(self);
+        reply.json(status, workspace_api(ws));
+        saved(self);
+      }));
+}
+
+// The API shape of a dead letter: without the payload.
+nlohmann::json dead_letter_api(const dead_letter_record& d) {
+  return {{"id", d.id},
+          {"phoneNumberId", d.phone_number_id},
+          {"receivedAt", d.received_at},
+          {"source", d.source}};
 }
 
 void handle_admin(dir_actor* self, admin_call& call) {
@@ -98,10 +126,16 @@ void handle_admin(dir_actor* self, admin_call& call) {
   switch (call.what) {
     case op::create_workspace:
     case op::patch_workspace: {
+      if (st.saving) {
+        if (st.waiting_saves.size() >= kMaxWaitingSaves)
+          return call.reply.error(api_error::unavailable, "too many workspace changes waiting");
+        st.waiting_saves.push_back(std::move(call));
+        return;
+      }
       nlohmann::json body;
       std::string parse_error;
       if (!parse_json_bounded(call.body, body, parse_error))
-        return call.reply.error("bad_request", parse_error);
+        return call.reply.error(api_error::bad_request, parse_error);
       bool creating = call.what == op::create_workspace;
       workspace ws;
       const workspace* old = nullptr;
@@ -111,7 +145,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
       } else {
         auto i = st.workspaces.find(call.workspace_id);
         if (i == st.workspaces.end())
-          return call.reply.error("not_found", "no such workspace");
+          return call.reply.error(api_error::not_found, "no such workspace");
         old = &i->second.ws;
         ws = *old;
       }
@@ -123,57 +157,30 @@ void handle_admin(dir_actor* self, admin_call& call) {
     case op::get_workspace: {
       auto i = st.workspaces.find(call.workspace_id);
       if (i == st.workspaces.end())
-        return call.reply.error("not_found", "no such workspace");
+        return call.reply.error(api_error::not_found, "no such workspace");
       return call.reply.json(200, workspace_api(i->second.ws));
     }
     case op::list_dead_letters: {
       auto reply = call.reply;
-      st.storage.run(self,
-                     {{"ZREVRANGE", keys::dead_letters, "0", std::to_string(call.limit - 1)}},
-                     [self, reply](redis_result& r) {
-                       if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                         return reply.error("unavailable", "storage unavailable");
-                       auto& ids = r.replies[0].elements;
-                       if (ids.empty())
-                         return reply.json(200, {{"deadLetters", nlohmann::json::array()}});
-                       redis_command mget{"MGET"};
-                       for (auto& id : ids)
-                         mget.push_back(keys::dead_letter(id.str));
-                       self->state.storage.run(self, {std::move(mget)}, [reply](redis_result& r) {
-                         if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                           return reply.error("unavailable", "storage unavailable");
-                         nlohmann::json out = nlohmann::json::array();
-                         for (auto& v : r.replies[0].elements) {
-                           auto j = nlohmann::json::parse(v.str, nullptr, false);
-                           if (!j.is_object())
-                             continue;
-                           j.erase("body");
-                           j.erase("eventHeader");
-                           out.push_back(std::move(j));
-                         }
-                         reply.json(200, {{"deadLetters", std::move(out)}});
-                       });
-                     });
+      registry_db(self).list_dead_letters(
+          static_cast<size_t>(call.limit),
+          in_actor<dead_letters_read>(self, [reply](dead_letters_read& r) {
+            if (!r.ok)
+              return reply.error(api_error::unavailable, "storage unavailable");
+            nlohmann::json out = nlohmann::json::array();
+            for (auto& d : r.letters)
+              out.push_back(dead_letter_api(d));
+            reply.json(200, {{"deadLetters", std::move(out)}});
+          }));
       return;
     }
     case op::replay_dead_letters: {
       auto reply = call.reply;
-      st.storage.run(
-        self, {{"ZRANGE", keys::dead_letters, "0", std::to_string(kReplayBatch - 1)}},
-        [self, reply](redis_result& r) {
-          if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-            return reply.error("unavailable", "storage unavailable");
-          auto& ids = r.replies[0].elements;
-          if (ids.empty())
-            return reply.json(200, {{"replayed", 0}, {"remaining", 0}});
-          redis_command mget{"MGET"};
-          for (auto& id : ids)
-            mget.push_back(keys::dead_letter(id.str));
-          self->state.storage.run(self, {std::move(mget), {"ZCARD", keys::dead_letters}},
-                                  [self, reply](redis_result& r) {
-            if (!r.ok() || r.replies.size() != 2)
-              return reply.error("unavailable", "storage unavailable");
-            auto total = r.replies[1].integer;
+      registry_db(self).oldest_dead_letters(
+          kReplayBatch, in_actor<dead_letters_read>(self, [self, reply](dead_letters_read& r) {
+            if (!r.ok)
+              return reply.error(api_error::unavailable, "storage unavailable");
+            auto total = r.total;
             // Decode each letter whose number now has a workspace; ingest its events.
             struct job {
               std::string id;
@@ -181,11 +188,8 @@ void handle_admin(dir_actor* self, admin_call& call) {
               std::vector<wa_event> events;
             };
             std::vector<job> jobs;
-            for (auto& v : r.replies[0].elements) {
-              auto j = nlohmann::json::parse(v.str, nullptr, false);
-              if (!j.is_object())
-                continue;
-              auto pid = j.value("phoneNumberId", std::string());
+            for (auto& letter : r.letters) {
+              auto& pid = letter.phone_number_id;
               const registry_entry* entry = nullptr;
               for (auto& [id, e] : self->state.workspaces)
                 if (e.ws.phone_number_id == pid)
@@ -194,14 +198,13 @@ void handle_admin(dir_actor* self, admin_call& call) {
                 continue;
               nlohmann::json body;
               std::string err;
-              if (!parse_json_bounded(j.value("body", std::string()), body, err))
+              if (!parse_json_bounded(letter.body, body, err))
                 continue;
-              auto decoded = j.value("source", std::string()) == "kapso"
-                               ? decode_kapso(body, j.value("eventHeader", std::string()))
-                               : decode_meta(body);
+              auto decoded = letter.source == "kapso" ? decode_kapso(body, letter.event_header)
+                                                      : decode_meta(body);
               if (!decoded.ok)
                 continue;
-              job jb{j.value("id", std::string()), entry, {}};
+              job jb{letter.id, entry, {}};
               for (auto& e : decoded.value.events)
                 if (e.phone_number_id == pid)
                   jb.events.push_back(std::move(e));
@@ -220,7 +223,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
             auto ack = std::make_shared<ingest_ack>(
               items, [handle, done_ids, reply, replayed, total](bool ok) {
                 if (!ok)
-                  return reply.error("unavailable", "storage unavailable during replay");
+                  return reply.error(api_error::unavailable, "storage unavailable during replay");
                 // Back inside the directory: remove what was ingested, then answer.
                 caf::anon_send(handle, admin_call{admin_call::op::finish_replay, "",
                                                   nlohmann::json(done_ids).dump(),
@@ -229,8 +232,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
             for (auto& jb : jobs)
               if (!jb.events.empty())
                 self->send(jb.entry->actor, ingest_batch{std::move(jb.events), ack});
-          });
-        });
+          }));
       return;
     }
     case op::finish_replay:
@@ -240,40 +242,28 @@ void handle_admin(dir_actor* self, admin_call& call) {
 
 // The second half of a replay: the ingested letters are removed.
 void finish_replay(dir_actor* self, admin_call& call) {
-  auto ids = nlohmann::json::parse(call.body, nullptr, false);
-  redis_pipeline cmds{{"MULTI"}};
-  redis_command zrem{"ZREM", keys::dead_letters};
-  int64_t n = 0;
-  for (auto& id : ids) {
-    zrem.push_back(id.get<std::string>());
-    cmds.push_back({"DEL", keys::dead_letter(id.get<std::string>())});
-    ++n;
-  }
-  cmds.push_back(std::move(zrem));
-  cmds.push_back({"EXEC"});
+  auto ids = nlohmann::json::parse(call.body, nullptr, false).get<std::vector<std::string>>();
+  auto n = static_cast<int64_t>(ids.size());
   auto reply = call.reply;
   auto remaining = call.limit;
-  self->state.storage.run(self, std::move(cmds), [reply, n, remaining](redis_result& r) {
-    if (!exec_committed(r))
-      return reply.error("unavailable", "storage unavailable");
-    reply.json(200, {{"replayed", n}, {"remaining", remaining}});
-  });
+  registry_db(self).delete_dead_letters(
+      std::move(ids), in_actor<registry_write>(self, [reply, n, remaining](registry_write& w) {
+        if (!w.ok)
+          return reply.error(api_error::unavailable, "storage unavailable");
+        reply.json(200, {{"replayed", n}, {"remaining", remaining}});
+      }));
 }
 
 void store_dead_letter(dir_actor* self, dead_letter& dl) {
-  auto id = new_id("dl_");
-  auto now = now_ms();
-  nlohmann::json rec = {{"id", id},           {"phoneNumberId", dl.phone_number_id},
-                        {"receivedAt", now},  {"source", dl.source},
-                        {"eventHeader", dl.event_header}, {"body", dl.body}};
-  redis_pipeline cmds{{"MULTI"},
-                      {"SET", keys::dead_letter(id), rec.dump(-1, ' ', false,
-                                                              nlohmann::json::error_handler_t::replace)},
-                      {"ZADD", keys::dead_letters, std::to_string(now), id},
-                      {"EXEC"}};
+  dead_letter_record rec{new_id("dl_"), dl.phone_number_id, now_ms(),
+                         dl.source,     dl.event_header,    dl.body};
   auto ack = dl.ack;
-  self->state.storage.run(self, std::move(cmds),
-                          [ack](redis_result& r) { ack->complete(exec_committed(r)); });
+  registry_db(self).store_dead_letter(
+      std::move(rec), in_actor<registry_write>(self, [ack](registry_write& w) {
+        if (w.ok)
+          metrics::webhook_items.inc(metrics::webhook_outcome::dead_lettered);
+        ack->complete(w.ok);
+      }));
 }
 
 caf::behavior running(dir_actor* self) {
@@ -285,62 +275,44 @@ caf::behavior running(dir_actor* self) {
         handle_admin(self, call);
     },
     [self](dead_letter& dl) { store_dead_letter(self, dl); },
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
   };
 }
 
 void load(dir_actor* self) {
-  self->state.storage.run(self, {{"SMEMBERS", keys::workspaces}}, [self](redis_result& r) {
-    if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
+  registry_db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
+    if (!r.ok) {
       spdlog::warn("directory: cannot load workspaces ({}), retrying", r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
       return;
     }
-    auto ids = r.replies[0].elements;
-    auto done = [self] {
-      publish(self);
-      spdlog::info("directory: {} workspaces loaded", self->state.workspaces.size());
-      self->set_default_handler(caf::print_and_drop);
-      self->become(running(self));
-    };
-    if (ids.empty())
-      return done();
-    redis_command mget{"MGET"};
-    for (auto& id : ids)
-      mget.push_back(keys::ws_meta(id.str));
-    self->state.storage.run(self, {std::move(mget)}, [self, done](redis_result& r) {
-      if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
-        self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
-        return;
-      }
-      for (auto& v : r.replies[0].elements) {
-        auto j = nlohmann::json::parse(v.str, nullptr, false);
-        if (j.is_object())
-          add_workspace(self, j.get<workspace>());
-      }
-      done();
-    });
-  });
+    for (auto& ws : r.workspaces)
+      add_workspace(self, std::move(ws));
+    publish(self);
+    spdlog::info("directory: {} workspaces loaded", self->state.workspaces.size());
+    self->set_default_handler(caf::print_and_drop);
+    self->become(running(self));
+  }));
 }
 
-caf::behavior directory_behavior(dir_actor* self, std::shared_ptr<redis_client> store,
-                                 std::shared_ptr<registry> reg, workspace_options opts) {
+caf::behavior directory_behavior(dir_actor* self, std::shared_ptr<registry> reg,
+                                 workspace_options opts) {
   self->state.reg = std::move(reg);
-  self->state.opts = opts;
-  self->state.storage = storage_calls(std::move(store));
+  self->state.opts = std::move(opts);
   self->set_default_handler(caf::skip);
   load(self);
   return {
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
     [self](retry_atom) { load(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_directory_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
+caf::actor spawn_directory_actor(caf::actor_system& sys, std::shared_ptr<registry_store> db,
                                  std::shared_ptr<registry> reg, workspace_options opts) {
-  return sys.spawn(directory_behavior, std::move(store), std::move(reg), opts);
+  opts.registry_db = std::move(db);
+  return sys.spawn(directory_behavior, std::move(reg), std::move(opts));
 }
 
 } // namespace inboxd

@@ -4,8 +4,11 @@
 // workspace actor per workspace and publishes the routing registry. It also owns the
 // dead-letter store for payloads of phone numbers no workspace owns.
 //
-// Handles: admin_call (workspaces, dead letters), dead_letter, inbox_call create/revoke_api_key
-// (forwarded to the workspace actor, addressed by inbox_call::id = "<workspaceId>/<keyId>").
+// Creates and patches are handled one at a time (the next waits until the previous is stored),
+// and the routing registry changes only after the store acknowledged.
+//
+// Handles: admin_call (workspaces, dead letters), dead_letter. (API keys and members are the
+// workspace actor's: the front sends those calls to it directly.)
 
 #include <memory>
 
@@ -15,10 +18,11 @@
 
 namespace inboxd {
 
-class redis_client;
 class registry;
+class registry_store;
 
-caf::actor spawn_directory_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
+/// `db` holds the directory's records; the workspace actors get it too (opts.registry_db).
+caf::actor spawn_directory_actor(caf::actor_system& sys, std::shared_ptr<registry_store> db,
                                  std::shared_ptr<registry> reg, workspace_options opts);
 
 } // namespace inboxd

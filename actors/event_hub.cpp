@@ -34,7 +34,7 @@ void event_hub::sweep() {
 void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) {
   sweep();
   if (static_cast<int>(size()) >= max_subscribers_)
-    return reply.error("rate_limited", "too many event streams for this workspace");
+    return reply.error(api_error::rate_limited, "too many event streams for this workspace");
   ++opening_;
   // The log's tail is read before the stream opens, so every event committed after the
   // response headers were sent is above it.
@@ -43,7 +43,7 @@ void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) 
          --opening_;
          if (!r.ok) {
            sweep();
-           return reply.error("unavailable", "storage unavailable; try again");
+           return reply.error(api_error::unavailable, "storage unavailable; try again");
          }
          stream_id tail{0, 0};
          if (!r.entries.empty())
@@ -57,7 +57,7 @@ void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) 
          auto stream = reply.open_stream(std::move(head));
          if (!stream) {
            sweep();
-           return reply.error("rate_limited", "too many event streams on this server");
+           return reply.error(api_error::rate_limited, "too many event streams on this server");
          }
          stream->push("retry: 2000\n\n");
          auto sub = std::make_shared<subscriber>();

@@ -1,6 +1,7 @@
 #include "actors/outbound_actor.hpp"
 
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <tuple>
@@ -11,6 +12,7 @@
 #include "actors/continuation.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/cloud_api.hpp"
 
@@ -33,8 +35,69 @@ namespace inboxd {
 
 namespace {
 
+// GET /metrics: the outboxes of the process, without a series per workspace. Each outbound
+// actor publishes its entry count and its oldest entry's queue time in a slot (registered once,
+// while it runs); a scrape sums and takes the oldest over the slots.
+struct outbox_slot {
+  std::atomic<int64_t> entries{0};
+  std::atomic<int64_t> oldest_ms{INT64_MAX};
+};
+std::mutex slots_mutex;
+std::set<const outbox_slot*> all_slots;
+
+template <class F>
+void each_slot(F&& f) {
+  std::lock_guard lock(slots_mutex);
+  for (auto* s : all_slots)
+    f(*s);
+}
+
+metrics::computed_family outbox_entries(
+    "inboxd_outbox_entries", "Entries in the outboxes (messages and read receipts to send).",
+    "gauge", [] {
+      int64_t n = 0;
+      each_slot([&](const outbox_slot& s) { n += s.entries.load(std::memory_order_relaxed); });
+      return static_cast<double>(n);
+    });
+metrics::computed_family outbox_oldest_age(
+    "inboxd_outbox_oldest_age_seconds",
+    "Age of the oldest outbox entry (since it was queued, or loaded at start when later; 0 when "
+    "the outboxes are empty).",
+    "gauge", [] {
+      int64_t oldest = INT64_MAX;
+      each_slot([&](const outbox_slot& s) {
+        oldest = std::min(oldest, s.oldest_ms.load(std::memory_order_relaxed));
+      });
+      return oldest == INT64_MAX ? 0.0 : std::max<int64_t>(0, now_ms() - oldest) / 1000.0;
+    });
+
+// One actor's slot, registered for the actor's lifetime.
+class outbox_gauges {
+public:
+  outbox_gauges() {
+    std::lock_guard lock(slots_mutex);
+    all_slots.insert(&slot_);
+  }
+  ~outbox_gauges() {
+    std::lock_guard lock(slots_mutex);
+    all_slots.erase(&slot_);
+  }
+  outbox_gauges(const outbox_gauges&) = delete;
+  outbox_gauges& operator=(const outbox_gauges&) = delete;
+
+  void publish(size_t entries, const std::multiset<int64_t>& queued) {
+    slot_.entries.store(static_cast<int64_t>(entries), std::memory_order_relaxed);
+    slot_.oldest_ms.store(queued.empty() ? INT64_MAX : *queued.begin(),
+                          std::memory_order_relaxed);
+  }
+
+private:
+  outbox_slot slot_;
+};
+
 struct item {
   outbox_entry entry;
+  int64_t queued_ms = 0;    // when it was queued (or loaded), for the oldest-entry gauge
   uint64_t order = 0;       // arrival order: keeps a conversation's messages in sequence
   bool in_flight = false;
   bool recording = false;   // outcome handed to the conversation actor, not yet confirmed
@@ -55,6 +118,8 @@ struct outbound_state {
   int64_t refilled_at = 0;
   int64_t tick_at = INT64_MAX; // when the scheduled tick fires (INT64_MAX: none)
   std::mt19937_64 rng{std::random_device{}()};
+  std::multiset<int64_t> queued; // the items' queued_ms
+  outbox_gauges gauges;
   static inline const char* name = "outbound";
 };
 
@@ -78,13 +143,22 @@ void add(ob_actor* self, outbox_entry e) {
     return; // already known (loaded and announced, or announced twice)
   item it;
   it.order = st.next_order++;
+  it.queued_ms = std::min(now_ms(), e.due_ms); // a fresh entry is due when it is queued
   st.due.emplace(e.due_ms, it.order, e.id);
+  st.queued.insert(it.queued_ms);
   it.entry = std::move(e);
   st.items.emplace(it.entry.id, std::move(it));
+  st.gauges.publish(st.items.size(), st.queued);
 }
 
 void forget(ob_actor* self, const std::string& id) {
-  self->state.items.erase(id);
+  auto& st = self->state;
+  auto found = st.items.find(id);
+  if (found == st.items.end())
+    return;
+  st.queued.erase(st.queued.find(found->second.queued_ms));
+  st.items.erase(found);
+  st.gauges.publish(st.items.size(), st.queued);
 }
 
 // Commits a change of the outbox that nothing waits for (best effort, logged when lost).

@@ -13,11 +13,10 @@
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
 #include "actors/event_hub.hpp"
-#include "actors/storage_calls.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
-#include "storage/keys.hpp"
+#include "storage/registry_store.hpp"
 
 namespace inboxd {
 
@@ -32,9 +31,8 @@ struct child {
 struct workspace_state {
   workspace ws;
   workspace_options opts;
-  storage_calls storage;
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
-  std::map<std::string, nlohmann::json> members; // user id -> {role, createdAt}
+  std::map<std::string, member> members;       // user id -> member
   conversation_index index;
   std::unordered_map<std::string, child> children; // conversation id -> actor
   bool sweeping = false; // a sweep for idle children is scheduled
@@ -51,6 +49,25 @@ struct workspace_state {
 };
 
 using ws_actor = caf::stateful_actor<workspace_state>;
+
+registry_store& registry_db(ws_actor* self) {
+  return *self->state.opts.registry_db;
+}
+
+// A registry write's callback: back in the actor, `then` runs once the write is stored; a failed
+// write answers 503 and changes nothing.
+template <class F>
+registry_store::write_done when_stored(ws_actor* self, reply_handle reply, F then) {
+  return in_actor<registry_write>(self, [reply, then = std::move(then)](registry_write& w) mutable {
+    if (!w.ok)
+      return reply.error(api_error::unavailable, "storage unavailable");
+    then();
+  });
+}
+
+nlohmann::json member_api(const std::string& user, const member& m) {
+  return {{"userId", user}, {"role", m.role}, {"createdAt", m.created_at}};
+}
 
 caf::behavior running(ws_actor* self);
 
@@ -192,7 +209,7 @@ bool authorized(ws_actor* self, const inbox_call& call, std::string& principal, 
       return false;
     }
     principal = call.user_id;
-    role = m->second.value("role", "agent");
+    role = m->second.role;
     return true;
   }
   role = "admin";
@@ -220,37 +237,34 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
     case op::list_members: {
       nlohmann::json out = nlohmann::json::array();
       for (auto& [user, m] : st.members)
-        out.push_back({{"userId", user}, {"role", m["role"]}, {"createdAt", m["createdAt"]}});
+        out.push_back(member_api(user, m));
       reply.json(200, {{"members", std::move(out)}});
       return true;
     }
     case op::put_member: {
       auto user = call.id;
-      nlohmann::json m = {{"role", call.value}, {"createdAt", now_ms()}};
+      member m{call.value, now_ms()};
       if (auto i = st.members.find(user); i != st.members.end())
-        m["createdAt"] = i->second["createdAt"];
-      st.storage.run(self, {{"HSET", keys::members(st.ws.id), user, m.dump()}},
-                     [self, reply, user, m](redis_result& r) {
-                       if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                         return reply.error("unavailable", "storage unavailable");
-                       self->state.members[user] = m;
-                       reply.json(200, {{"userId", user}, {"role", m["role"]},
-                                        {"createdAt", m["createdAt"]}});
-                     });
+        m.created_at = i->second.created_at;
+      registry_db(self).put_member(st.ws.id, user, m,
+                                   when_stored(self, reply, [self, reply, user, m] {
+                                     self->state.members[user] = m;
+                                     reply.json(200, member_api(user, m));
+                                   }));
       return true;
     }
     case op::delete_member: {
       auto user = call.id;
       if (!st.members.count(user)) {
-        reply.error("not_found", "no such member");
+        reply.error(api_error::not_found, "no such member");
         return true;
       }
-      st.members.erase(user); // effective at once, for every later request
-      st.storage.run(self, {{"HDEL", keys::members(st.ws.id), user}}, [reply](redis_result& r) {
-        if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-          return reply.error("unavailable", "storage unavailable");
-        reply.send(http_response{204, "", "", {}});
-      });
+      // Forgotten once stored: until then the member still works (one round trip), and a
+      // failed write leaves the member in memory as it is in Redis.
+      registry_db(self).delete_member(st.ws.id, user, when_stored(self, reply, [self, reply, user] {
+                                        self->state.members.erase(user);
+                                        reply.send(http_response{204, "", "", {}});
+                                      }));
       return true;
     }
     default:
@@ -268,27 +282,25 @@ void handle_call(ws_actor* self, inbox_call& call) {
     auto key = "ibx." + st.ws.id + "." + key_id + "." + random_hex(24);
     auto hash = sha256_hex(key);
     auto reply = call.reply;
-    st.storage.run(self, {{"HSET", keys::api_keys(st.ws.id), key_id, hash}},
-                   [self, reply, key_id, key, hash](redis_result& r) {
-                     if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-                       return reply.error("unavailable", "storage unavailable");
-                     self->state.api_keys[key_id] = hash;
-                     reply.json(201, {{"id", key_id}, {"key", key}});
-                   });
+    registry_db(self).put_api_key(st.ws.id, key_id, hash,
+                                  when_stored(self, reply, [self, reply, key_id, key, hash] {
+                                    self->state.api_keys[key_id] = hash;
+                                    reply.json(201, {{"id", key_id}, {"key", key}});
+                                  }));
     return;
   }
   if (call.what == op::revoke_api_key) {
     if (!st.api_keys.count(call.id))
-      return call.reply.error("not_found", "no such api key");
+      return call.reply.error(api_error::not_found, "no such api key");
     auto reply = call.reply;
     auto key_id = call.id;
-    // Forget it now: it stops working at once, even before Redis confirms.
-    st.api_keys.erase(key_id);
-    st.storage.run(self, {{"HDEL", keys::api_keys(st.ws.id), key_id}}, [reply](redis_result& r) {
-      if (!r.ok() || r.replies.empty() || r.replies[0].is_error())
-        return reply.error("unavailable", "storage unavailable");
-      reply.send(http_response{204, "", "", {}});
-    });
+    // Forgotten once stored: the key keeps working until then (one round trip), and a failed
+    // write leaves it working, as it is still in Redis.
+    registry_db(self).delete_api_key(st.ws.id, key_id,
+                                     when_stored(self, reply, [self, reply, key_id] {
+                                       self->state.api_keys.erase(key_id);
+                                       reply.send(http_response{204, "", "", {}});
+                                     }));
     return;
   }
   if (handle_member_admin(self, call))
@@ -296,15 +308,15 @@ void handle_call(ws_actor* self, inbox_call& call) {
   std::string role;
   bool forbidden = false;
   if (!authorized(self, call, principal, role, forbidden))
-    return forbidden ? call.reply.error("forbidden", "not a member of this workspace")
-                     : call.reply.error("unauthorized", "invalid API key");
+    return forbidden ? call.reply.error(api_error::forbidden, "not a member of this workspace")
+                     : call.reply.error(api_error::unauthorized, "invalid API key");
   call.principal = principal;
   call.role = role;
   switch (call.what) {
     case op::contact_by_phone: {
       auto ct = st.index.contact_by_phone(call.phone);
       if (!ct || ct->updated_at == 0)
-        return call.reply.error("not_found", "no contact with that phone");
+        return call.reply.error(api_error::not_found, "no contact with that phone");
       return call.reply.json(200, {{"contact", contact_api(*ct)}});
     }
     case op::contacts_list:
@@ -329,7 +341,7 @@ void handle_call(ws_actor* self, inbox_call& call) {
     case op::conversation_get: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       return call.reply.json(200, st.index.render(*cv, now));
     }
     case op::send_message:
@@ -338,8 +350,8 @@ void handle_call(ws_actor* self, inbox_call& call) {
       if (call.what == op::send_message && !call.send_enabled) {
         auto cv = st.index.conversation_by_id(call.id);
         if (!cv || cv->updated_at == 0)
-          return call.reply.error("not_found", "no such conversation");
-        return call.reply.error("unprocessable", "sending is not configured for this workspace");
+          return call.reply.error(api_error::not_found, "no such conversation");
+        return call.reply.error(api_error::unprocessable, "sending is not configured for this workspace");
       }
       [[fallthrough]];
     case op::messages_list:
@@ -348,19 +360,19 @@ void handle_call(ws_actor* self, inbox_call& call) {
     case op::set_tags: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       auto id = call.id;
       return to_conversation(self, id, std::move(call));
     }
     case op::assign: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
-        return call.reply.error("not_found", "no such conversation");
+        return call.reply.error(api_error::not_found, "no such conversation");
       if (!call.value_null) {
         if (role == "agent" && call.value != principal)
-          return call.reply.error("forbidden", "agents may only assign themselves");
+          return call.reply.error(api_error::forbidden, "agents may only assign themselves");
         if (!st.members.count(call.value))
-          return call.reply.error("unprocessable", "the assignee is not a member of this workspace");
+          return call.reply.error(api_error::unprocessable, "the assignee is not a member of this workspace");
       }
       auto id = call.id;
       return to_conversation(self, id, std::move(call));
@@ -369,12 +381,12 @@ void handle_call(ws_actor* self, inbox_call& call) {
       auto ct = st.index.contact_by_id(call.id);
       auto cv = ct ? st.index.conversation_of_contact(ct->id) : std::nullopt;
       if (!ct || ct->updated_at == 0 || !cv)
-        return call.reply.error("not_found", "no such contact");
+        return call.reply.error(api_error::not_found, "no such contact");
       auto id = cv->id;
       return to_conversation(self, id, std::move(call));
     }
     default:
-      return call.reply.error("internal", "unexpected call");
+      return call.reply.error(api_error::internal, "unexpected call");
   }
 }
 
@@ -425,48 +437,25 @@ caf::behavior running(ws_actor* self) {
       auto id = r.conversation_id;
       to_conversation(self, id, std::move(r));
     },
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
     [](continuation& c) { c.run(); },
   };
 }
 
 void load(ws_actor* self) {
   auto& id = self->state.ws.id;
-  redis_pipeline cmds{{"HGETALL", keys::api_keys(id)},
-                      {"HGETALL", keys::contacts(id)},
-                      {"HGETALL", keys::conversations(id)},
-                      {"HGETALL", keys::members(id)}};
-  self->state.storage.run(self, std::move(cmds), [self](redis_result& r) {
+  auto loaded = [self](workspace_records& r) {
     auto& st = self->state;
-    bool ok = r.ok() && r.replies.size() == 4;
-    for (auto& v : r.replies)
-      ok = ok && v.kind == redis_value::type::array;
-    if (!ok) {
+    if (!r.ok) {
       spdlog::warn("workspace {}: load failed ({}), retrying", st.ws.id, r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
       return;
     }
-    auto& keys_ = r.replies[0].elements;
-    for (size_t i = 0; i + 1 < keys_.size(); i += 2)
-      st.api_keys[keys_[i].str] = keys_[i + 1].str;
-    auto& cts = r.replies[1].elements;
-    for (size_t i = 0; i + 1 < cts.size(); i += 2) {
-      auto j = nlohmann::json::parse(cts[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.index.put_contact(j.get<contact>());
-    }
-    auto& cvs = r.replies[2].elements;
-    for (size_t i = 0; i + 1 < cvs.size(); i += 2) {
-      auto j = nlohmann::json::parse(cvs[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.index.put_conversation(j.get<conversation>());
-    }
-    auto& mem = r.replies[3].elements;
-    for (size_t i = 0; i + 1 < mem.size(); i += 2) {
-      auto j = nlohmann::json::parse(mem[i + 1].str, nullptr, false);
-      if (j.is_object())
-        st.members[mem[i].str] = std::move(j);
-    }
+    st.api_keys = std::move(r.api_keys);
+    st.members = std::move(r.members);
+    for (auto& c : r.contacts)
+      st.index.put_contact(c);
+    for (auto& c : r.conversations)
+      st.index.put_conversation(c);
     spdlog::info("workspace {} loaded: {} conversations", st.ws.id, st.index.conversation_count());
     // The outbox sender starts once the conversations it reports to are known.
     st.outbound = spawn_outbound_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
@@ -474,14 +463,13 @@ void load(ws_actor* self) {
     self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
-  });
+  };
+  registry_db(self).load_workspace_state(id, in_actor<workspace_records>(self, std::move(loaded)));
 }
 
-caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> store,
-                                 workspace ws, workspace_options opts) {
+caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options opts) {
   self->state.ws = std::move(ws);
   self->state.opts = opts;
-  self->state.storage = storage_calls(std::move(store));
   self->state.hub = std::make_unique<event_hub>(
     [self](std::string after, std::string upto, size_t count,
            std::function<void(event_read&)> then) {
@@ -529,20 +517,19 @@ caf::behavior workspace_behavior(ws_actor* self, std::shared_ptr<redis_client> s
         return;
       }
   });
-  // Until loaded, everything but storage replies waits in the mailbox.
+  // Until loaded, everything but the load's continuation waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);
   return {
-    [self](storage_reply& r) { self->state.storage.on_reply(r); },
+    [](continuation& c) { c.run(); },
     [self](retry_atom) { load(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
-                                 workspace ws, workspace_options opts) {
-  return sys.spawn(workspace_behavior, std::move(store), std::move(ws), opts);
+caf::actor spawn_workspace_actor(caf::actor_system& sys, workspace ws, workspace_options opts) {
+  return sys.spawn(workspace_behavior, std::move(ws), opts);
 }
 
 } // namespace inboxd

@@ -7,6 +7,10 @@
 // and calls, and passivates idle ones. It also spawns the workspace's outbound actor (the
 // outbox sender) and relays send results from it to the conversation actors.
 //
+// Members and API keys are stored through the registry store (opts.registry_db) and change in
+// memory only once it acknowledged: a write that failed answers 503 and changes nothing (so a
+// removed member or revoked key keeps working for the one round trip of its removal).
+//
 // Event streams (GET /api/events): it keeps the workspace's live subscribers and fans out the
 // event log ({ws}:events, appended by the conversation actors in their transactions) in log
 // order: after each committed change it reads the log from the last id it delivered. A
@@ -28,7 +32,7 @@
 
 namespace inboxd {
 
-class redis_client;
+class registry_store;
 class store;
 
 struct workspace_options {
@@ -36,9 +40,9 @@ struct workspace_options {
   outbox_options outbox;         // for the workspace's outbound actor
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
+  std::shared_ptr<registry_store> registry_db; // members, API keys and the initial load
 };
 
-caf::actor spawn_workspace_actor(caf::actor_system& sys, std::shared_ptr<redis_client> store,
-                                 workspace ws, workspace_options opts);
+caf::actor spawn_workspace_actor(caf::actor_system& sys, workspace ws, workspace_options opts);
 
 } // namespace inboxd

@@ -26,12 +26,12 @@ bool valid_slug(const std::string& s) {
 
 bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace& ws,
                            input_error& err) {
-  auto fail = [&](std::string code, std::string msg) {
-    err = {std::move(code), std::move(msg)};
+  auto fail = [&](api_error code, std::string msg) {
+    err = {code, std::move(msg)};
     return false;
   };
   if (!body.is_object())
-    return fail("bad_request", "body must be a JSON object");
+    return fail(api_error::bad_request, "body must be a JSON object");
   // Strings: wrong type -> 400; then value checks -> 422.
   auto str = [&](const char* key, std::string& out, bool& present) -> bool {
     present = false;
@@ -39,7 +39,7 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
     if (i == body.end() || i->is_null())
       return true;
     if (!i->is_string())
-      return fail("bad_request", std::string(key) + " must be a string");
+      return fail(api_error::bad_request, std::string(key) + " must be a string");
     out = i->get<std::string>();
     present = true;
     return true;
@@ -48,13 +48,13 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
   std::string name = ws.name, slug = ws.slug, pid = ws.phone_number_id;
   if (!str("name", name, has)) return false;
   if ((creating || has) && (name.empty() || name.size() > 200))
-    return fail("unprocessable", "name must be 1 to 200 characters");
+    return fail(api_error::unprocessable, "name must be 1 to 200 characters");
   if (!str("slug", slug, has)) return false;
   if ((creating || has) && !valid_slug(slug))
-    return fail("unprocessable", "slug must be 1 to 64 characters of a-z, 0-9, '-' or '_'");
+    return fail(api_error::unprocessable, "slug must be 1 to 64 characters of a-z, 0-9, '-' or '_'");
   if (!str("phoneNumberId", pid, has)) return false;
   if ((creating || has) && !printable_token(pid, 64))
-    return fail("unprocessable", "phoneNumberId must be 1 to 64 printable characters");
+    return fail(api_error::unprocessable, "phoneNumberId must be 1 to 64 printable characters");
   ws.name = name;
   ws.slug = slug;
   ws.phone_number_id = pid;
@@ -65,11 +65,11 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
   std::string mode = ws.default_mode;
   if (!str("defaultMode", mode, has)) return false;
   if (mode != "human" && mode != "ai")
-    return fail("unprocessable", "defaultMode must be human or ai");
+    return fail(api_error::unprocessable, "defaultMode must be human or ai");
   ws.default_mode = mode;
   if (auto s = body.find("send"); s != body.end() && !s->is_null()) {
     if (!s->is_object())
-      return fail("bad_request", "send must be an object");
+      return fail(api_error::bad_request, "send must be an object");
     send_settings out;
     for (auto [key, field] : {std::pair{"baseUrl", &out.base_url}, {"apiKey", &out.api_key},
                               {"accessToken", &out.access_token},
@@ -78,13 +78,13 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
       if (i == s->end() || i->is_null())
         continue;
       if (!i->is_string())
-        return fail("bad_request", std::string("send.") + key + " must be a string");
+        return fail(api_error::bad_request, std::string("send.") + key + " must be a string");
       *field = i->get<std::string>();
     }
     if (out.base_url.rfind("https://", 0) != 0 && out.base_url.rfind("http://", 0) != 0)
-      return fail("unprocessable", "send.baseUrl must be an http(s) URL");
+      return fail(api_error::unprocessable, "send.baseUrl must be an http(s) URL");
     if (out.api_key.empty() == out.access_token.empty())
-      return fail("unprocessable", "send needs exactly one of apiKey or accessToken");
+      return fail(api_error::unprocessable, "send needs exactly one of apiKey or accessToken");
     ws.send = out;
   }
   return true;

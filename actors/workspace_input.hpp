@@ -5,12 +5,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/api_error.hpp"
 #include "messages/records.hpp"
 
 namespace inboxd {
 
 struct input_error {
-  std::string code; // bad_request (wrong JSON types) or unprocessable (invalid values)
+  api_error code = api_error::bad_request; // or unprocessable (invalid values)
   std::string message;
 };
 

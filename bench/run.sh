@@ -3,7 +3,8 @@
 # starts its own redis-server (AOF on, appendfsync everysec) and inboxd on free ports in a
 # temporary directory, provisions workspaces over the admin API, preloads data, runs every scenario
 # of bench/README.md, prints the results table and writes bench/results/<date>.json and
-# bench/results/latest.json.
+# bench/results/latest.json, with inboxd's GET /metrics as it was at the end next to them
+# (<date>.metrics.txt, latest.metrics.txt).
 #
 #   bench/run.sh                      the full benchmark (about 10 minutes, build included)
 #   bench/run.sh --smoke --binary PATH --loadgen PATH [--fake-cloud-api PATH] [--results-dir DIR]
@@ -308,6 +309,8 @@ lg 1 "7 list @ scale" --template list --key "$scale_key0" --mode open --rate "$r
   --duration "$dur"
 
 # --- shutdown and report -------------------------------------------------------------------------
+# inboxd's own counters over the whole run (requests, webhook items, store commits, Redis errors).
+curl -fsS "$base/metrics" >"$work/metrics.txt" || die "GET /metrics failed"
 kill -TERM "$inboxd_pid"
 set +e
 wait "$inboxd_pid"
@@ -333,10 +336,12 @@ meta=$(printf '{"date":"%s","mode":"%s","commit":"%s","dirty":%s,"nproc":%s,"cpu
   "$elapsed" "${INBOXD_HTTP_THREADS:-2}" "$idle_ms" "$INBOXD_SEND_RATE" "$dur" "$drain")
 
 outs=(--out "$results_dir/$stamp.json" --out "$results_dir/latest.json")
+cp "$work/metrics.txt" "$results_dir/$stamp.metrics.txt"
+cp "$work/metrics.txt" "$results_dir/latest.metrics.txt"
 echo
 echo "inboxd benchmark $( ((smoke)) && echo '(smoke: tiny scale, no targets)') — $stamp, $(nproc) x $cpu_model, ${mem_gib} GiB, commit $commit$( [[ $dirty == true ]] && echo ' (dirty)')"
 check=()
 ((smoke)) && check=(--check)
 "$loadgen" report --in "$runs" "${outs[@]}" --meta-json "$meta" "${check[@]}" || die "a scenario had no successful request"
 echo
-log "results: $results_dir/$stamp.json (and latest.json); total ${elapsed} s"
+log "results: $results_dir/$stamp.json (and latest.json, $stamp.metrics.txt); total ${elapsed} s"

@@ -4,7 +4,8 @@
 # and inboxd, each fed 1-message Meta webhooks (every message from a new contact) by
 # inboxd_loadgen in a closed loop (64 connections, 10 s), ROUNDS times in turn. Reports per run:
 # requests/s, p99, CPU microseconds per request of the server (all its processes) and of Redis.
-# Each server gets its own fresh redis-server (AOF everysec, as bench/run.sh).
+# Each server gets its own fresh redis-server (AOF everysec, as bench/run.sh). inboxd's GET
+# /metrics after the runs is written next to --out (<out without .json>.metrics.txt).
 #
 #   bench/side_by_side.sh [--binary PATH] [--loadgen PATH] [--rounds N] [--duration S] [--out FILE]
 #
@@ -150,6 +151,7 @@ for round in $(seq 1 "$rounds"); do
   run peer "$peer_port" "$peer_pid" "$peer_redis_pid" "$round"
   run inboxd "$ib_port" "$ib_pid" "$ib_redis_pid" "$round"
 done
+curl -fsS "http://127.0.0.1:$ib_port/metrics" >"$work/inboxd.metrics.txt" || die "GET /metrics failed"
 
 # --- medians -------------------------------------------------------------------------------------
 median() { # server field
@@ -172,5 +174,6 @@ if [[ -n "$out" ]]; then
       "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$(nproc)" \
       "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$rounds" "$dur"
     paste -sd, "$results"; echo ']}'; } >"$out"
-  log "wrote $out"
+  cp "$work/inboxd.metrics.txt" "${out%.json}.metrics.txt"
+  log "wrote $out and ${out%.json}.metrics.txt"
 fi

@@ -1,10 +1,7 @@
 #include "http/front_actor.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <map>
-
-#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -18,6 +15,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
@@ -47,36 +45,28 @@ bool int_param(const http_request& req, const std::string& name, int64_t lo, int
 bool admin_ok(front* self, const http_request& req, const reply_handle& reply) {
   auto& token = self->state.deps.cfg.admin_token;
   if (token.empty()) {
-    reply.error("forbidden", "the admin API is disabled (INBOXD_ADMIN_TOKEN is not set)");
+    reply.error(api_error::forbidden, "the admin API is disabled (INBOXD_ADMIN_TOKEN is not set)");
     return false;
   }
   auto auth = req.header("authorization");
   if (auth.rfind("Bearer ", 0) != 0 || !constant_time_equal(auth.substr(7), token)) {
-    reply.error("unauthorized", "missing or invalid admin token");
+    reply.error(api_error::unauthorized, "missing or invalid admin token");
     return false;
   }
   return true;
 }
 
-// GET /metrics (Prometheus text). So far the gauges the scale benchmark reads; the request,
-// webhook, outbox and Redis counters of API.md are not collected yet.
+// GET /metrics (Prometheus text 0.0.4): the process-wide registry (metrics/metrics.hpp), plus
+// the live actors, which only the actor system knows.
 http_response metrics_page(caf::actor_system& sys) {
-  long rss_pages = 0;
-  if (auto* f = std::fopen("/proc/self/statm", "r")) {
-    long size = 0;
-    if (std::fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
-      rss_pages = 0;
-    std::fclose(f);
-  }
   http_response res;
   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  res.body =
+  res.body = metrics::registry::global().render();
+  res.body +=
       "# HELP inboxd_live_actors Actors running now (conversations, workspaces, outboxes, "
-      "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\ninboxd_live_actors " +
-      std::to_string(sys.registry().running()) +
-      "\n# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
-      std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
+      "HTTP fronts, directory).\n# TYPE inboxd_live_actors gauge\n";
+  metrics::write_sample(res.body, "inboxd_live_actors", "",
+                        static_cast<double>(sys.registry().running()));
   return res;
 }
 
@@ -96,10 +86,10 @@ void verify_handshake(front* self, const http_exchange& ex) {
     ok = match;
   }
   if (!ok)
-    return ex.reply.error("forbidden", "verification failed");
+    return ex.reply.error(api_error::forbidden, "verification failed");
   auto challenge = req.param("hub.challenge");
   if (challenge.size() > 1024)
-    return ex.reply.error("bad_request", "hub.challenge too long");
+    return ex.reply.error(api_error::bad_request, "hub.challenge too long");
   ex.reply.send(http_response{200, challenge, "text/plain; charset=utf-8", {}});
 }
 
@@ -111,19 +101,19 @@ void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
   auto now_s = now_ms() / 1000;
   auto verified = verify_jwt_hs256(token, self->state.deps.cfg.jwt_secret, now_s);
   if (!verified.ok)
-    return ex.reply.error("unauthorized", "invalid or expired token");
+    return ex.reply.error(api_error::unauthorized, "invalid or expired token");
   auto ws = req.header("x-workspace-id");
   if (ws.empty())
     ws = req.param("workspace");
   if (ws.empty())
-    return ex.reply.error("bad_request", "choose a workspace with X-Workspace-Id or ?workspace=");
+    return ex.reply.error(api_error::bad_request, "choose a workspace with X-Workspace-Id or ?workspace=");
   auto snap = self->state.deps.reg->get();
   auto entry = snap->find_id(ws);
   if (!entry)
     if (auto i = snap->by_slug.find(ws); i != snap->by_slug.end())
       entry = i->second.get();
   if (!entry)
-    return ex.reply.error("forbidden", "not a member of this workspace");
+    return ex.reply.error(api_error::forbidden, "not a member of this workspace");
   call.user_id = verified.claims.sub;
   self->send(entry->actor, std::move(call));
 }
@@ -137,18 +127,18 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
     auto auth = req.header("authorization");
     if (auth.size() > 7 && auth.compare(0, 7, "Bearer ") == 0)
       return inbox_as_user(self, ex, std::move(call), auth.substr(7));
-    return ex.reply.error("unauthorized",
+    return ex.reply.error(api_error::unauthorized,
                           "missing credentials (Authorization: Bearer or X-API-Key)");
   }
   // ibx.<workspaceId>.<keyId>.<secret>
   auto p1 = key.find('.');
   auto p2 = p1 == std::string::npos ? p1 : key.find('.', p1 + 1);
   if (p2 == std::string::npos || key.compare(0, p1, "ibx") != 0)
-    return ex.reply.error("unauthorized", "invalid API key");
+    return ex.reply.error(api_error::unauthorized, "invalid API key");
   auto snap = self->state.deps.reg->get();
   auto entry = snap->find_id(key.substr(p1 + 1, p2 - p1 - 1));
   if (!entry)
-    return ex.reply.error("unauthorized", "invalid API key");
+    return ex.reply.error(api_error::unauthorized, "invalid API key");
   call.api_key = std::move(key);
   self->send(entry->actor, std::move(call));
 }
@@ -156,16 +146,16 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
 bool list_params(const http_request& req, int64_t default_limit, inbox_call& call,
                  const reply_handle& reply) {
   if (!int_param(req, "limit", 1, 100, default_limit, call.limit)) {
-    reply.error("bad_request", "limit must be an integer from 1 to 100");
+    reply.error(api_error::bad_request, "limit must be an integer from 1 to 100");
     return false;
   }
   if (!int_param(req, "page", 1, 1000000, 1, call.page)) {
-    reply.error("bad_request", "page must be a positive integer");
+    reply.error(api_error::bad_request, "page must be a positive integer");
     return false;
   }
   call.q = req.param("q");
   if (call.q.size() > 200) {
-    reply.error("bad_request", "q is too long");
+    reply.error(api_error::bad_request, "q is too long");
     return false;
   }
   return true;
@@ -173,7 +163,7 @@ bool list_params(const http_request& req, int64_t default_limit, inbox_call& cal
 
 bool conversation_filters(const http_request& req, inbox_call& call, const reply_handle& reply) {
   auto bad = [&](const char* msg) {
-    reply.error("bad_request", msg);
+    reply.error(api_error::bad_request, msg);
     return false;
   };
   call.status = req.has_param("status") ? req.param("status") : "open";
@@ -216,11 +206,11 @@ bool object_body(const http_request& req, const reply_handle& reply, nlohmann::j
     return false;
   std::string error;
   if (!parse_json_bounded(req.body, out, error)) {
-    reply.error("bad_request", error);
+    reply.error(api_error::bad_request, error);
     return false;
   }
   if (!out.is_object()) {
-    reply.error("bad_request", "body must be a JSON object");
+    reply.error(api_error::bad_request, "body must be a JSON object");
     return false;
   }
   return true;
@@ -232,14 +222,14 @@ bool enum_field(const nlohmann::json& body, const char* key,
                 const reply_handle& reply) {
   auto i = body.find(key);
   if (i == body.end() || !i->is_string()) {
-    reply.error("bad_request", std::string(key) + " must be a string");
+    reply.error(api_error::bad_request, std::string(key) + " must be a string");
     return false;
   }
   out = i->get<std::string>();
   for (auto a : allowed)
     if (out == a)
       return true;
-  reply.error("unprocessable", std::string(key) + " has an unknown value");
+  reply.error(api_error::unprocessable, std::string(key) + " has an unknown value");
   return false;
 }
 
@@ -247,24 +237,24 @@ bool enum_field(const nlohmann::json& body, const char* key,
 bool tags_field(const nlohmann::json& value, std::vector<std::string>& out,
                 const reply_handle& reply) {
   if (!value.is_array()) {
-    reply.error("bad_request", "tags must be an array of strings");
+    reply.error(api_error::bad_request, "tags must be an array of strings");
     return false;
   }
   for (auto& t : value) {
     if (!t.is_string()) {
-      reply.error("bad_request", "tags must be an array of strings");
+      reply.error(api_error::bad_request, "tags must be an array of strings");
       return false;
     }
     auto s = t.get<std::string>();
     if (s.empty() || s.size() > 64 || s.find(',') != std::string::npos) {
-      reply.error("unprocessable", "a tag has 1 to 64 characters and no comma");
+      reply.error(api_error::unprocessable, "a tag has 1 to 64 characters and no comma");
       return false;
     }
     if (std::find(out.begin(), out.end(), s) == out.end())
       out.push_back(std::move(s));
   }
   if (out.size() > 50) {
-    reply.error("unprocessable", "at most 50 tags");
+    reply.error(api_error::unprocessable, "at most 50 tags");
     return false;
   }
   return true;
@@ -284,14 +274,14 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
         return false;
       auto i = body.find("assignedTo");
       if (i == body.end() || !(i->is_null() || i->is_string())) {
-        reply.error("bad_request", "assignedTo must be a user id or null");
+        reply.error(api_error::bad_request, "assignedTo must be a user id or null");
         return false;
       }
       call.value_null = i->is_null();
       if (!call.value_null)
         call.value = i->get<std::string>();
       if (!call.value_null && (call.value.empty() || call.value.size() > 256)) {
-        reply.error("unprocessable", "assignedTo must be a user id or null");
+        reply.error(api_error::unprocessable, "assignedTo must be a user id or null");
         return false;
       }
       return true;
@@ -309,7 +299,7 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
       if (!object_body(req, reply, body))
         return false;
       if (!body.contains("tags")) {
-        reply.error("bad_request", "tags is required");
+        reply.error(api_error::bad_request, "tags is required");
         return false;
       }
       return tags_field(body["tags"], call.tags, reply);
@@ -320,7 +310,7 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
         return false;
       if (auto n = body.find("name"); n != body.end()) {
         if (!n->is_null() && !n->is_string()) {
-          reply.error("bad_request", "name must be a string or null");
+          reply.error(api_error::bad_request, "name must be a string or null");
           return false;
         }
         call.has_name = true;
@@ -328,7 +318,7 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
         if (!call.name_null)
           call.name = n->get<std::string>();
         if (call.name.size() > 200) {
-          reply.error("unprocessable", "name has at most 200 characters");
+          reply.error(api_error::unprocessable, "name has at most 200 characters");
           return false;
         }
       }
@@ -340,7 +330,7 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
       return true;
     }
     default:
-      reply.error("not_found", "no such route");
+      reply.error(api_error::not_found, "no such route");
       return false;
   }
 }
@@ -349,14 +339,15 @@ void handle(front* self, http_exchange& ex) {
   auto& req = *ex.request;
   auto& reply = ex.reply;
   auto m = match_route(req.method, req.path);
+  reply.set_route(static_cast<int>(m.which));
   auto& deps = self->state.deps;
   auto directory = *deps.directory;
   using op = inbox_call::op;
   switch (m.which) {
     case route::not_found:
-      return reply.error("not_found", "no such route");
+      return reply.error(api_error::not_found, "no such route");
     case route::method_not_allowed: {
-      auto res = make_error("method_not_allowed", "method not allowed on this route");
+      auto res = make_error(api_error::method_not_allowed, "method not allowed on this route");
       res.headers.emplace_back("Allow", m.allowed);
       return reply.send(std::move(res));
     }
@@ -370,7 +361,7 @@ void handle(front* self, http_exchange& ex) {
       if (redis && loaded)
         return reply.json(200, {{"status", "ready"}});
       return reply.send(
-          make_error("unavailable", redis ? "loading workspaces" : "redis is not reachable"));
+          make_error(api_error::unavailable, redis ? "loading workspaces" : "redis is not reachable"));
     }
     case route::wa_verify:
       return verify_handshake(self, ex);
@@ -382,7 +373,7 @@ void handle(front* self, http_exchange& ex) {
   }
   // Everything below needs the workspaces loaded.
   if (!deps.reg->get()->loaded)
-    return reply.error("unavailable", "starting up; try again");
+    return reply.error(api_error::unavailable, "starting up; try again");
   // Admin routes.
   auto admin = [&](admin_call::op what, std::string ws_id = {}) {
     admin_call call{what, std::move(ws_id), {}, 25, reply};
@@ -393,7 +384,7 @@ void handle(front* self, http_exchange& ex) {
     }
     if (what == admin_call::op::list_dead_letters &&
         !int_param(req, "limit", 1, 100, 25, call.limit))
-      return reply.error("bad_request", "limit must be an integer from 1 to 100");
+      return reply.error(api_error::bad_request, "limit must be an integer from 1 to 100");
     self->send(directory, std::move(call));
   };
   switch (m.which) {
@@ -431,7 +422,7 @@ void handle(front* self, http_exchange& ex) {
     case route::admin_members_list: {
       auto entry = deps.reg->get()->find_id(m.params[0]);
       if (!entry)
-        return reply.error("not_found", "no such workspace");
+        return reply.error(api_error::not_found, "no such workspace");
       inbox_call call;
       switch (m.which) {
         case route::admin_key_create:
@@ -453,7 +444,7 @@ void handle(front* self, http_exchange& ex) {
       if (m.params.size() > 1)
         call.id = m.params[1];
       if (call.id.size() > 256)
-        return reply.error("unprocessable", "id too long");
+        return reply.error(api_error::unprocessable, "id too long");
       if (call.what == op::put_member) {
         nlohmann::json body;
         if (!object_body(req, reply, body) ||
@@ -474,7 +465,7 @@ void handle(front* self, http_exchange& ex) {
       call.what = op::contact_by_phone;
       call.phone = normalize_phone(req.param("phone"));
       if (call.phone.empty())
-        return reply.error("bad_request", "phone must be a phone number");
+        return reply.error(api_error::bad_request, "phone must be a phone number");
       return inbox(self, ex, std::move(call));
     case route::contacts_list:
       call.what = op::contacts_list;
@@ -494,10 +485,10 @@ void handle(front* self, http_exchange& ex) {
       call.what = op::messages_list;
       call.id = m.params[0];
       if (!int_param(req, "limit", 1, 100, 50, call.limit))
-        return reply.error("bad_request", "limit must be an integer from 1 to 100");
+        return reply.error(api_error::bad_request, "limit must be an integer from 1 to 100");
       if (req.has_param("before") && req.param("before") != "" &&
           !int_param(req, "before", 1, INT64_MAX, 0, call.before))
-        return reply.error("bad_request", "before must be a cursor from nextBefore");
+        return reply.error(api_error::bad_request, "before must be a cursor from nextBefore");
       return inbox(self, ex, std::move(call));
     case route::conversation_assign:
     case route::conversation_handover:
@@ -515,7 +506,7 @@ void handle(front* self, http_exchange& ex) {
       if (call.value.empty())
         call.value = req.param("lastEventId");
       if (call.value.size() > 64)
-        return reply.error("bad_request", "Last-Event-ID is too long");
+        return reply.error(api_error::bad_request, "Last-Event-ID is too long");
       // Browsers' EventSource cannot set headers: ?access_token= carries the user token (or an
       // API key) instead.
       auto token = req.param("access_token");
@@ -535,7 +526,8 @@ void handle(front* self, http_exchange& ex) {
       if (!object_body(req, reply, body))
         return;
       send_request parsed;
-      std::string code, message;
+      api_error code{};
+      std::string message;
       if (!parse_send_request(body, parsed, code, message))
         return reply.error(code, message);
       call.what = op::send_message;
@@ -546,7 +538,7 @@ void handle(front* self, http_exchange& ex) {
       return inbox(self, ex, std::move(call));
     }
     default:
-      return reply.error("not_found", "no such route");
+      return reply.error(api_error::not_found, "no such route");
   }
 }
 

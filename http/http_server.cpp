@@ -12,7 +12,10 @@
 #include <spdlog/spdlog.h>
 
 #include "http/query_string.hpp"
+#include "http/request_metrics.hpp"
+#include "http/router.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 
 namespace inboxd {
 
@@ -25,6 +28,9 @@ namespace {
 
 constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr auto kReadTimeout = std::chrono::seconds(30);
+
+metrics::gauge_family sse_subscribers("inboxd_sse_subscribers",
+                                      "Open event streams (GET /api/events).");
 
 bool valid_request_id(const std::string& id) {
   if (id.empty() || id.size() > 128)
@@ -50,9 +56,13 @@ struct stream_registry {
       open.fetch_sub(1);
       return false;
     }
+    sse_subscribers.add(1);
     return true;
   }
-  void release() { open.fetch_sub(1); }
+  void release() {
+    open.fetch_sub(1);
+    sse_subscribers.add(-1);
+  }
 
   void add(const void* key, std::weak_ptr<event_stream> s) {
     std::lock_guard lock(mutex);
@@ -234,11 +244,14 @@ private:
       auto s = s_.lock();
       return s ? s->open_stream(gen_, answered_, std::move(head)) : nullptr;
     }
+    void set_route(int r) override { route_.store(r, std::memory_order_relaxed); }
+    int named_route() const { return route_.load(std::memory_order_relaxed); }
 
   private:
     std::weak_ptr<session> s_;
     uint64_t gen_;
     std::atomic<bool> answered_{false};
+    std::atomic<int> route_{-1}; // -1: not named (yet)
   };
 
   void do_read() {
@@ -251,8 +264,10 @@ private:
   }
 
   void on_header(beast::error_code ec, size_t) {
+    started_ = std::chrono::steady_clock::now();
+    sink_.reset();
     if (ec == bhttp::error::body_limit) // Content-Length over every route's limit
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     if (ec)
       return fail(ec);
     auto target = parser_->get().target();
@@ -260,7 +275,7 @@ private:
     size_t limit = webhook ? server_->cfg.webhook_body_limit : server_->cfg.api_body_limit;
     auto len = parser_->content_length();
     if (len && *len > limit)
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     parser_->body_limit(limit);
     stream_.expires_after(kReadTimeout);
     bhttp::async_read(stream_, buffer_, *parser_,
@@ -269,7 +284,7 @@ private:
 
   void on_read(beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit)
-      return reject_now(413, "payload_too_large", "request body too large");
+      return reject_now(api_error::payload_too_large, "request body too large");
     if (ec)
       return fail(ec);
     stream_.expires_never();
@@ -297,20 +312,21 @@ private:
     awaiting_ = true;
     ++server_->in_flight;
     if (!query_ok) {
-      on_reply(generation_, make_error("bad_request", "malformed query string"));
+      on_reply(generation_, make_error(api_error::bad_request, "malformed query string"));
       return;
     }
     if (server_->in_flight.load() > server_->cfg.max_in_flight) {
       // Overloaded: shed load at the door instead of growing actor mailboxes without bound.
-      on_reply(generation_, make_error("unavailable", "overloaded; try again"));
+      on_reply(generation_, make_error(api_error::unavailable, "overloaded; try again"));
       return;
     }
     deadline_.expires_after(std::chrono::milliseconds(server_->cfg.request_timeout_ms));
     deadline_.async_wait([self = shared_from_this(), gen = generation_](beast::error_code ec) {
       if (!ec)
-        self->on_reply(gen, make_error("unavailable", "the request timed out; try again"));
+        self->on_reply(gen, make_error(api_error::unavailable, "the request timed out; try again"));
     });
-    server_->dispatch(req, reply_handle(std::make_shared<sink>(weak_from_this(), generation_)));
+    sink_ = std::make_shared<sink>(weak_from_this(), generation_);
+    server_->dispatch(req, reply_handle(sink_));
   }
 
   void on_reply(uint64_t generation, http_response res) {
@@ -322,7 +338,19 @@ private:
     write(std::move(res));
   }
 
+  // The current request's route: as the handler named it, else matched here (answers given
+  // without the handler: limits, overload, a timeout before the handler ran).
+  route current_route() const {
+    if (sink_ && sink_->named_route() >= 0)
+      return static_cast<route>(sink_->named_route());
+    auto& msg = parser_->get();
+    std::string_view target(msg.target().data(), msg.target().size());
+    std::string_view method(msg.method_string().data(), msg.method_string().size());
+    return match_route(method, target.substr(0, target.find('?'))).which;
+  }
+
   void write(http_response res) {
+    observe_request(current_route(), res.status, std::chrono::steady_clock::now() - started_);
     auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
     out->version(11);
     out->result(static_cast<unsigned>(res.status));
@@ -343,8 +371,7 @@ private:
   }
 
   // Answers without dispatching (limits hit while reading) and closes the connection.
-  void reject_now(int status, const char* code, const char* message) {
-    (void) status;
+  void reject_now(api_error code, const char* message) {
     keep_alive_ = false;
     request_id_ = new_id("req_");
     write(make_error(code, message));
@@ -385,6 +412,7 @@ private:
     awaiting_ = false;
     --server_->in_flight;
     deadline_.cancel();
+    observe_request(current_route(), head.status, std::chrono::steady_clock::now() - started_);
     sse_ = std::move(s);
     streaming_ = true;
     stream_.expires_never();
@@ -480,6 +508,8 @@ private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string request_id_;
+  std::shared_ptr<sink> sink_; // the current request's (it holds the route the handler named)
+  std::chrono::steady_clock::time_point started_; // when the current request's head arrived
   bool keep_alive_ = true;
   bool awaiting_ = false;
   uint64_t generation_ = 0;

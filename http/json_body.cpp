@@ -10,7 +10,7 @@ bool json_body_ok(const http_request& req, const reply_handle& reply) {
   for (auto& c : ct)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ct.rfind("application/json", 0) != 0) {
-    reply.error("unsupported_media_type", "expected Content-Type: application/json");
+    reply.error(api_error::unsupported_media_type, "expected Content-Type: application/json");
     return false;
   }
   return true;

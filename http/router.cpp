@@ -101,4 +101,72 @@ route_match match_route(std::string_view method, std::string_view path) {
   return out;
 }
 
+const char* route_name(route r) {
+  switch (r) {
+    case route::not_found:
+      return "not_found";
+    case route::method_not_allowed:
+      return "method_not_allowed";
+    case route::healthz:
+      return "healthz";
+    case route::metrics:
+      return "metrics";
+    case route::readyz:
+      return "readyz";
+    case route::wa_verify:
+      return "wa_verify";
+    case route::wa_webhook:
+      return "wa_webhook";
+    case route::kapso_webhook:
+      return "kapso_webhook";
+    case route::admin_ws_create:
+      return "admin_ws_create";
+    case route::admin_ws_get:
+      return "admin_ws_get";
+    case route::admin_ws_patch:
+      return "admin_ws_patch";
+    case route::admin_key_create:
+      return "admin_key_create";
+    case route::admin_key_delete:
+      return "admin_key_delete";
+    case route::admin_dead_letters:
+      return "admin_dead_letters";
+    case route::admin_replay:
+      return "admin_replay";
+    case route::contact_by_phone:
+      return "contact_by_phone";
+    case route::contacts_list:
+      return "contacts_list";
+    case route::conversations_list:
+      return "conversations_list";
+    case route::conversation_get:
+      return "conversation_get";
+    case route::messages_list:
+      return "messages_list";
+    case route::admin_member_put:
+      return "admin_member_put";
+    case route::admin_member_delete:
+      return "admin_member_delete";
+    case route::admin_members_list:
+      return "admin_members_list";
+    case route::contact_patch:
+      return "contact_patch";
+    case route::conversation_assign:
+      return "conversation_assign";
+    case route::conversation_handover:
+      return "conversation_handover";
+    case route::conversation_read:
+      return "conversation_read";
+    case route::conversation_status:
+      return "conversation_status";
+    case route::conversation_tags:
+      return "conversation_tags";
+    case route::message_send:
+      return "message_send";
+    case route::events:
+      return "events";
+  }
+  return nullptr;
+}
+
 } // namespace inboxd

@@ -49,4 +49,8 @@ struct route_match {
 
 route_match match_route(std::string_view method, std::string_view path);
 
+/// The route's name (its enumerator), as GET /metrics labels requests with; null for a value
+/// that is not a route.
+const char* route_name(route r);
+
 } // namespace inboxd

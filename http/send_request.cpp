@@ -14,9 +14,9 @@ size_t utf8_length(const std::string& s) {
 }
 
 struct checker {
-  std::string& code;
+  api_error& code;
   std::string& message;
-  bool fail(const char* c, std::string m) {
+  bool fail(api_error c, std::string m) {
     code = c;
     message = std::move(m);
     return false;
@@ -27,10 +27,10 @@ struct checker {
     if (i == obj.end() || i->is_null())
       return true;
     if (!i->is_string())
-      return fail("bad_request", std::string(key) + " must be a string");
+      return fail(api_error::bad_request, std::string(key) + " must be a string");
     out = i->get<std::string>();
     if (utf8_length(out) > max)
-      return fail("unprocessable", std::string(key) + " has at most " + std::to_string(max) +
+      return fail(api_error::unprocessable, std::string(key) + " has at most " + std::to_string(max) +
                                      " characters");
     return true;
   }
@@ -42,17 +42,17 @@ bool is_http_url(const std::string& s) {
 
 } // namespace
 
-bool parse_send_request(const json& body, send_request& out, std::string& code,
+bool parse_send_request(const json& body, send_request& out, api_error& code,
                         std::string& message) {
   checker c{code, message};
   if (!body.is_object())
-    return c.fail("bad_request", "body must be a JSON object");
+    return c.fail(api_error::bad_request, "body must be a JSON object");
   auto conv = body.find("conversationId");
   if (conv == body.end() || !conv->is_string() || conv->get<std::string>().empty())
-    return c.fail("bad_request", "conversationId must be a non-empty string");
+    return c.fail(api_error::bad_request, "conversationId must be a non-empty string");
   out.conversation_id = conv->get<std::string>();
   if (out.conversation_id.size() > 128)
-    return c.fail("unprocessable", "conversationId is too long");
+    return c.fail(api_error::unprocessable, "conversationId is too long");
   if (!c.opt_string(body, "clientMessageId", 128, out.client_message_id) ||
       !c.opt_string(body, "replyTo", 128, out.reply_to))
     return false;
@@ -65,26 +65,26 @@ bool parse_send_request(const json& body, send_request& out, std::string& code,
   if (type == "text") {
     auto t = body.find("text");
     if (t == body.end() || t->is_null())
-      return c.fail("bad_request", "text is required");
+      return c.fail(api_error::bad_request, "text is required");
     if (!t->is_string())
-      return c.fail("bad_request", "text must be a string");
+      return c.fail(api_error::bad_request, "text must be a string");
     auto text = t->get<std::string>();
     if (text.empty())
-      return c.fail("unprocessable", "text must not be empty");
+      return c.fail(api_error::unprocessable, "text must not be empty");
     if (utf8_length(text) > 4096)
-      return c.fail("unprocessable", "text has at most 4096 characters");
+      return c.fail(api_error::unprocessable, "text has at most 4096 characters");
     out.draft["text"] = std::move(text);
     return true;
   }
   if (type == "template") {
     auto t = body.find("template");
     if (t == body.end() || !t->is_object())
-      return c.fail("bad_request", "template must be an object {name, language, components?}");
+      return c.fail(api_error::bad_request, "template must be an object {name, language, components?}");
     std::string name, lang;
     if (!c.opt_string(*t, "name", 512, name))
       return false;
     if (name.empty())
-      return c.fail("bad_request", "template.name is required");
+      return c.fail(api_error::bad_request, "template.name is required");
     auto l = t->find("language");
     if (l != t->end() && l->is_object()) {
       if (!c.opt_string(*l, "code", 16, lang))
@@ -93,13 +93,13 @@ bool parse_send_request(const json& body, send_request& out, std::string& code,
       return false;
     }
     if (lang.empty())
-      return c.fail("bad_request", "template.language is required (a code such as en_US)");
+      return c.fail(api_error::bad_request, "template.language is required (a code such as en_US)");
     json tpl = {{"name", name}, {"language", {{"code", lang}}}};
     if (auto comp = t->find("components"); comp != t->end() && !comp->is_null()) {
       if (!comp->is_array())
-        return c.fail("bad_request", "template.components must be an array");
+        return c.fail(api_error::bad_request, "template.components must be an array");
       if (comp->size() > 50)
-        return c.fail("unprocessable", "template.components has at most 50 entries");
+        return c.fail(api_error::unprocessable, "template.components has at most 50 entries");
       tpl["components"] = *comp;
     }
     out.draft["template"] = std::move(tpl);
@@ -109,16 +109,16 @@ bool parse_send_request(const json& body, send_request& out, std::string& code,
   if (type == "image" || type == "document") {
     auto m = body.find(type);
     if (m == body.end() || !m->is_object())
-      return c.fail("bad_request", type + " must be an object {link, caption?" +
+      return c.fail(api_error::bad_request, type + " must be an object {link, caption?" +
                                      (type == "document" ? ", filename?}" : "}"));
     std::string link, caption, filename;
     if (!c.opt_string(*m, "link", 2048, link) || !c.opt_string(*m, "caption", 1024, caption) ||
         !c.opt_string(*m, "filename", 240, filename))
       return false;
     if (link.empty())
-      return c.fail("bad_request", type + ".link is required");
+      return c.fail(api_error::bad_request, type + ".link is required");
     if (!is_http_url(link))
-      return c.fail("unprocessable", type + ".link must be an http(s) URL");
+      return c.fail(api_error::unprocessable, type + ".link must be an http(s) URL");
     json media = {{"link", link}};
     if (!caption.empty())
       media["caption"] = caption;
@@ -129,7 +129,7 @@ bool parse_send_request(const json& body, send_request& out, std::string& code,
       out.draft["text"] = caption;
     return true;
   }
-  return c.fail("unprocessable", "type must be text, template, image or document");
+  return c.fail(api_error::unprocessable, "type must be text, template, image or document");
 }
 
 } // namespace inboxd

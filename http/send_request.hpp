@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/api_error.hpp"
+
 namespace inboxd {
 
 struct send_request {
@@ -13,11 +15,11 @@ struct send_request {
   std::string client_message_id, reply_to;
 };
 
-/// Reads `body` (a JSON object). On failure returns false with `code` ("bad_request" for a
-/// missing field or a wrong JSON type, "unprocessable" for an invalid value) and a message.
+/// Reads `body` (a JSON object). On failure returns false with `code` (bad_request for a
+/// missing field or a wrong JSON type, unprocessable for an invalid value) and a message.
 /// Text: at most 4,096 characters; image/document by http(s) link; template {name, language
 /// (code string or {code}), components?}.
-bool parse_send_request(const nlohmann::json& body, send_request& out, std::string& code,
+bool parse_send_request(const nlohmann::json& body, send_request& out, api_error& code,
                         std::string& message);
 
 } // namespace inboxd

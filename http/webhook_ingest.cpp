@@ -21,7 +21,7 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
     return;
   auto snap = deps.reg->get();
   if (!snap->loaded)
-    return reply.error("unavailable", "starting up; try again");
+    return reply.error(api_error::unavailable, "starting up; try again");
   auto sig = req.header(meta ? "x-hub-signature-256" : "x-webhook-signature");
   auto verify = [&](const std::string& secret) {
     return meta ? verify_meta_signature(secret, req.body, sig)
@@ -42,20 +42,20 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
       verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
   }
   if (!verified)
-    return reply.error("unauthorized",
+    return reply.error(api_error::unauthorized,
                        sig.empty() ? "missing webhook signature" : "invalid webhook signature");
   if (!parsed)
-    return reply.error("bad_request", parse_error);
+    return reply.error(api_error::bad_request, parse_error);
   // The decoders check every field they read; should one still throw, this is the HTTP thread,
   // which must not unwind: the body is refused instead.
   decltype(decode_meta(body)) decoded;
   try {
     decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
   } catch (const std::exception& e) {
-    return reply.error("bad_request", std::string("undecodable webhook body: ") + e.what());
+    return reply.error(api_error::bad_request, std::string("undecodable webhook body: ") + e.what());
   }
   if (!decoded.ok)
-    return reply.error("bad_request", decoded.error);
+    return reply.error(api_error::bad_request, decoded.error);
   // Group by owning workspace; numbers nobody owns go to the dead-letter store.
   std::map<const registry_entry*, std::vector<wa_event>> by_ws;
   std::vector<std::string> unknown;
@@ -73,7 +73,7 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   auto dead = unknown.size();
   auto ack = std::make_shared<ingest_ack>(items, [reply, events, dead](bool ok) {
     if (!ok)
-      return reply.error("unavailable", "storage unavailable; retry later");
+      return reply.error(api_error::unavailable, "storage unavailable; retry later");
     reply.json(200, {{"received", true}, {"events", events}, {"deadLettered", dead}});
   });
   for (auto& [entry, evs] : by_ws)

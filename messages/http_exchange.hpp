@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "messages/api_error.hpp"
+
 namespace inboxd {
 
 struct http_request {
@@ -70,6 +72,9 @@ public:
     (void) head;
     return nullptr;
   }
+  /// Names the route that handles the request (http/router.hpp's `route`, as a number), for the
+  /// server's request metrics. Called by the router before any answer; any thread.
+  virtual void set_route(int route) { (void) route; }
 };
 
 class reply_handle {
@@ -84,18 +89,22 @@ public:
   event_stream_ptr open_stream(http_response head) const {
     return sink_ ? sink_->open_stream(std::move(head)) : nullptr;
   }
+  /// See reply_sink::set_route.
+  void set_route(int route) const {
+    if (sink_)
+      sink_->set_route(route);
+  }
   void json(int status, const nlohmann::json& body) const;
   /// {"error":{"code","message"}} with the status API.md assigns to `code`.
-  void error(std::string_view code, std::string_view message) const;
+  void error(api_error code, std::string_view message) const;
   explicit operator bool() const { return static_cast<bool>(sink_); }
 
 private:
   std::shared_ptr<reply_sink> sink_;
 };
 
-/// The HTTP status API.md assigns to an error code (unknown codes: 500).
-int status_for_error(std::string_view code);
-http_response make_error(std::string_view code, std::string_view message);
+/// {"error":{"code","message"}} with the status API.md assigns to `code`.
+http_response make_error(api_error code, std::string_view message);
 http_response make_json(int status, const nlohmann::json& body);
 
 struct http_exchange {

@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libcaf-dev libhiredis-dev libboost1.74-dev libssl-dev nlohmann-json3-dev libspdlog-dev libjwt-dev
   libgtest-dev libgmock-dev
+  prometheus # promtool: the tests check GET /metrics with `promtool check metrics`
   redis-server redis-tools
   curl openssl ca-certificates
   chromium

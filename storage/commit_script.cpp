@@ -1,6 +1,5 @@
 #include "storage/commit_script.hpp"
 
-#include <openssl/sha.h>
 
 namespace inboxd {
 
@@ -123,28 +122,11 @@ end
 return out
 )LUA";
 
-std::string sha1_hex(const std::string& s) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (auto c : d) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  return out;
-}
-
 } // namespace
 
-const std::string& commit_script() {
-  static const std::string s = kScript;
+const lua_script& commit_script() {
+  static const lua_script s{kScript};
   return s;
-}
-
-const std::string& commit_script_sha() {
-  static const std::string sha = sha1_hex(commit_script());
-  return sha;
 }
 
 } // namespace inboxd

@@ -21,6 +21,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "metrics/metrics.hpp"
+
 namespace inboxd {
 
 namespace {
@@ -29,6 +31,14 @@ namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+// GET /metrics: transport trouble, over every client of the process.
+metrics::counter_family failed_calls(
+    "inboxd_redis_failed_calls_total",
+    "Redis pipelines failed by the transport (not connected, connection lost or timed out, "
+    "pipeline limit reached, client stopped); error replies of single commands are not counted.");
+metrics::counter_family connection_errors(
+    "inboxd_redis_connection_errors_total",
+    "Failed Redis connection attempts and handshakes, and established connections lost.");
 
 redis_value convert(const redisReply* r) {
   redis_value v;
@@ -67,6 +77,8 @@ redis_value convert(const redisReply* r) {
 // Callbacks must not throw: they run inside hiredis' C frames. A throwing callback is a bug, and
 // terminating is better than unwinding through C code and corrupting the context.
 void invoke(redis_client::callback& cb, redis_result r) noexcept {
+  if (!r.ok())
+    failed_calls.inc();
   if (cb)
     cb(std::move(r));
 }
@@ -528,6 +540,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
   // Logs a failure once per distinct reason, so a Redis that stays down does not flood the log.
   void note_failure(const std::string& why) {
+    connection_errors.inc();
     if (why == last_failure_)
       return;
     last_failure_ = why;

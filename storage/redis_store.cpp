@@ -1,18 +1,21 @@
 #include "storage/redis_store.hpp"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/metrics.hpp"
 #include "storage/commit_script.hpp"
 #include "storage/keys.hpp"
 #include "storage/redis_client.hpp"
+#include "storage/reply_json.hpp"
 
 namespace inboxd {
 
@@ -36,6 +39,35 @@ const char* to_string(commit_status s) {
 
 namespace {
 
+// GET /metrics: the workspace queues' round trips and the change sets they commit, over every
+// redis_store of the process.
+metrics::counter_family round_trips(
+    "inboxd_store_round_trips_total",
+    "Redis round trips of the store's workspace queues (commits and the reads queued with them).");
+metrics::histogram_family round_trip_seconds(
+    "inboxd_store_round_trip_seconds",
+    "Time from sending a store round trip to Redis to its reply.", metrics::latency_bounds_us,
+    1e6);
+constexpr std::array<uint64_t, 13> kGroupBounds{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+                                                2048, 4096};
+metrics::histogram_family change_sets_per_round_trip(
+    "inboxd_store_change_sets_per_round_trip",
+    "Change sets committed in one round trip (group commit), for round trips carrying any.",
+    kGroupBounds, 1);
+
+std::vector<std::string> outcome_labels() {
+  std::vector<std::string> out;
+  for (auto s = commit_status::applied; s <= commit_status::unknown;
+       s = static_cast<commit_status>(static_cast<int>(s) + 1))
+    out.push_back(metrics::label("outcome", to_string(s)));
+  return out;
+}
+metrics::counter_family commit_outcomes(
+    "inboxd_store_commits_total",
+    "Change sets by outcome: applied, conflict (a precondition failed), stale_epoch, overloaded "
+    "(refused: the workspace's queue was full), failed (nothing written), unknown.",
+    outcome_labels());
+
 // One queued call of a workspace.
 struct call {
   enum class kind : uint8_t { commit, targets, conversation } what = kind::commit;
@@ -52,6 +84,7 @@ struct call {
 void fail(call& c, commit_status status, const std::string& why) {
   switch (c.what) {
     case call::kind::commit: {
+      commit_outcomes.inc(status);
       commit_result r;
       r.status = status;
       r.error = why;
@@ -139,15 +172,6 @@ commit_result decode_outcome(const redis_value& v) {
   return r;
 }
 
-std::optional<nlohmann::json> parse_object(const redis_value& v) {
-  if (v.kind != redis_value::type::string)
-    return std::nullopt;
-  auto j = nlohmann::json::parse(v.str, nullptr, false);
-  if (!j.is_object())
-    return std::nullopt;
-  return j;
-}
-
 bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& out) {
   if (reply.kind != redis_value::type::array)
     return false;
@@ -194,7 +218,20 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   };
   std::mutex mu;
   std::unordered_map<std::string, queue> queues;
-  std::atomic<uint64_t> calls{0}, change_sets{0}, overloaded{0};
+
+  // One round trip of the queue path, counted and timed for GET /metrics.
+  void exec(redis_pipeline cmds, size_t change_sets, redis_client::callback done) {
+    round_trips.inc();
+    if (change_sets > 0)
+      change_sets_per_round_trip.observe(change_sets);
+    auto start = std::chrono::steady_clock::now();
+    client->exec(std::move(cmds), [start, done = std::move(done)](redis_result r) {
+      auto took = std::chrono::steady_clock::now() - start;
+      round_trip_seconds.observe(
+          std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+      done(std::move(r));
+    });
+  }
 
   // Sends `c` now if the workspace has nothing in flight, else queues it (bounded).
   void submit(const std::string& ws, call c) {
@@ -209,7 +246,6 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
         return;
       } else {
         refused = true;
-        ++overloaded;
       }
     }
     if (refused)
@@ -240,7 +276,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   redis_command script_call(const std::string& ws, const std::vector<call*>& commits,
                             uint64_t epoch, bool load) {
     redis_command cmd{load ? "EVAL" : "EVALSHA",
-                      load ? commit_script() : commit_script_sha(),
+                      load ? commit_script().source : commit_script().sha,
                       "1",
                       keys::tag(ws) + ":epoch",
                       std::to_string(epoch),
@@ -264,6 +300,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
         scripts.back().second.push_back(&c);
       }
     redis_pipeline cmds;
+    size_t change_sets = 0;
     for (auto& [epoch, commits] : scripts) {
       cmds.push_back(script_call(ws, commits, epoch, false));
       change_sets += commits.size();
@@ -286,14 +323,13 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
         cmds.push_back({"HGET", keys::contacts(ws), c.contact_id});
       }
     }
-    ++calls;
     auto self = shared_from_this();
     // `scripts` points into the batch's elements: moving the vector keeps them where they are.
     auto shared = std::make_shared<std::vector<call>>(std::move(batch));
-    client->exec(std::move(cmds),
-                 [self, ws, shared, scripts = std::move(scripts)](redis_result r) mutable {
-                   self->finish(ws, *shared, scripts, r);
-                 });
+    exec(std::move(cmds), change_sets,
+         [self, ws, shared, scripts = std::move(scripts)](redis_result r) mutable {
+           self->finish(ws, *shared, scripts, r);
+         });
   }
 
   void finish(const std::string& ws, std::vector<call>& batch,
@@ -324,13 +360,16 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     // Redis lost the script (restart, SCRIPT FLUSH): EVAL loads it. Nothing ran yet, and the
     // workspace's next calls keep waiting, so the order of its writes is unchanged.
     redis_pipeline cmds;
-    for (auto& [epoch, commits] : reload)
+    size_t change_sets = 0;
+    for (auto& [epoch, commits] : reload) {
       cmds.push_back(script_call(ws, commits, epoch, true));
-    ++calls;
+      change_sets += commits.size();
+    }
     auto self = shared_from_this();
     auto keep = std::make_shared<std::vector<call>>(std::move(batch));
-    client->exec(
-        std::move(cmds), [self, ws, keep, reload = std::move(reload)](redis_result r2) mutable {
+    exec(
+        std::move(cmds), change_sets,
+        [self, ws, keep, reload = std::move(reload)](redis_result r2) mutable {
           for (size_t s = 0; s < reload.size(); ++s) {
             if (!r2.ok()) {
               auto status = never_sent(r2.error) ? commit_status::failed : commit_status::unknown;
@@ -368,7 +407,9 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
         fail(*commits[i], commit_status::unknown, "short commit script reply");
         continue;
       }
-      commits[i]->committed(decode_outcome(reply.elements[i + 1]));
+      auto outcome = decode_outcome(reply.elements[i + 1]);
+      commit_outcomes.inc(outcome.status);
+      commits[i]->committed(std::move(outcome));
     }
   }
 
@@ -420,9 +461,8 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     redis_command mget{"MGET"};
     for (auto& [derived, id] : out.aliases)
       mget.push_back(keys::message(ws, id));
-    ++calls;
-    client->exec({std::move(mget)}, [out = std::move(out),
-                                     done = std::move(c.targets)](redis_result r2) mutable {
+    exec({std::move(mget)}, 0, [out = std::move(out),
+                                done = std::move(c.targets)](redis_result r2) mutable {
       if (!r2.ok() || r2.replies.empty() || r2.replies[0].kind != redis_value::type::array ||
           r2.replies[0].elements.size() != out.aliases.size()) {
         out.error = r2.ok() ? "unexpected reply to a message read" : r2.error;
@@ -643,8 +683,9 @@ void redis_store::read_events(std::string workspace_id, std::string after, std::
   });
 }
 
-store_counters redis_store::counters() const {
-  return {impl_->calls.load(), impl_->change_sets.load(), impl_->overloaded.load()};
+store_counters store_totals() {
+  return {round_trips.value(), change_sets_per_round_trip.sum(),
+          commit_outcomes.value(commit_status::overloaded)};
 }
 
 } // namespace inboxd

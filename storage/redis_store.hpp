@@ -22,12 +22,14 @@ struct redis_store_options {
   size_t max_queued = 4096;                 // calls waiting per workspace; beyond: overloaded
 };
 
-/// Counters, for /metrics and the benchmark (thread-safe reads).
+/// Totals over every redis_store of the process since it started (thread-safe reads; GET
+/// /metrics exposes them as inboxd_store_*).
 struct store_counters {
-  uint64_t calls = 0;       // round trips made
+  uint64_t calls = 0;       // round trips made by the workspace queues
   uint64_t change_sets = 0; // change sets sent
   uint64_t overloaded = 0;  // calls refused because a workspace's queue was full
 };
+store_counters store_totals();
 
 class redis_store final : public store {
 public:
@@ -49,8 +51,6 @@ public:
   void load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) override;
   void read_events(std::string workspace_id, std::string after, std::string upto, size_t count,
                    std::function<void(event_read)> done) override;
-
-  store_counters counters() const;
 
 private:
   struct impl;

@@ -12,14 +12,14 @@ TEST(workspace_input, create_requires_fields) {
   EXPECT_EQ(ws.default_mode, "human");
   workspace w2;
   EXPECT_FALSE(apply_workspace_input({{"name", "Acme"}, {"slug", "acme"}}, true, w2, err));
-  EXPECT_EQ(err.code, "unprocessable");
+  EXPECT_EQ(err.code, api_error::unprocessable);
   EXPECT_FALSE(apply_workspace_input({{"name", 5}}, true, w2, err));
-  EXPECT_EQ(err.code, "bad_request");
+  EXPECT_EQ(err.code, api_error::bad_request);
   EXPECT_FALSE(apply_workspace_input(nlohmann::json::array(), true, w2, err));
-  EXPECT_EQ(err.code, "bad_request");
+  EXPECT_EQ(err.code, api_error::bad_request);
   EXPECT_FALSE(apply_workspace_input(
     {{"name", "A"}, {"slug", "Bad Slug"}, {"phoneNumberId", "1"}}, true, w2, err));
-  EXPECT_EQ(err.code, "unprocessable");
+  EXPECT_EQ(err.code, api_error::unprocessable);
 }
 
 TEST(workspace_input, patch_keeps_unnamed_fields_and_checks_send) {

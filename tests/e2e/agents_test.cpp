@@ -165,6 +165,35 @@ TEST_F(agents_test, token_cases) {
   EXPECT_EQ(members["members"].size(), 3u) << members.dump();
 }
 
+// Memory changes only after Redis acknowledged: a removal Redis refused (503) leaves the member
+// and the API key working, as they are still stored.
+TEST_F(agents_test, a_removal_that_was_not_stored_changes_nothing) {
+  auto member_path = "/api/admin/workspaces/" + ws_id_ + "/members/agent-1";
+  auto key_path = "/api/admin/workspaces/" + ws_id_ + "/api-keys/" + api_key_id_;
+  redis_->stop();
+  expect_error(client().request("DELETE", member_path, "", admin_headers()), 503, "unavailable");
+  expect_error(client().request("DELETE", key_path, "", admin_headers()), 503, "unavailable");
+  redis_->start();
+  wait_ready();
+  auto members = client().get("/api/admin/workspaces/" + ws_id_ + "/members", admin_headers());
+  ASSERT_EQ(members.status, 200) << members.body;
+  EXPECT_EQ(members.json()["members"].size(), 4u) << members.body;
+  auto as_agent = client().get("/api/conversations?status=all", as_user("agent-1"));
+  EXPECT_EQ(as_agent.status, 200) << as_agent.body;
+  EXPECT_EQ(client().get("/api/conversations?status=all", api_headers()).status, 200);
+  // Stored, the removals take effect for the next request.
+  EXPECT_EQ(client().request("DELETE", member_path, "", admin_headers()).status, 204);
+  EXPECT_EQ(client().get("/api/conversations?status=all", as_user("agent-1")).status, 403);
+  EXPECT_EQ(client().request("DELETE", key_path, "", admin_headers()).status, 204);
+  EXPECT_EQ(client().get("/api/conversations?status=all", api_headers()).status, 401);
+  // After a restart (everything read back from Redis) the same holds.
+  inboxd_->restart();
+  wait_ready();
+  members = client().get("/api/admin/workspaces/" + ws_id_ + "/members", admin_headers());
+  EXPECT_EQ(members.json()["members"].size(), 3u) << members.body;
+  EXPECT_EQ(client().get("/api/conversations?status=all", api_headers()).status, 401);
+}
+
 TEST_F(agents_test, role_cases) {
   auto conv = new_conversation();
   auto r = act("agent-1", conv, "assign", {{"assignedTo", "agent-1"}});

@@ -1,9 +1,11 @@
 // End-to-end: operations endpoints, routing errors, request ids, admin API and API keys.
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/e2e/e2e_test.hpp"
 
@@ -122,6 +124,55 @@ TEST_F(e2e_test, workspace_is_created_and_read_back_without_secrets) {
 
   expect_error(client().get("/api/admin/workspaces/ws_doesnotexist", admin_headers()), 404,
                "not_found");
+}
+
+// The directory handles one create or patch at a time: requests that overlap are each checked
+// and applied against what the previous ones stored.
+TEST_F(e2e_test, overlapping_creates_and_patches_neither_duplicate_nor_lose_anything) {
+  constexpr int n = 8;
+  std::atomic<int> created{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      auto r = create_workspace("Race", "race", "99900" + std::to_string(i));
+      created += r.status == 201;
+      conflicts += r.status == 409;
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(conflicts, n - 1);
+  EXPECT_EQ(redis_->cli("SCARD inboxd:workspaces"), "2\n");
+  EXPECT_EQ(redis_->cli("HLEN inboxd:ws:slug"), "2\n");
+  EXPECT_EQ(redis_->cli("HLEN inboxd:ws:pid"), "2\n");
+
+  // Patches of different fields at once: each keeps the others' changes.
+  const std::vector<json> patches = {{{"name", "Renamed"}},
+                                     {{"displayPhoneNumber", "+1 555 0100"}},
+                                     {{"defaultMode", "ai"}},
+                                     {{"slug", "acme-2"}}};
+  threads.clear();
+  std::atomic<int> ok{0};
+  for (auto& p : patches)
+    threads.emplace_back([&, p] {
+      auto r = client().request("PATCH", "/api/admin/workspaces/" + ws_id_, p.dump(),
+                                {{"Authorization", std::string("Bearer ") + kAdminToken},
+                                 {"Content-Type", "application/json"}});
+      ok += r.status == 200;
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(ok, static_cast<int>(patches.size()));
+  auto ws = client().get("/api/admin/workspaces/" + ws_id_, admin_headers()).json();
+  EXPECT_EQ(ws["name"], "Renamed") << ws.dump();
+  EXPECT_EQ(ws["displayPhoneNumber"], "+1 555 0100") << ws.dump();
+  EXPECT_EQ(ws["defaultMode"], "ai") << ws.dump();
+  EXPECT_EQ(ws["slug"], "acme-2") << ws.dump();
+  auto stored = json::parse(redis_->cli("GET {ws:" + ws_id_ + "}:meta"));
+  EXPECT_EQ(stored["name"], "Renamed");
+  EXPECT_EQ(stored["displayPhoneNumber"], "+1 555 0100");
+  EXPECT_EQ(stored["defaultMode"], "ai");
+  EXPECT_EQ(stored["slug"], "acme-2");
 }
 
 TEST_F(e2e_test, workspace_slug_and_phone_number_id_are_unique) {

@@ -172,7 +172,7 @@ protected:
       head.headers.emplace_back("X-Stream", "yes");
       auto s = reply.open_stream(std::move(head));
       if (!s) {
-        reply.error("rate_limited", "too many streams"); // the request is still unanswered
+        reply.error(api_error::rate_limited, "too many streams"); // the request is still unanswered
         return;
       }
       s->push("event: hello\ndata: {}\n\n"); // before the session switches to streaming

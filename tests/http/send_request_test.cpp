@@ -11,16 +11,18 @@ using json = nlohmann::json;
 
 std::string error_of(const json& body) {
   send_request out;
-  std::string code, message;
+  api_error code{};
+  std::string message;
   if (parse_send_request(body, out, code, message))
     return "ok";
   EXPECT_FALSE(message.empty());
-  return code;
+  return std::string(to_string(code));
 }
 
 TEST(send_request, text_with_options) {
   send_request out;
-  std::string code, message;
+  api_error code{};
+  std::string message;
   ASSERT_TRUE(parse_send_request(
     {{"conversationId", "cv_1"}, {"text", "hi"}, {"clientMessageId", "c"}, {"replyTo", "msg_1"}}, out,
     code, message));
@@ -58,7 +60,8 @@ TEST(send_request, invalid_values_are_422) {
 
 TEST(send_request, template_and_media_are_normalized) {
   send_request out;
-  std::string code, message;
+  api_error code{};
+  std::string message;
   ASSERT_TRUE(parse_send_request({{"conversationId", "cv"},
                                   {"type", "template"},
                                   {"template", {{"name", "t"}, {"language", {{"code", "en_US"}}}}}},

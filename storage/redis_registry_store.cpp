@@ -1,0 +1,301 @@
+#include "storage/redis_registry_store.hpp"
+
+#include <exception>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/keys.hpp"
+#include "storage/redis_client.hpp"
+#include "storage/registry_scripts.hpp"
+#include "storage/reply_json.hpp"
+
+namespace inboxd {
+
+namespace {
+
+// Every command of a write answered without an error.
+registry_write outcome(const redis_result& r) {
+  registry_write w;
+  if (!r.ok()) {
+    w.error = r.error;
+    return w;
+  }
+  for (auto& v : r.replies)
+    if (v.is_error()) {
+      w.error = v.str;
+      return w;
+    }
+  w.ok = !r.replies.empty();
+  if (!w.ok)
+    w.error = "no reply";
+  return w;
+}
+
+// The call failed, or a reply is not of `kind`: `error` says why.
+bool bad_reply(const redis_result& r, size_t n, redis_value::type kind, std::string& error) {
+  if (!r.ok()) {
+    error = r.error;
+    return true;
+  }
+  if (r.replies.size() != n) {
+    error = "unexpected number of replies";
+    return true;
+  }
+  for (auto& v : r.replies)
+    if (v.kind != kind) {
+      error = v.is_error() ? v.str : "unexpected reply type";
+      return true;
+    }
+  return false;
+}
+
+template <class T>
+void get_opt(const nlohmann::json& j, const char* key, T& out) {
+  if (auto i = j.find(key); i != j.end() && !i->is_null())
+    i->get_to(out);
+}
+
+// Stored form of a member: {"role","createdAt"}.
+std::string member_json(const member& m) {
+  return nlohmann::json{{"role", m.role}, {"createdAt", m.created_at}}.dump();
+}
+
+member read_member(const nlohmann::json& j) {
+  member m;
+  get_opt(j, "role", m.role);
+  get_opt(j, "createdAt", m.created_at);
+  return m;
+}
+
+// Stored form of a dead letter (the body is the sender's bytes: invalid UTF-8 is replaced).
+std::string dead_letter_json(const dead_letter_record& d) {
+  nlohmann::json j = {
+      {"id", d.id},         {"phoneNumberId", d.phone_number_id}, {"receivedAt", d.received_at},
+      {"source", d.source}, {"eventHeader", d.event_header},      {"body", d.body}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+dead_letter_record read_dead_letter(const nlohmann::json& j) {
+  dead_letter_record d;
+  get_opt(j, "id", d.id);
+  get_opt(j, "phoneNumberId", d.phone_number_id);
+  get_opt(j, "receivedAt", d.received_at);
+  get_opt(j, "source", d.source);
+  get_opt(j, "eventHeader", d.event_header);
+  get_opt(j, "body", d.body);
+  return d;
+}
+
+// Reads the JSON objects among `values` with `read`, into `out`; skips what is not an object.
+// False (and `error` set) when an object cannot be read.
+template <class T, class Read>
+bool read_objects(const std::vector<redis_value>& values, Read read, std::vector<T>& out,
+                  const char* what, std::string& error) {
+  for (auto& v : values) {
+    auto j = parse_object(v);
+    if (!j)
+      continue;
+    try {
+      out.push_back(read(*j));
+    } catch (const std::exception& e) {
+      error = std::string("unreadable ") + what + " record: " + e.what();
+      return false;
+    }
+  }
+  return true;
+}
+
+// A write of one command.
+void write_one(const std::shared_ptr<redis_client>& client, redis_command cmd,
+               registry_store::write_done done) {
+  client->exec({std::move(cmd)}, [done = std::move(done)](redis_result r) { done(outcome(r)); });
+}
+
+// Runs `script` on `keys` and `args` with EVALSHA; when Redis answers NOSCRIPT (restart, SCRIPT
+// FLUSH) nothing ran, and EVAL runs it (and loads it for the next EVALSHA).
+void run_script(const std::shared_ptr<redis_client>& client, const lua_script& script,
+                std::vector<std::string> keys, std::vector<std::string> args,
+                registry_store::write_done done) {
+  auto command = [&script, keys = std::move(keys), args = std::move(args)](bool load) {
+    redis_command cmd{load ? "EVAL" : "EVALSHA", load ? script.source : script.sha,
+                      std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return cmd;
+  };
+  auto first = command(false);
+  client->exec({std::move(first)}, [client, command = std::move(command),
+                                    done = std::move(done)](redis_result r) mutable {
+    bool noscript = r.ok() && r.replies.size() == 1 && r.replies[0].is_error() &&
+                    r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
+    if (!noscript)
+      return done(outcome(r));
+    write_one(client, command(true), std::move(done));
+  });
+}
+
+} // namespace
+
+redis_registry_store::redis_registry_store(std::shared_ptr<redis_client> client)
+  : client_(std::move(client)) {}
+
+void redis_registry_store::load_workspaces(std::function<void(workspaces_read)> done) {
+  client_->exec({{"SMEMBERS", keys::workspaces}},
+                [client = client_, done = std::move(done)](redis_result r) {
+                  workspaces_read out;
+                  if (bad_reply(r, 1, redis_value::type::array, out.error))
+                    return done(std::move(out));
+                  auto& ids = r.replies[0].elements;
+                  if (ids.empty()) {
+                    out.ok = true;
+                    return done(std::move(out));
+                  }
+                  redis_command mget{"MGET"};
+                  for (auto& id : ids)
+                    mget.push_back(keys::ws_meta(id.str));
+                  client->exec({std::move(mget)}, [done = std::move(done)](redis_result r2) {
+                    workspaces_read out;
+                    out.ok = !bad_reply(r2, 1, redis_value::type::array, out.error) &&
+                             read_objects(
+                                 r2.replies[0].elements,
+                                 [](const nlohmann::json& j) { return j.get<workspace>(); },
+                                 out.workspaces, "workspace", out.error);
+                    done(std::move(out));
+                  });
+                });
+}
+
+void redis_registry_store::save_workspace(workspace ws, std::optional<workspace> old,
+                                          write_done done) {
+  auto old_slug = old && old->slug != ws.slug ? old->slug : std::string();
+  auto old_pid =
+      old && old->phone_number_id != ws.phone_number_id ? old->phone_number_id : std::string();
+  run_script(client_, save_workspace_script(),
+             {keys::ws_meta(ws.id), keys::workspaces, keys::ws_by_slug, keys::ws_by_pid},
+             {ws.id, nlohmann::json(ws).dump(), ws.slug, ws.phone_number_id, old_slug, old_pid},
+             std::move(done));
+}
+
+void redis_registry_store::store_dead_letter(dead_letter_record letter, write_done done) {
+  run_script(
+      client_, store_dead_letter_script(), {keys::dead_letter(letter.id), keys::dead_letters},
+      {dead_letter_json(letter), std::to_string(letter.received_at), letter.id}, std::move(done));
+}
+
+void redis_registry_store::list_dead_letters(size_t limit,
+                                             std::function<void(dead_letters_read)> done) {
+  read_dead_letters(true, limit, std::move(done));
+}
+
+void redis_registry_store::oldest_dead_letters(size_t limit,
+                                               std::function<void(dead_letters_read)> done) {
+  read_dead_letters(false, limit, std::move(done));
+}
+
+void redis_registry_store::read_dead_letters(bool newest_first, size_t limit,
+                                             std::function<void(dead_letters_read)> done) {
+  redis_pipeline cmds{{"ZCARD", keys::dead_letters}};
+  if (limit > 0)
+    cmds.push_back({newest_first ? "ZREVRANGE" : "ZRANGE", keys::dead_letters, "0",
+                    std::to_string(limit - 1)});
+  client_->exec(std::move(cmds), [client = client_, limit, done = std::move(done)](redis_result r) {
+    dead_letters_read out;
+    if (!r.ok() || r.replies.size() != (limit > 0 ? 2u : 1u) ||
+        r.replies[0].kind != redis_value::type::integer ||
+        (limit > 0 && r.replies[1].kind != redis_value::type::array)) {
+      out.error = !r.ok() ? r.error : "unexpected reply to a dead-letter read";
+      return done(std::move(out));
+    }
+    out.total = r.replies[0].integer;
+    if (limit == 0 || r.replies[1].elements.empty()) {
+      out.ok = true;
+      return done(std::move(out));
+    }
+    redis_command mget{"MGET"};
+    for (auto& id : r.replies[1].elements)
+      mget.push_back(keys::dead_letter(id.str));
+    client->exec({std::move(mget)},
+                 [out = std::move(out), done = std::move(done)](redis_result r2) mutable {
+                   out.ok = !bad_reply(r2, 1, redis_value::type::array, out.error) &&
+                            read_objects(r2.replies[0].elements, read_dead_letter, out.letters,
+                                         "dead letter", out.error);
+                   done(std::move(out));
+                 });
+  });
+}
+
+void redis_registry_store::delete_dead_letters(std::vector<std::string> ids, write_done done) {
+  std::vector<std::string> letter_keys{keys::dead_letters};
+  for (auto& id : ids)
+    letter_keys.push_back(keys::dead_letter(id));
+  run_script(client_, delete_dead_letters_script(), std::move(letter_keys), std::move(ids),
+             std::move(done));
+}
+
+void redis_registry_store::load_workspace_state(std::string workspace_id,
+                                                std::function<void(workspace_records)> done) {
+  redis_pipeline cmds{{"HGETALL", keys::api_keys(workspace_id)},
+                      {"HGETALL", keys::contacts(workspace_id)},
+                      {"HGETALL", keys::conversations(workspace_id)},
+                      {"HGETALL", keys::members(workspace_id)}};
+  client_->exec(std::move(cmds), [done = std::move(done)](redis_result r) {
+    workspace_records out;
+    if (bad_reply(r, 4, redis_value::type::array, out.error))
+      return done(std::move(out));
+    // HGETALL answers field, value, field, value, ...
+    auto values = [&r](size_t i) {
+      std::vector<redis_value> v;
+      auto& all = r.replies[i].elements;
+      for (size_t k = 1; k < all.size(); k += 2)
+        v.push_back(std::move(all[k]));
+      return v;
+    };
+    auto& keys_ = r.replies[0].elements;
+    for (size_t i = 0; i + 1 < keys_.size(); i += 2)
+      out.api_keys[keys_[i].str] = keys_[i + 1].str;
+    auto& mem = r.replies[3].elements;
+    for (size_t i = 0; i + 1 < mem.size(); i += 2) {
+      auto j = parse_object(mem[i + 1]);
+      if (!j)
+        continue;
+      try {
+        out.members[mem[i].str] = read_member(*j);
+      } catch (const std::exception& e) {
+        out.error = std::string("unreadable member record: ") + e.what();
+        return done(std::move(out));
+      }
+    }
+    out.ok = read_objects(
+                 values(1), [](const nlohmann::json& j) { return j.get<contact>(); }, out.contacts,
+                 "contact", out.error) &&
+             read_objects(
+                 values(2), [](const nlohmann::json& j) { return j.get<conversation>(); },
+                 out.conversations, "conversation", out.error);
+    done(std::move(out));
+  });
+}
+
+void redis_registry_store::put_member(std::string workspace_id, std::string user_id, member m,
+                                      write_done done) {
+  write_one(client_, {"HSET", keys::members(workspace_id), std::move(user_id), member_json(m)},
+            std::move(done));
+}
+
+void redis_registry_store::delete_member(std::string workspace_id, std::string user_id,
+                                         write_done done) {
+  write_one(client_, {"HDEL", keys::members(workspace_id), std::move(user_id)}, std::move(done));
+}
+
+void redis_registry_store::put_api_key(std::string workspace_id, std::string key_id,
+                                       std::string key_hash, write_done done) {
+  write_one(client_, {"HSET", keys::api_keys(workspace_id), std::move(key_id), std::move(key_hash)},
+            std::move(done));
+}
+
+void redis_registry_store::delete_api_key(std::string workspace_id, std::string key_id,
+                                          write_done done) {
+  write_one(client_, {"HDEL", keys::api_keys(workspace_id), std::move(key_id)}, std::move(done));
+}
+
+} // namespace inboxd

@@ -1,0 +1,59 @@
+#include "storage/registry_scripts.hpp"
+
+namespace inboxd {
+
+namespace {
+
+// KEYS[1] = {ws:<id>}:meta, KEYS[2] = inboxd:workspaces, KEYS[3] = inboxd:ws:slug,
+// KEYS[4] = inboxd:ws:pid. ARGV[1] = workspace id, ARGV[2] = workspace JSON, ARGV[3] = slug,
+// ARGV[4] = phone_number_id, ARGV[5] / ARGV[6] = the slug / phone_number_id the workspace had
+// before when it changed, else '' (both are never empty: the API requires 1 to 64 characters).
+constexpr const char* kSaveWorkspace = R"LUA(
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[5] ~= '' then
+  redis.call('HDEL', KEYS[3], ARGV[5])
+end
+if ARGV[6] ~= '' then
+  redis.call('HDEL', KEYS[4], ARGV[6])
+end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[1])
+return 1
+)LUA";
+
+// KEYS[1] = inboxd:deadletter:<id>, KEYS[2] = inboxd:deadletters. ARGV[1] = record JSON,
+// ARGV[2] = receivedAt (ms, the score), ARGV[3] = id.
+constexpr const char* kStoreDeadLetter = R"LUA(
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+)LUA";
+
+// KEYS[1] = inboxd:deadletters, KEYS[1 + i] = inboxd:deadletter:<ARGV[i]> for each id ARGV[i].
+constexpr const char* kDeleteDeadLetters = R"LUA(
+for i = 1, #ARGV do
+  redis.call('DEL', KEYS[1 + i])
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
+return 1
+)LUA";
+
+} // namespace
+
+const lua_script& save_workspace_script() {
+  static const lua_script s{kSaveWorkspace};
+  return s;
+}
+
+const lua_script& store_dead_letter_script() {
+  static const lua_script s{kStoreDeadLetter};
+  return s;
+}
+
+const lua_script& delete_dead_letters_script() {
+  static const lua_script s{kDeleteDeadLetters};
+  return s;
+}
+
+} // namespace inboxd
