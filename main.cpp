@@ -151,6 +151,13 @@ int main(int argc, char** argv) {
     for (auto& f : fronts)
       caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    // Every actor ends *before* the HTTP server and its io_context go out of scope: an actor that
+    // answers a request holds the request's session while it hands over the answer
+    // (reply_sink::deliver), and when that was the last reference after http_io was gone, the
+    // session's socket and timer were destroyed on a destroyed io_context on the actor's thread
+    // (heap-use-after-free: the occasional non-zero exit on SIGTERM). The front actors also
+    // point at `directory`, which goes out of scope with them.
+    sys.await_all_actors_done();
   }
   net::post(redis_io, [&] { store->stop(); });
   redis_work.reset();

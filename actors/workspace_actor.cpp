@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -39,6 +40,11 @@ struct workspace_state {
   std::unique_ptr<event_hub> hub;              // event stream subscribers
   std::map<uint64_t, std::function<void()>> timers; // the hub's delayed work, by tag
   uint64_t next_timer = 0;
+  // Shutdown (see stop_next_batch): the children still to stop and those stopping now.
+  bool stopping = false;
+  caf::error stop_reason;
+  std::unordered_map<caf::actor_id, caf::actor> to_stop;
+  std::unordered_set<caf::actor_id> exiting;
   static inline const char* name = "workspace";
 };
 
@@ -84,6 +90,25 @@ void sweep(ws_actor* self) {
   st.sweeping = !st.children.empty();
   if (st.sweeping)
     self->delayed_send(self, sweep_period(st.opts), sweep_atom::value);
+}
+
+// Shutdown stops the conversation actors a batch at a time, the next one as the previous ones are
+// down, and quits after the last. Sending every child its exit at once put them all on this
+// actor's worker queue, and CAF 0.17's work stealing takes a job from a queue's tail by walking
+// the queue from its head (double_ended_queue::take_tail, holding the head lock the owner needs
+// too): idle workers stealing N children one at a time made shutdown O(N^2) (65k conversations:
+// 15-22 s, workers spinning in take_tail). A batch keeps that queue short.
+constexpr size_t kStopBatch = 128;
+
+void stop_next_batch(ws_actor* self) {
+  auto& st = self->state;
+  while (st.exiting.size() < kStopBatch && !st.to_stop.empty()) {
+    auto node = st.to_stop.extract(st.to_stop.begin());
+    self->send_exit(node.mapped(), st.stop_reason);
+    st.exiting.insert(node.key());
+  }
+  if (st.exiting.empty())
+    self->quit(st.stop_reason);
 }
 
 // Sends `msg` to the conversation's actor, spawning it (from the in-memory summary) if needed.
@@ -458,15 +483,30 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
       self->delayed_send(self, delay, tick_atom::value, tag);
     },
     self->state.opts.max_subscribers);
-  // Exiting (the directory's link, or shutdown) stops every live conversation actor too.
+  // Exiting (the directory's link, or shutdown) stops every live conversation actor first, a
+  // batch at a time (stop_next_batch); meanwhile the workspace takes no more work.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    for (auto& [id, c] : self->state.children)
-      self->send_exit(c.handle, msg.reason);
-    self->quit(msg.reason);
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = true;
+    st.stop_reason = msg.reason;
+    for (auto& [id, c] : st.children)
+      st.to_stop.emplace(c.handle.id(), std::move(c.handle));
+    st.children.clear();
+    self->set_default_handler(caf::drop);
+    self->become([](continuation&) {}); // store results too: nothing may spawn a child now
+    stop_next_batch(self);
   });
   // A conversation actor that died unexpectedly is forgotten (its next message respawns it
   // from the stored state).
   self->set_down_handler([self](caf::down_msg& msg) {
+    if (self->state.stopping) {
+      auto id = msg.source.id();
+      if (self->state.exiting.erase(id) == 0)
+        self->state.to_stop.erase(id); // it ended by itself before its turn
+      return stop_next_batch(self);
+    }
     auto& children = self->state.children;
     for (auto i = children.begin(); i != children.end(); ++i)
       if (i->second.handle.address() == msg.source) {

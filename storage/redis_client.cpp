@@ -40,16 +40,6 @@ metrics::counter_family connection_errors(
     "inboxd_redis_connection_errors_total",
     "Failed Redis connection attempts and handshakes, and established connections lost.");
 
-// Timing policy (see the header's contract). The connect timeout covers TCP connect plus the
-// AUTH/SELECT handshake; the command timeout fires when the oldest outstanding pipeline is older
-// than the limit *and* no reply at all arrived for that long, so a huge pipeline that is still
-// streaming replies is not cut off, while a hung Redis (SIGSTOP, half-open TCP) is detected.
-constexpr auto initial_backoff = 100ms;
-constexpr auto max_backoff = 1s;
-constexpr auto connect_timeout = 2s;
-constexpr auto command_timeout = 2s;
-constexpr auto tick_interval = 200ms;
-
 redis_value convert(const redisReply* r) {
   redis_value v;
   switch (r->type) {
@@ -241,13 +231,15 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     clock_type::time_point last_progress;
   };
 
-  impl(asio::io_context& io, redis_endpoint ep, size_t max_pending)
+  impl(asio::io_context& io, redis_endpoint ep, size_t max_pending, redis_client_timing timing)
     : strand_(asio::make_strand(io)),
       endpoint_(std::move(ep)),
       max_pending_(max_pending),
+      timing_(timing),
       resolver_(strand_),
       reconnect_timer_(strand_),
-      tick_timer_(strand_) {}
+      tick_timer_(strand_),
+      backoff_(timing.initial_backoff) {}
 
   ~impl() {
     // Only reached with a live context when the io_context stopped before stop() ran. The
@@ -348,7 +340,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     if (stopped_ || destroying_)
       return;
     auto delay = backoff_;
-    backoff_ = std::min<clock_type::duration>(backoff_ * 2, max_backoff);
+    backoff_ = next_backoff(backoff_, timing_);
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->stopped_)
@@ -376,7 +368,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
   // Periodic check: connect timeout and command timeout. One timer per client, not per call.
   void tick() {
-    tick_timer_.expires_after(tick_interval);
+    tick_timer_.expires_after(timing_.tick_interval);
     tick_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->stopped_)
         return;
@@ -391,13 +383,14 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
       return;
     auto now = clock_type::now();
     if (!c->ready) {
-      if (now - c->created > connect_timeout)
+      if (now - c->created > timing_.connect_timeout)
         drop(c, "redis connect timeout");
       return;
     }
     if (!c->inflight.empty()) {
       auto oldest = c->inflight.front()->sent;
-      if (now - oldest > command_timeout && now - c->last_progress > command_timeout)
+      if (now - oldest > timing_.command_timeout &&
+          now - c->last_progress > timing_.command_timeout)
         drop(c, "redis command timeout");
     }
   }
@@ -539,7 +532,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     if (!c.ac || &c != conn_.get())
       return;
     c.ready = true;
-    backoff_ = initial_backoff;
+    backoff_ = timing_.initial_backoff;
     connected_ = true;
     spdlog::info("redis {}:{} connected", endpoint_.host, endpoint_.port);
     last_failure_.clear();
@@ -641,6 +634,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   strand_type strand_;
   const redis_endpoint endpoint_;
   const size_t max_pending_;
+  const redis_client_timing timing_;
   asio::ip::tcp::resolver resolver_;
   asio::steady_timer reconnect_timer_;
   asio::steady_timer tick_timer_;
@@ -653,7 +647,7 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
   // Strand only.
   std::shared_ptr<connection> conn_;
   uint64_t next_conn_id_ = 0;
-  clock_type::duration backoff_ = initial_backoff;
+  std::chrono::milliseconds backoff_;
   bool started_ = false;
   bool destroying_ = false;
   std::string last_failure_;
@@ -661,8 +655,14 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
 
 // -----------------------------------------------------------------------------------------------
 
-redis_client::redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending)
-  : impl_(std::make_shared<impl>(io, std::move(endpoint), max_pending)) {}
+std::chrono::milliseconds next_backoff(std::chrono::milliseconds current,
+                                       const redis_client_timing& timing) {
+  return std::min(current * 2, timing.max_backoff);
+}
+
+redis_client::redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending,
+                           redis_client_timing timing)
+  : impl_(std::make_shared<impl>(io, std::move(endpoint), max_pending, timing)) {}
 
 redis_client::~redis_client() {
   // Pending callbacks fail on the io thread; the impl lives until its handlers are done.

@@ -10,9 +10,11 @@
 //   type error in its place (check EXEC's result for atomic blocks).
 // - Commands are argument vectors (binary safe), e.g. {"HSET", key, field, value}.
 // - While disconnected, calls fail at once; the client reconnects by itself (backoff from
-//   100 ms to 1 s) so service resumes without a restart once Redis is back.
+//   100 ms to 1 s by default, see redis_client_timing) so service resumes without a restart
+//   once Redis is back.
 // - Bounded: at most `max_pending` commands outstanding; beyond that calls fail at once.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,11 +49,32 @@ struct redis_result {
   bool ok() const { return error.empty(); }
 };
 
+/// The client's timing policy. The defaults are production's; tests shrink them so that
+/// timeouts and reconnects happen at once, and assert what happened instead of how long it took.
+struct redis_client_timing {
+  /// First reconnect delay after a failure; doubled per failed attempt up to `max_backoff`.
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{1000};
+  /// TCP connect plus the AUTH/SELECT/PING handshake.
+  std::chrono::milliseconds connect_timeout{2000};
+  /// The connection is dropped (its calls fail with "redis command timeout") when the oldest
+  /// outstanding pipeline is older than this *and* no reply at all arrived for this long, so a
+  /// huge pipeline that is still streaming replies is not cut off, while a hung Redis is.
+  std::chrono::milliseconds command_timeout{2000};
+  /// How often both timeouts are checked (one timer per client, not per call).
+  std::chrono::milliseconds tick_interval{200};
+};
+
+/// The reconnect delay that follows `current`: doubled, at most `timing.max_backoff`.
+std::chrono::milliseconds next_backoff(std::chrono::milliseconds current,
+                                       const redis_client_timing& timing);
+
 class redis_client {
 public:
   using callback = std::function<void(redis_result)>;
 
-  redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending = 1 << 20);
+  redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending = 1 << 20,
+               redis_client_timing timing = {});
   ~redis_client();
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;

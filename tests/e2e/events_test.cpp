@@ -296,12 +296,18 @@ TEST_F(events_limit_test, subscribers_beyond_the_workspace_limit_get_429) {
                std::vector<std::pair<std::string, std::string>>{{"X-API-Key", api_key_}});
   EXPECT_EQ(c.read_head(), 429) << c.head();
   a.reset(); // a client going away frees its place
-  std::this_thread::sleep_for(300ms);
-  ingest(inbound("x")); // the hub notices closed streams when it next delivers
-  std::this_thread::sleep_for(300ms);
-  sse_client d(inboxd_->port(), "/api/events",
-               std::vector<std::pair<std::string, std::string>>{{"X-API-Key", api_key_}});
-  EXPECT_EQ(d.read_head(), 200) << d.head();
+  // The hub notices closed streams when it next delivers: deliver until a new subscriber fits
+  // (the loop bounds the wait; nothing assumes how long noticing takes).
+  int status = 0;
+  std::string head;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    ingest(inbound("x" + std::to_string(i)));
+    sse_client d(inboxd_->port(), "/api/events",
+                 std::vector<std::pair<std::string, std::string>>{{"X-API-Key", api_key_}});
+    status = d.read_head();
+    head = d.head();
+  }
+  EXPECT_EQ(status, 200) << head;
 }
 
 } // namespace

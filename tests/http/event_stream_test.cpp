@@ -139,7 +139,7 @@ protected:
   void SetUp() override {
     cfg_.http_addr = "127.0.0.1";
     cfg_.http_port = 0;
-    cfg_.sse_ping_ms = 200;
+    cfg_.sse_ping_ms = ping_ms_;
     cfg_.sse_buffer_bytes = kBufferBytes;
     cfg_.sse_max_streams = 3;
     cfg_.request_timeout_ms = 2000;
@@ -208,6 +208,7 @@ protected:
     return {std::move(c), std::move(s)};
   }
 
+  int ping_ms_ = 200; // sse_ping_ms
   net::io_context io_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
     net::make_work_guard(io_)};
@@ -220,6 +221,12 @@ protected:
   std::vector<event_stream_ptr> streams_;
   std::atomic<bool> late_stream_null_{false};
   std::atomic<bool> late_stream_tried_{false};
+};
+
+// The same server with an hour between pings: within a test, no ping is ever written.
+class event_stream_quiet_test : public event_stream_test {
+protected:
+  event_stream_quiet_test() { ping_ms_ = 3600 * 1000; }
 };
 
 TEST_F(event_stream_test, head_and_frames_arrive_in_order) {
@@ -253,22 +260,30 @@ TEST_F(event_stream_test, head_and_frames_arrive_in_order) {
 }
 
 TEST_F(event_stream_test, pings_arrive_while_idle) {
-  auto start = clock_type::now();
   auto [c, s] = open(1);
-  ASSERT_TRUE(c->read_until(": ping\n\n", 3s, 2)) << c->data();
-  EXPECT_GE(clock_type::now() - start, 350ms); // paced by sse_ping_ms (200), not a flood
+  ASSERT_TRUE(c->read_until(": ping\n\n", 20s, 2)) << c->data();
   EXPECT_FALSE(s->closed());
   ASSERT_TRUE(s->push("data: after-pings\n\n"));
-  EXPECT_TRUE(c->read_until("data: after-pings\n\n", 3s));
+  EXPECT_TRUE(c->read_until("data: after-pings\n\n", 20s));
 }
 
-TEST_F(event_stream_test, client_disconnect_closes_stream) {
+// Pings follow sse_ping_ms (here an hour): frames pushed back to back arrive with no ping
+// between them (a ping timer that ignored its interval would flood them).
+TEST_F(event_stream_quiet_test, pings_follow_the_configured_interval) {
+  auto [c, s] = open(1);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(s->push("data: " + std::to_string(i) + "\n\n"));
+  ASSERT_TRUE(c->read_until("data: 19\n\n", 20s)) << c->data();
+  EXPECT_EQ(c->data().find(": ping"), std::string::npos) << c->data();
+}
+
+TEST_F(event_stream_quiet_test, client_disconnect_closes_stream) {
   auto [c, s] = open(1);
   EXPECT_EQ(server_->open_streams(), 1u);
   c->close();
-  // Noticed by the session's read (no push needed; the first ping is 200 ms after the open and a
-  // single write to a closed peer still succeeds, so only the read can close it this early).
-  EXPECT_TRUE(eventually([&] { return s->closed(); }, 300ms));
+  // Noticed by the session's read: no push and no ping (an hour away) write to the closed peer,
+  // so only the read can close it.
+  EXPECT_TRUE(eventually([&] { return s->closed(); }, 20s));
   EXPECT_FALSE(s->push("data: x\n\n"));
   EXPECT_EQ(server_->open_streams(), 0u);
 }

@@ -30,7 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::redis_server;
-using clock_type = std::chrono::steady_clock;
 using vtype = redis_value::type;
 
 using test::endpoint_of;
@@ -59,6 +58,29 @@ redis_value run1(redis_client& client, redis_command cmd) {
   return r.replies[0];
 }
 
+// Short timeouts and backoff for the tests about them: timeouts and reconnects happen at once,
+// and the tests assert what happened (which error, in which order), never how long it took.
+redis_client_timing fast_timing() {
+  redis_client_timing t;
+  t.initial_backoff = 5ms;
+  t.max_backoff = 20ms;
+  t.connect_timeout = 300ms;
+  t.command_timeout = 100ms;
+  t.tick_interval = 10ms;
+  return t;
+}
+
+// The number that follows `prefix` (e.g. "blocked_clients:") in the server's INFO `section`,
+// or -1. `cli_args` go before the command (e.g. a password).
+long info_field(const redis_server& server, const std::string& section, const std::string& prefix,
+                const std::string& cli_args = "") {
+  auto info = server.cli(cli_args + "INFO " + section);
+  auto pos = info.find(prefix);
+  if (pos == std::string::npos)
+    return -1;
+  return std::strtol(info.c_str() + pos + prefix.size(), nullptr, 10);
+}
+
 pid_t server_pid(const redis_server& server) {
   auto info = server.cli("INFO server");
   auto pos = info.find("process_id:");
@@ -82,8 +104,9 @@ protected:
     clients_.clear();
   }
 
-  redis_client* make_client(redis_endpoint ep, size_t max_pending = 1 << 20) {
-    clients_.push_back(std::make_unique<redis_client>(io_.io, std::move(ep), max_pending));
+  redis_client* make_client(redis_endpoint ep, size_t max_pending = 1 << 20,
+                            redis_client_timing timing = {}) {
+    clients_.push_back(std::make_unique<redis_client>(io_.io, std::move(ep), max_pending, timing));
     clients_.back()->start();
     return clients_.back().get();
   }
@@ -295,65 +318,81 @@ TEST_F(RedisClientTest, MaxPendingBoundsOutstandingCommands) {
   ASSERT_TRUE(fits.ok()) << fits.error;
   EXPECT_EQ(fits.replies.size(), 10u);
 
-  // Hold 10 commands outstanding behind a blocking pop; the next call is refused at once.
+  // Hold 10 commands outstanding behind a pop that blocks until the test pushes; the next call
+  // is refused without waiting for them: its answer comes while the pop still blocks.
   std::promise<redis_result> blocked;
+  auto blocked_done = blocked.get_future();
   redis_pipeline pops(9, redis_command{"PING"});
-  pops.insert(pops.begin(), redis_command{"BLPOP", "wake", "0.5"});
+  pops.insert(pops.begin(), redis_command{"BLPOP", "wake", "0"});
   small->exec(pops, [&](redis_result r) { blocked.set_value(std::move(r)); });
-  std::this_thread::sleep_for(50ms);
-  auto t0 = clock_type::now();
   auto refused = run(*small, {{"PING"}});
   EXPECT_FALSE(refused.ok());
-  EXPECT_LT(clock_type::now() - t0, 500ms);
-  auto pops_result = blocked.get_future().get();
+  EXPECT_NE(refused.error.find("limit"), std::string::npos) << refused.error;
+  EXPECT_EQ(blocked_done.wait_for(0s), std::future_status::timeout) << "the pop did not block";
+  EXPECT_EQ(run1(*client_, {"LPUSH", "wake", "now"}).integer, 1);
+  ASSERT_EQ(blocked_done.wait_for(20s), std::future_status::ready);
+  auto pops_result = blocked_done.get();
   EXPECT_TRUE(pops_result.ok()) << pops_result.error;
   // The capacity is given back once the replies are in.
   EXPECT_TRUE(run(*small, ten).ok());
 }
 
-TEST_F(RedisClientTest, ServerStoppedCallsFailQuickly) {
-  ASSERT_EQ(run1(*client_, {"SET", "durable", "yes"}).str, "OK");
+TEST_F(RedisClientTest, ServerStoppedCallsFailWithoutWaitingForATimeout) {
+  // Timeouts far beyond the waits below: every failure here comes from the connection going
+  // away or being down, never from a timer.
+  auto timing = fast_timing();
+  timing.command_timeout = 1h;
+  timing.connect_timeout = 1h;
+  auto* c = make_client(endpoint_of(server_->url()), 1 << 20, timing);
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
+  ASSERT_EQ(run1(*c, {"SET", "durable", "yes"}).str, "OK");
   // A call in flight when the server dies fails; it does not hang.
   std::promise<redis_result> in_flight;
-  client_->exec({{"BLPOP", "never", "0"}},
-                [&](redis_result r) { in_flight.set_value(std::move(r)); });
-  std::this_thread::sleep_for(100ms);
-  auto t0 = clock_type::now();
+  c->exec({{"BLPOP", "never", "0"}}, [&](redis_result r) { in_flight.set_value(std::move(r)); });
+  ASSERT_TRUE(wait_until([&] { return info_field(*server_, "clients", "blocked_clients:") == 1; },
+                         20s));
   server_->stop();
   auto f = in_flight.get_future();
-  ASSERT_EQ(f.wait_for(2s), std::future_status::ready);
-  EXPECT_FALSE(f.get().ok());
-  EXPECT_TRUE(wait_until([&] { return !client_->connected(); }, 2s));
-  for (int i = 0; i < 5; ++i) {
-    auto t1 = clock_type::now();
-    auto r = run(*client_, {{"GET", "durable"}});
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+  auto lost = f.get();
+  EXPECT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error.find("timeout"), std::string::npos) << lost.error;
+  EXPECT_TRUE(wait_until([&] { return !c->connected(); }, 20s));
+  // While it is down (and the client keeps trying to reconnect), calls fail without a round
+  // trip.
+  for (int i = 0; i < 50; ++i) {
+    auto r = run(*c, {{"GET", "durable"}});
     EXPECT_FALSE(r.ok());
-    EXPECT_FALSE(r.error.empty());
-    EXPECT_LT(clock_type::now() - t1, 2s);
-    std::this_thread::sleep_for(150ms); // across reconnect attempts, too
+    EXPECT_NE(r.error.find("not connected"), std::string::npos) << r.error;
   }
-  EXPECT_LT(clock_type::now() - t0, 4s);
+}
+
+TEST(RedisClientTiming, BackoffDoublesUpToItsCap) {
+  redis_client_timing t; // production's: 100 ms, doubled, at most 1 s
+  std::vector<long> delays;
+  for (auto d = t.initial_backoff; delays.size() < 7; d = next_backoff(d, t))
+    delays.push_back(static_cast<long>(d.count()));
+  EXPECT_EQ(delays, (std::vector<long>{100, 200, 400, 800, 1000, 1000, 1000}));
 }
 
 TEST_F(RedisClientTest, ReconnectsAfterServerRestart) {
-  ASSERT_EQ(run1(*client_, {"SET", "durable", "yes"}).str, "OK");
+  auto* c = make_client(endpoint_of(server_->url()), 1 << 20, fast_timing());
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
+  ASSERT_EQ(run1(*c, {"SET", "durable", "yes"}).str, "OK");
   server_->stop();
-  ASSERT_TRUE(wait_until([&] { return !client_->connected(); }, 2s));
-  EXPECT_FALSE(run(*client_, {{"PING"}}).ok());
-  std::this_thread::sleep_for(1500ms); // let the backoff reach its 1 s cap
+  ASSERT_TRUE(wait_until([&] { return !c->connected(); }, 20s));
+  EXPECT_FALSE(run(*c, {{"PING"}}).ok());
   server_->start();
-  auto t0 = clock_type::now();
-  ASSERT_TRUE(wait_until([&] { return client_->connected(); }, 5s));
-  EXPECT_LT(clock_type::now() - t0, 2s); // backoff is capped at 1 s
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
   // AOF with appendfsync always: the acknowledged write survived the SIGKILL.
-  EXPECT_EQ(run1(*client_, {"GET", "durable"}).str, "yes");
-  EXPECT_EQ(run1(*client_, {"SET", "after", "restart"}).str, "OK");
+  EXPECT_EQ(run1(*c, {"GET", "durable"}).str, "yes");
+  EXPECT_EQ(run1(*c, {"SET", "after", "restart"}).str, "OK");
   // A second outage, to show it is not a one-shot.
   server_->stop();
-  ASSERT_TRUE(wait_until([&] { return !client_->connected(); }, 2s));
+  ASSERT_TRUE(wait_until([&] { return !c->connected(); }, 20s));
   server_->start();
-  ASSERT_TRUE(wait_until([&] { return client_->connected(); }, 5s));
-  EXPECT_EQ(run1(*client_, {"GET", "after"}).str, "restart");
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
+  EXPECT_EQ(run1(*c, {"GET", "after"}).str, "restart");
 }
 
 TEST_F(RedisClientTest, HungServerTimesOutAndRecovers) {
@@ -363,24 +402,23 @@ TEST_F(RedisClientTest, HungServerTimesOutAndRecovers) {
     pid_t pid;
     ~resume() { ::kill(pid, SIGCONT); }
   } guard{pid};
+  // A 100 ms command timeout, so that the test waits for the timeout, not for a duration.
+  auto* c = make_client(endpoint_of(server_->url()), 1 << 20, fast_timing());
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);
-  auto t0 = clock_type::now();
-  auto r = run(*client_, {{"SET", "k", "v"}}, 10s);
-  auto elapsed = clock_type::now() - t0;
+  auto r = run(*c, {{"SET", "k", "v"}});
   EXPECT_FALSE(r.ok());
-  EXPECT_NE(r.error.find("timeout"), std::string::npos) << r.error;
-  EXPECT_GE(elapsed, 1900ms);
-  EXPECT_LT(elapsed, 3500ms);
+  EXPECT_NE(r.error.find("redis command timeout"), std::string::npos) << r.error;
   // The kernel still accepts TCP connections for the stopped server, but without a PONG the
-  // client does not count as connected, and calls keep failing fast.
-  std::this_thread::sleep_for(300ms);
-  EXPECT_FALSE(client_->connected());
-  auto t1 = clock_type::now();
-  EXPECT_FALSE(run(*client_, {{"PING"}}).ok());
-  EXPECT_LT(clock_type::now() - t1, 500ms);
+  // client does not count as connected (its handshakes time out), and calls fail without a
+  // round trip.
+  EXPECT_TRUE(wait_until([&] { return !c->connected(); }, 20s));
+  auto ping = run(*c, {{"PING"}});
+  EXPECT_FALSE(ping.ok());
+  EXPECT_NE(ping.error.find("not connected"), std::string::npos) << ping.error;
   ::kill(pid, SIGCONT);
-  ASSERT_TRUE(wait_until([&] { return client_->connected(); }, 6s));
-  EXPECT_EQ(run1(*client_, {"SET", "k", "v2"}).str, "OK");
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 20s));
+  EXPECT_EQ(run1(*c, {"SET", "k", "v2"}).str, "OK");
 }
 
 TEST_F(RedisClientTest, StopFailsEveryPendingCallExactlyOnce) {
@@ -405,16 +443,20 @@ TEST_F(RedisClientTest, StopFailsEveryPendingCallExactlyOnce) {
             return false;
         return true;
       },
-      5s));
-  std::this_thread::sleep_for(200ms);
-  for (int i = 0; i < calls; ++i)
-    EXPECT_EQ(hits[i], 1) << "call " << i;
+      20s));
   EXPECT_FALSE(c->connected());
   auto after = run(*c, {{"PING"}});
   EXPECT_FALSE(after.ok());
   EXPECT_NE(after.error.find("stopped"), std::string::npos) << after.error;
   // stop() is idempotent.
   c->stop();
+  // Once every client stopped, the io_context runs out of work and its thread ends: nothing
+  // can call back after that, so a second completion would show here.
+  for (auto& other : clients_)
+    other->stop();
+  io_.drain();
+  for (int i = 0; i < calls; ++i)
+    EXPECT_EQ(hits[i], 1) << "call " << i;
 }
 
 TEST_F(RedisClientTest, AuthAndSelect) {
@@ -422,21 +464,31 @@ TEST_F(RedisClientTest, AuthAndSelect) {
   auto* good = make_client(
       endpoint_of("redis://:s3cret@127.0.0.1:" + std::to_string(server_->port()) + "/3"));
   auto* bad = make_client(
-      endpoint_of("redis://:wrong@127.0.0.1:" + std::to_string(server_->port()) + "/0"));
-  ASSERT_TRUE(wait_until([&] { return good->connected(); }, 5s));
+      endpoint_of("redis://:wrong@127.0.0.1:" + std::to_string(server_->port()) + "/0"), 1 << 20,
+      fast_timing());
+  ASSERT_TRUE(wait_until([&] { return good->connected(); }, 20s));
   EXPECT_EQ(run1(*good, {"SET", "in3", "yes"}).str, "OK");
   EXPECT_NE(server_->cli("--no-auth-warning -a s3cret -n 3 GET in3").find("yes"),
             std::string::npos);
   EXPECT_NE(server_->cli("--no-auth-warning -a s3cret -n 0 EXISTS in3").find("0"),
             std::string::npos);
-  std::this_thread::sleep_for(500ms);
+  // The server refused the wrong password twice: the client went on to a second attempt after
+  // the first refusal, and it never counted as connected.
+  const std::string auth = "--no-auth-warning -a s3cret ";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return info_field(*server_, "errorstats", "errorstat_WRONGPASS:count=", auth) >= 2;
+      },
+      20s))
+      << server_->cli(auth + "INFO errorstats");
   EXPECT_FALSE(bad->connected());
   auto r = run(*bad, {{"PING"}});
   EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("not connected"), std::string::npos) << r.error;
 }
 
-// A peer that accepts TCP connections and never answers: the handshake times out (2 s) and the
-// client retries on a new connection instead of hanging on the first one.
+// A peer that accepts TCP connections and never answers: the handshake times out and the client
+// retries on a new connection instead of hanging on the first one.
 TEST_F(RedisClientTest, ConnectTimeoutRetries) {
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(lfd, 0);
@@ -466,8 +518,8 @@ TEST_F(RedisClientTest, ConnectTimeoutRetries) {
   });
   redis_endpoint ep;
   ep.port = ntohs(addr.sin_port);
-  auto* c = make_client(ep);
-  EXPECT_TRUE(wait_until([&] { return accepted >= 2; }, 6s)) << accepted.load();
+  auto* c = make_client(ep, 1 << 20, fast_timing());
+  EXPECT_TRUE(wait_until([&] { return accepted >= 2; }, 20s)) << accepted.load();
   EXPECT_FALSE(c->connected());
   EXPECT_FALSE(run(*c, {{"PING"}}).ok());
   c->stop();
