@@ -102,7 +102,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::shared_ptr<stream_registry> streams = std::make_shared<stream_registry>();
 
   impl(net::io_context& io, const settings& cfg, dispatch_fn d)
-      : io(io), cfg(cfg), dispatch(std::move(d)), acceptor(net::make_strand(io)) {}
+    : io(io), cfg(cfg), dispatch(std::move(d)), acceptor(net::make_strand(io)) {}
 
   void do_accept();
 };
@@ -117,7 +117,7 @@ class session;
 class sse_stream final : public event_stream {
 public:
   sse_stream(std::weak_ptr<session> s, std::shared_ptr<stream_registry> registry, size_t limit)
-      : session_(std::move(s)), registry_(std::move(registry)), limit_(limit) {}
+    : session_(std::move(s)), registry_(std::move(registry)), limit_(limit) {}
   ~sse_stream() override { mark_closed(); }
 
   bool push(std::string bytes) override;
@@ -171,10 +171,18 @@ private:
   bool closed_ = false;
 };
 
+// Concrete executor types: with beast::tcp_stream (any_io_executor) every async operation and
+// timer wrapped the strand in a type-erased executor, a heap allocation each (heaptrack: ~40 per
+// webhook request).
+using strand = net::strand<net::io_context::executor_type>;
+using strand_socket = net::basic_stream_socket<tcp, strand>;
+using strand_timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                               net::wait_traits<std::chrono::steady_clock>, strand>;
+
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket&& socket, std::shared_ptr<http_server::impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
+  session(strand_socket&& socket, std::shared_ptr<http_server::impl> server)
+    : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
 
   ~session() {
     if (sse_)
@@ -430,8 +438,9 @@ private:
     auto reason = bhttp::obsolete_reason(bhttp::int_to_status(static_cast<unsigned>(head.status)));
     std::string out = "HTTP/1.1 " + std::to_string(head.status) + " ";
     out.append(reason.starts_with('<') ? "OK" : std::string(reason));
-    out += "\r\nServer: inboxd\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-           "Cache-Control: no-cache\r\nX-Request-Id: ";
+    out +=
+        "\r\nServer: inboxd\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+        "Cache-Control: no-cache\r\nX-Request-Id: ";
     out += request_id_.empty() ? new_id("req_") : request_id_;
     out += "\r\nConnection: close\r\n";
     for (auto& [k, v] : head.headers)
@@ -495,10 +504,10 @@ private:
     stream_.socket().close(ignored); // aborts the pending read and write: the session ends
   }
 
-  beast::tcp_stream stream_;
+  beast::basic_stream<tcp, strand> stream_;
   std::shared_ptr<http_server::impl> server_;
-  net::steady_timer deadline_;
-  net::steady_timer ping_{stream_.get_executor()};
+  strand_timer deadline_;
+  strand_timer ping_{stream_.get_executor()};
   std::shared_ptr<sse_stream> sse_;
   std::string out_;
   std::array<char, 512> discard_{};
@@ -551,7 +560,7 @@ void sse_stream::close() {
 
 void http_server::impl::do_accept() {
   acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec,
-                                                                          tcp::socket socket) {
+                                                                          strand_socket socket) {
     if (!self->accepting)
       return;
     if (!ec) {
@@ -568,7 +577,7 @@ void http_server::impl::do_accept() {
 }
 
 http_server::http_server(net::io_context& io, const settings& cfg, dispatch_fn dispatch)
-    : impl_(std::make_shared<impl>(io, cfg, std::move(dispatch))) {}
+  : impl_(std::make_shared<impl>(io, cfg, std::move(dispatch))) {}
 
 http_server::~http_server() = default;
 

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <array>
+
 namespace inboxd {
 
 namespace {
@@ -11,45 +13,57 @@ struct entry {
 };
 
 const entry table[] = {
-  {"GET", "/healthz", route::healthz},
-  {"GET", "/readyz", route::readyz},
-  {"GET", "/metrics", route::metrics},
-  {"GET", "/api/webhook/whatsapp", route::wa_verify},
-  {"POST", "/api/webhook/whatsapp", route::wa_webhook},
-  {"POST", "/api/webhook/kapso", route::kapso_webhook},
-  {"POST", "/api/admin/workspaces", route::admin_ws_create},
-  {"GET", "/api/admin/workspaces/{}", route::admin_ws_get},
-  {"PATCH", "/api/admin/workspaces/{}", route::admin_ws_patch},
-  {"POST", "/api/admin/workspaces/{}/api-keys", route::admin_key_create},
-  {"DELETE", "/api/admin/workspaces/{}/api-keys/{}", route::admin_key_delete},
-  {"GET", "/api/admin/dead-letters", route::admin_dead_letters},
-  {"POST", "/api/admin/dead-letters/replay", route::admin_replay},
-  {"GET", "/api/contacts/by-phone", route::contact_by_phone},
-  {"GET", "/api/contacts", route::contacts_list},
-  {"GET", "/api/conversations", route::conversations_list},
-  {"GET", "/api/conversations/{}", route::conversation_get},
-  {"GET", "/api/conversations/{}/messages", route::messages_list},
-  {"PUT", "/api/admin/workspaces/{}/members/{}", route::admin_member_put},
-  {"DELETE", "/api/admin/workspaces/{}/members/{}", route::admin_member_delete},
-  {"GET", "/api/admin/workspaces/{}/members", route::admin_members_list},
-  {"PATCH", "/api/contacts/{}", route::contact_patch},
-  {"POST", "/api/conversations/{}/assign", route::conversation_assign},
-  {"POST", "/api/conversations/{}/handover", route::conversation_handover},
-  {"POST", "/api/conversations/{}/read", route::conversation_read},
-  {"POST", "/api/conversations/{}/status", route::conversation_status},
-  {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
-  {"POST", "/api/messages/send", route::message_send},
-  {"GET", "/api/events", route::events},
+    {"GET", "/healthz", route::healthz},
+    {"GET", "/readyz", route::readyz},
+    {"GET", "/metrics", route::metrics},
+    {"GET", "/api/webhook/whatsapp", route::wa_verify},
+    {"POST", "/api/webhook/whatsapp", route::wa_webhook},
+    {"POST", "/api/webhook/kapso", route::kapso_webhook},
+    {"POST", "/api/admin/workspaces", route::admin_ws_create},
+    {"GET", "/api/admin/workspaces/{}", route::admin_ws_get},
+    {"PATCH", "/api/admin/workspaces/{}", route::admin_ws_patch},
+    {"POST", "/api/admin/workspaces/{}/api-keys", route::admin_key_create},
+    {"DELETE", "/api/admin/workspaces/{}/api-keys/{}", route::admin_key_delete},
+    {"GET", "/api/admin/dead-letters", route::admin_dead_letters},
+    {"POST", "/api/admin/dead-letters/replay", route::admin_replay},
+    {"GET", "/api/contacts/by-phone", route::contact_by_phone},
+    {"GET", "/api/contacts", route::contacts_list},
+    {"GET", "/api/conversations", route::conversations_list},
+    {"GET", "/api/conversations/{}", route::conversation_get},
+    {"GET", "/api/conversations/{}/messages", route::messages_list},
+    {"PUT", "/api/admin/workspaces/{}/members/{}", route::admin_member_put},
+    {"DELETE", "/api/admin/workspaces/{}/members/{}", route::admin_member_delete},
+    {"GET", "/api/admin/workspaces/{}/members", route::admin_members_list},
+    {"PATCH", "/api/contacts/{}", route::contact_patch},
+    {"POST", "/api/conversations/{}/assign", route::conversation_assign},
+    {"POST", "/api/conversations/{}/handover", route::conversation_handover},
+    {"POST", "/api/conversations/{}/read", route::conversation_read},
+    {"POST", "/api/conversations/{}/status", route::conversation_status},
+    {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
+    {"POST", "/api/messages/send", route::message_send},
+    {"GET", "/api/events", route::events},
 };
 
-std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> out;
+// A path's segments, without allocating: no route has more than kMaxSegments, so a longer
+// path (`n` past the end) matches nothing.
+constexpr size_t kMaxSegments = 8;
+struct segments {
+  std::array<std::string_view, kMaxSegments> at;
+  size_t n = 0;
+};
+
+segments split(std::string_view path) {
+  segments out;
   if (path.empty() || path[0] != '/')
     return out;
   path.remove_prefix(1);
   while (true) {
     auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
+    if (out.n == kMaxSegments) {
+      out.n = kMaxSegments + 1;
+      return out;
+    }
+    out.at[out.n++] = path.substr(0, slash);
     if (slash == std::string_view::npos)
       break;
     path.remove_prefix(slash + 1);
@@ -57,22 +71,17 @@ std::vector<std::string_view> split(std::string_view path) {
   return out;
 }
 
-bool matches(std::string_view pattern, const std::vector<std::string_view>& segs,
-             std::vector<std::string>& params) {
+bool matches(std::string_view pattern, const segments& segs, std::vector<std::string>& params) {
   auto pat = split(pattern);
-  if (pat.size() != segs.size())
+  if (pat.n != segs.n)
     return false;
-  std::vector<std::string> found;
-  for (size_t i = 0; i < pat.size(); ++i) {
-    if (pat[i] == "{}") {
-      if (segs[i].empty())
-        return false;
-      found.emplace_back(segs[i]);
-    } else if (pat[i] != segs[i]) {
+  for (size_t i = 0; i < pat.n; ++i)
+    if (pat.at[i] == "{}" ? segs.at[i].empty() : pat.at[i] != segs.at[i])
       return false;
-    }
-  }
-  params = std::move(found);
+  params.clear();
+  for (size_t i = 0; i < pat.n; ++i)
+    if (pat.at[i] == "{}")
+      params.emplace_back(segs.at[i]);
   return true;
 }
 
@@ -81,10 +90,10 @@ bool matches(std::string_view pattern, const std::vector<std::string_view>& segs
 route_match match_route(std::string_view method, std::string_view path) {
   route_match out;
   auto segs = split(path);
-  if (segs.empty())
+  if (segs.n == 0 || segs.n > kMaxSegments)
     return out;
+  std::vector<std::string> params;
   for (auto& e : table) {
-    std::vector<std::string> params;
     if (!matches(e.pattern, segs, params))
       continue;
     if (method == e.method) {

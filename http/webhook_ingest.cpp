@@ -52,7 +52,8 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   try {
     decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
   } catch (const std::exception& e) {
-    return reply.error(api_error::bad_request, std::string("undecodable webhook body: ") + e.what());
+    return reply.error(api_error::bad_request,
+                       std::string("undecodable webhook body: ") + e.what());
   }
   if (!decoded.ok)
     return reply.error(api_error::bad_request, decoded.error);
@@ -74,7 +75,11 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   auto ack = std::make_shared<ingest_ack>(items, [reply, events, dead](bool ok) {
     if (!ok)
       return reply.error(api_error::unavailable, "storage unavailable; retry later");
-    reply.json(200, {{"received", true}, {"events", events}, {"deadLettered", dead}});
+    // {"deadLettered":..,"events":..,"received":true} (what dumping the document gave), as text.
+    http_response res;
+    res.body = "{\"deadLettered\":" + std::to_string(dead) +
+               ",\"events\":" + std::to_string(events) + ",\"received\":true}";
+    reply.send(std::move(res));
   });
   for (auto& [entry, evs] : by_ws)
     caf::anon_send(entry->actor, ingest_batch{std::move(evs), ack});

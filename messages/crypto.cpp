@@ -2,10 +2,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace inboxd {
@@ -24,22 +24,63 @@ std::string to_hex(const unsigned char* data, size_t len) {
 
 } // namespace
 
+// SHA-256 and HMAC-SHA256 (RFC 2104) over OpenSSL's low-level SHA-256: no allocation and no
+// algorithm fetch per call. OpenSSL 3's one-shot HMAC() and SHA256() fetch the algorithm and
+// allocate contexts each time: ~40 allocations per webhook, measured with heaptrack.
+namespace {
+
+constexpr size_t kBlock = 64;
+
+void sha256(std::string_view data, unsigned char out[SHA256_DIGEST_LENGTH]) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(out, &ctx);
+}
+
+void hmac_sha256(std::string_view key, std::string_view data,
+                 unsigned char out[SHA256_DIGEST_LENGTH]) {
+  unsigned char k[kBlock] = {};
+  if (key.size() > kBlock)
+    sha256(key, k);
+  else
+    std::copy(key.begin(), key.end(), k);
+  unsigned char pad[kBlock];
+  SHA256_CTX ctx;
+  for (size_t i = 0; i < kBlock; ++i)
+    pad[i] = k[i] ^ 0x36;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kBlock);
+  SHA256_Update(&ctx, data.data(), data.size());
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  SHA256_Final(inner, &ctx);
+  for (size_t i = 0; i < kBlock; ++i)
+    pad[i] = k[i] ^ 0x5c;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kBlock);
+  SHA256_Update(&ctx, inner, sizeof(inner));
+  SHA256_Final(out, &ctx);
+  OPENSSL_cleanse(k, sizeof(k));
+  OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+} // namespace
+
 std::string hmac_sha256_raw(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  hmac_sha256(key, data, out);
+  return std::string(reinterpret_cast<char*>(out), sizeof(out));
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  auto raw = hmac_sha256_raw(key, data);
-  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  hmac_sha256(key, data, out);
+  return to_hex(out, sizeof(out));
 }
 
 std::string sha256_hex(std::string_view data) {
   unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
+  sha256(data, out);
   return to_hex(out, sizeof(out));
 }
 

@@ -58,8 +58,12 @@ void from_json(const nlohmann::json& j, workspace& w) {
 }
 
 void to_json(nlohmann::json& j, const contact& c) {
-  j = {{"id", c.id},           {"phone", c.phone},          {"customName", c.custom_name},
-       {"profileName", c.profile_name}, {"tags", c.tags}, {"createdAt", c.created_at},
+  j = {{"id", c.id},
+       {"phone", c.phone},
+       {"customName", c.custom_name},
+       {"profileName", c.profile_name},
+       {"tags", c.tags},
+       {"createdAt", c.created_at},
        {"updatedAt", c.updated_at}};
 }
 
@@ -128,39 +132,128 @@ nlohmann::json contact_api(const contact& c) {
 
 nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64_t now_ms) {
   bool can_reply = cv.last_inbound_at != 0 && now_ms < cv.last_inbound_at + kReplyWindowMs;
-  return {{"id", cv.id},
-          {"contact",
-           {{"id", ct.id}, {"phone", ct.phone}, {"name", null_if_empty(ct.display_name())}}},
-          {"status", cv.status},
-          {"mode", cv.mode},
-          {"assignedTo", null_if_empty(cv.assigned_to)},
-          {"unreadCount", cv.unread_count},
-          {"tags", cv.tags},
-          {"lastMessageAt", null_if_zero(cv.last_message_at)},
-          {"lastMessagePreview", null_if_empty(cv.last_message_preview)},
-          {"lastInboundAt", null_if_zero(cv.last_inbound_at)},
-          {"canReply", can_reply},
-          {"createdAt", cv.created_at},
-          {"updatedAt", cv.updated_at}};
+  return {
+      {"id", cv.id},
+      {"contact", {{"id", ct.id}, {"phone", ct.phone}, {"name", null_if_empty(ct.display_name())}}},
+      {"status", cv.status},
+      {"mode", cv.mode},
+      {"assignedTo", null_if_empty(cv.assigned_to)},
+      {"unreadCount", cv.unread_count},
+      {"tags", cv.tags},
+      {"lastMessageAt", null_if_zero(cv.last_message_at)},
+      {"lastMessagePreview", null_if_empty(cv.last_message_preview)},
+      {"lastInboundAt", null_if_zero(cv.last_inbound_at)},
+      {"canReply", can_reply},
+      {"createdAt", cv.created_at},
+      {"updatedAt", cv.updated_at}};
 }
 
-void append_json_string(std::string& out, const std::string& s) {
-  bool plain = true; // printable ASCII without quote or backslash: copied as it is
-  for (unsigned char c : s)
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-  if (!plain) {
-    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return;
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, at most
+// U+10FFFF), or 0 when it is not one.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto cont = [&](size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2))
+      return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F))
+      return 0;
+    return 3;
   }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3))
+      return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F))
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+} // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto start = out.size();
+  out.reserve(start + s.size() + 2);
   out += '"';
-  out += s;
+  for (size_t i = 0; i < s.size();) {
+    auto run = i; // printable ASCII other than quote and backslash: copied in one go
+    while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 &&
+           static_cast<unsigned char>(s[run]) < 0x80 && s[run] != '"' && s[run] != '\\')
+      ++run;
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      auto n = utf8_sequence(s, i);
+      if (n == 0) { // invalid UTF-8: nlohmann's replacement rules decide, as before
+        out.resize(start);
+        out += nlohmann::json(std::string(s))
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return;
+      }
+      out.append(s.data() + i, n);
+      i += n;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
   out += '"';
 }
 
 namespace {
+
+void append_tags(std::string& out, const std::vector<std::string>& tags) {
+  out += '[';
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (i)
+      out += ',';
+    append_json_string(out, tags[i]);
+  }
+  out += ']';
+}
 
 void append_string_or_null(std::string& out, const std::string& s) {
   if (s.empty())
@@ -205,16 +298,61 @@ void append_conversation_api(std::string& out, const conversation& cv, const con
   append_json_string(out, cv.mode);
   out += ",\"status\":";
   append_json_string(out, cv.status);
-  out += ",\"tags\":[";
-  for (size_t i = 0; i < cv.tags.size(); ++i) {
-    if (i)
-      out += ',';
-    append_json_string(out, cv.tags[i]);
-  }
-  out += "],\"unreadCount\":";
+  out += ",\"tags\":";
+  append_tags(out, cv.tags);
+  out += ",\"unreadCount\":";
   out += std::to_string(cv.unread_count);
   out += ",\"updatedAt\":";
   out += std::to_string(cv.updated_at);
+  out += '}';
+}
+
+void append_conversation_record(std::string& out, const conversation& c) {
+  // Keys in nlohmann's (sorted) order: the text is what dumping to_json(c) gives.
+  out += "{\"assignedTo\":";
+  append_json_string(out, c.assigned_to);
+  out += ",\"contactId\":";
+  append_json_string(out, c.contact_id);
+  out += ",\"createdAt\":";
+  out += std::to_string(c.created_at);
+  out += ",\"id\":";
+  append_json_string(out, c.id);
+  out += ",\"lastInboundAt\":";
+  out += std::to_string(c.last_inbound_at);
+  out += ",\"lastMessageAt\":";
+  out += std::to_string(c.last_message_at);
+  out += ",\"lastMessagePreview\":";
+  append_json_string(out, c.last_message_preview);
+  out += ",\"mode\":";
+  append_json_string(out, c.mode);
+  out += ",\"seq\":";
+  out += std::to_string(c.seq);
+  out += ",\"status\":";
+  append_json_string(out, c.status);
+  out += ",\"tags\":";
+  append_tags(out, c.tags);
+  out += ",\"unreadCount\":";
+  out += std::to_string(c.unread_count);
+  out += ",\"updatedAt\":";
+  out += std::to_string(c.updated_at);
+  out += '}';
+}
+
+void append_contact_record(std::string& out, const contact& c) {
+  out += "{\"createdAt\":";
+  out += std::to_string(c.created_at);
+  out += ",\"customName\":";
+  append_json_string(out, c.custom_name);
+  out += ",\"id\":";
+  append_json_string(out, c.id);
+  out += ",\"phone\":";
+  append_json_string(out, c.phone);
+  out += ",\"profileName\":";
+  append_json_string(out, c.profile_name);
+  out += ",\"tags\":";
+  append_tags(out, c.tags);
+  out += ",\"updatedAt\":";
+  out += std::to_string(c.updated_at);
   out += '}';
 }
 

@@ -29,7 +29,9 @@ struct contact {
   std::string profile_name; // latest WhatsApp/Kapso profile name
   std::vector<std::string> tags;
   int64_t created_at = 0, updated_at = 0;
-  const std::string& display_name() const { return custom_name.empty() ? profile_name : custom_name; }
+  const std::string& display_name() const {
+    return custom_name.empty() ? profile_name : custom_name;
+  }
 };
 
 struct conversation {
@@ -65,8 +67,13 @@ nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64
 /// the workspace actor, where this is the hot path.
 void append_conversation_api(std::string& out, const conversation& cv, const contact& ct,
                              int64_t now_ms);
-/// Appends `s` as a JSON string literal, as nlohmann's dump (invalid UTF-8 replaced) does.
-void append_json_string(std::string& out, const std::string& s);
+/// Appends `s` as a JSON string literal, byte for byte what nlohmann's dump gives (UTF-8 kept,
+/// control characters escaped, invalid UTF-8 replaced).
+void append_json_string(std::string& out, std::string_view s);
+/// The storage forms, byte for byte what dumping to_json gives, without building the document
+/// (every webhook writes a conversation and a contact).
+void append_conversation_record(std::string& out, const conversation& c);
+void append_contact_record(std::string& out, const contact& c);
 
 /// The preview line of a message record (text, caption or "[type]"), at most 120 bytes,
 /// cut on a UTF-8 boundary.

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libcaf-dev libhiredis-dev libboost1.74-dev libssl-dev nlohmann-json3-dev libspdlog-dev libjwt-dev
+  libcaf-dev libhiredis-dev libjemalloc-dev libboost1.74-dev libssl-dev nlohmann-json3-dev libspdlog-dev libjwt-dev
   libgtest-dev libgmock-dev
   prometheus # promtool: the tests check GET /metrics with `promtool check metrics`
   redis-server redis-tools

@@ -139,10 +139,14 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   for (auto& [id, items] : cs.park)
     for (auto& item : items)
       add({"p", id, item});
-  if (cs.conv)
-    add({"c", cs.conv->id, nlohmann::json(*cs.conv).dump()});
-  if (cs.ct)
-    add({"k", cs.ct->id, nlohmann::json(*cs.ct).dump()});
+  if (cs.conv) {
+    add({"c", cs.conv->id});
+    append_conversation_record(argv.emplace_back(), *cs.conv);
+  }
+  if (cs.ct) {
+    add({"k", cs.ct->id});
+    append_contact_record(argv.emplace_back(), *cs.ct);
+  }
   for (auto& [derived, id] : cs.aliases)
     add({"a", derived, id});
   for (auto& e : cs.outbox_add)

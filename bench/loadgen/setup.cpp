@@ -3,6 +3,8 @@
 #include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 
 #include <chrono>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -52,7 +54,8 @@ private:
               const std::vector<std::pair<std::string, std::string>>& headers,
               const std::string& body) {
     if (!socket_.is_open()) {
-      socket_.connect(tcp::endpoint(asio::ip::make_address(host_), static_cast<unsigned short>(port_)));
+      socket_.connect(
+          tcp::endpoint(asio::ip::make_address(host_), static_cast<unsigned short>(port_)));
       buffer_.clear();
     }
     bhttp::request<bhttp::string_body> req{method, target, 11};
@@ -99,7 +102,7 @@ json expect_json(const answer& a, int status, const std::string& what) {
 std::vector<provisioned_workspace> provision(const provision_options& o) {
   sync_client client(o.host, o.port);
   std::vector<std::pair<std::string, std::string>> admin = {
-    {"Authorization", "Bearer " + o.admin_token}};
+      {"Authorization", "Bearer " + o.admin_token}};
   std::vector<provisioned_workspace> out;
   for (int i = 0; i < o.count; ++i) {
     provisioned_workspace ws;
@@ -110,13 +113,13 @@ std::vector<provisioned_workspace> provision(const provision_options& o) {
                 {"displayPhoneNumber", "15550001111"}};
     if (!o.send_base_url.empty())
       req["send"] = {{"baseUrl", o.send_base_url}, {"accessToken", o.access_token}};
-    auto created = expect_json(
-      client.request(bhttp::verb::post, "/api/admin/workspaces", admin, req.dump()), 201,
-      "create workspace " + o.prefix + "-" + std::to_string(i));
+    auto created =
+        expect_json(client.request(bhttp::verb::post, "/api/admin/workspaces", admin, req.dump()),
+                    201, "create workspace " + o.prefix + "-" + std::to_string(i));
     ws.id = created.at("id").get<std::string>();
-    auto key = expect_json(client.request(bhttp::verb::post,
-                                          "/api/admin/workspaces/" + ws.id + "/api-keys", admin),
-                           201, "create API key for " + ws.id);
+    auto key = expect_json(
+        client.request(bhttp::verb::post, "/api/admin/workspaces/" + ws.id + "/api-keys", admin),
+        201, "create API key for " + ws.id);
     ws.api_key = key.at("key").get<std::string>();
     out.push_back(std::move(ws));
   }
@@ -148,10 +151,26 @@ std::vector<std::string> fetch_conversation_ids(const std::string& host, int por
   return ids;
 }
 
+// A port below the kernel's ephemeral range (read from /proc), free now: a port the kernel may
+// hand to any outgoing connection (the bench's Redis clients) could be taken before the server
+// that is given it binds.
 int free_port() {
+  int high = 32768;
+  if (std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range"); !(in >> high) || high <= 11000)
+    high = 32768;
+  std::mt19937 rng(std::random_device{}());
   asio::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    auto port = static_cast<unsigned short>(10000 + rng() % static_cast<unsigned>(high - 10000));
+    tcp::acceptor a(io);
+    boost::system::error_code ec;
+    a.open(tcp::v4(), ec);
+    if (!ec)
+      a.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+    if (!ec)
+      return port;
+  }
+  throw std::runtime_error("free-port: no free port below the ephemeral range");
 }
 
 } // namespace inboxd::bench

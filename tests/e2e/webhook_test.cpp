@@ -99,7 +99,7 @@ TEST_F(webhook_test, text_message_is_stored_and_readable) {
   auto raw = body.dump();
   auto r = post_meta(raw, kMetaSecret, "application/json; charset=utf-8");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.json().value("received", false), true) << r.body;
+  EXPECT_EQ(r.json(), (json{{"received", true}, {"events", 1}, {"deadLettered", 0}})) << r.body;
   EXPECT_FALSE(r.header("x-request-id").empty());
 
   // The contact, by its wa_id and by a formatted variant of it.

@@ -24,6 +24,14 @@ TEST(router, unknown_and_wrong_method) {
   auto m = match_route("DELETE", "/api/webhook/whatsapp");
   EXPECT_EQ(m.which, route::method_not_allowed);
   EXPECT_EQ(m.allowed, "GET, POST");
+  EXPECT_EQ(match_route("GET", "/api/conversations/cv_1/messages/").which, route::not_found);
+  EXPECT_EQ(match_route("GET", "/a/b/c/d/e/f/g/h/i/j/k/l").which, route::not_found);
+  EXPECT_EQ(match_route("GET", "/api/conversations/cv_1/messages/x/y/z/w/v").which,
+            route::not_found);
+  // A wrong method after a partial match keeps no parameters of the pattern it tried.
+  auto p = match_route("PUT", "/api/admin/workspaces/ws_1");
+  EXPECT_EQ(p.which, route::method_not_allowed);
+  EXPECT_TRUE(p.params.empty());
 }
 
 TEST(query_string, decodes) {

@@ -9,8 +9,8 @@ namespace {
 constexpr int64_t now = 1'800'000'000'000;
 
 std::string dumped(const conversation& cv, const contact& ct) {
-  return conversation_api(cv, ct, now).dump(-1, ' ', false,
-                                            nlohmann::json::error_handler_t::replace);
+  return conversation_api(cv, ct, now)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string appended(const conversation& cv, const contact& ct) {
@@ -51,4 +51,88 @@ TEST(records, appended_conversation_is_the_dumped_document) {
   cv.last_message_preview = std::string("bad \xff\xfe utf8 \xc3", 14); // replaced, as dump does
   EXPECT_EQ(appended(cv, ct), dumped(cv, ct));
   EXPECT_TRUE(nlohmann::json::accept(appended(cv, ct)));
+}
+
+namespace {
+
+std::string nlohmann_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string appended_string(const std::string& s) {
+  std::string out = "x"; // appends: what was there stays
+  append_json_string(out, s);
+  return out.substr(1);
+}
+
+} // namespace
+
+// Every string is written as nlohmann writes it: UTF-8 kept, control characters escaped,
+// invalid UTF-8 replaced (overlongs, surrogates, truncated and stray bytes among them).
+TEST(records, appended_string_is_what_nlohmann_dumps) {
+  std::vector<std::string> cases = {"",
+                                    "plain",
+                                    "quote \" backslash \\ slash /",
+                                    "\b\f\n\r\t\x01\x1f\x7f",
+                                    "Olá, Fábio! 日本 🎉",
+                                    "\xc3",
+                                    "\xc0\xaf",
+                                    "\xe0\x80\xaf",
+                                    "\xed\xa0\x80",
+                                    "\xf4\x90\x80\x80",
+                                    "\xf0\x9f\x8e",
+                                    "a\xffz",
+                                    "\x80",
+                                    "ok \xe2\x82\xac end"};
+  for (auto& s : cases)
+    EXPECT_EQ(appended_string(s), nlohmann_string(s)) << testing::PrintToString(s);
+  uint32_t x = 12345; // xorshift: random bytes, biased toward UTF-8 lead and continuation bytes
+  for (int round = 0; round < 20000; ++round) {
+    std::string s;
+    auto n = round % 9;
+    for (int i = 0; i < n; ++i) {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      static const unsigned char pool[] = {'a',  '"',  '\\', 0x01, 0x7f, 0x80, 0x9f, 0xa0, 0xbf,
+                                           0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+      s += static_cast<char>(x % 3 ? pool[x % sizeof(pool)] : (x >> 8) & 0xff);
+    }
+    ASSERT_EQ(appended_string(s), nlohmann_string(s)) << testing::PrintToString(s);
+  }
+}
+
+// The storage forms are written as text; reading them back gives the record, and the text is
+// what dumping the document gives.
+TEST(records, appended_records_are_the_dumped_documents) {
+  conversation cv;
+  contact ct;
+  for (int round = 0; round < 2; ++round) {
+    std::string a, b;
+    append_conversation_record(a, cv);
+    append_contact_record(b, ct);
+    EXPECT_EQ(a, nlohmann::json(cv).dump());
+    EXPECT_EQ(b, nlohmann::json(ct).dump());
+    auto back = nlohmann::json::parse(a).get<conversation>();
+    EXPECT_EQ(back.last_message_preview, cv.last_message_preview);
+    EXPECT_EQ(back.tags, cv.tags);
+    cv.id = "cv_1";
+    cv.contact_id = "ct_1";
+    cv.status = "pending";
+    cv.mode = "ai";
+    cv.assigned_to = "user \"7\"";
+    cv.unread_count = 4;
+    cv.tags = {"vip", "naïve"};
+    cv.last_message_at = now;
+    cv.last_message_preview = "Olá\nmundo";
+    cv.last_inbound_at = now - 1;
+    cv.created_at = now - 9;
+    cv.updated_at = now;
+    cv.seq = 77;
+    ct.id = "ct_1";
+    ct.phone = "5511999999999";
+    ct.custom_name = "Ana \\ Maria";
+    ct.profile_name = "Fábio";
+    ct.tags = {"a"};
+    ct.created_at = now - 9;
+    ct.updated_at = now;
+  }
 }

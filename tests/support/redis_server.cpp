@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -111,20 +114,63 @@ std::string read_file(const std::string& path) {
 
 } // namespace
 
-int free_port() {
+namespace {
+
+// The low end of the kernel's ephemeral port range (outgoing connections take their local ports
+// from it).
+int ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (!(in >> low) || low <= 11000)
+    low = 32768;
+  return low;
+}
+
+// Whether nothing is bound to 127.0.0.1:port now (bound without SO_REUSEADDR, as a server's
+// listener would collide).
+bool bindable(int port) {
   fd_guard fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0)
     throw std::runtime_error(errno_text("socket"));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error(errno_text("bind"));
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error(errno_text("getsockname"));
-  return ntohs(addr.sin_port);
+  return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+} // namespace
+
+// A port below the ephemeral range, so no outgoing connection (of any process: parallel tests
+// connect to their Redis servers all the time) can take it between this call and the server's
+// bind. That race, with a port the kernel had handed out as ephemeral, made e2e tests fail with
+// "Address already in use". Among parallel tests, each port is reserved by an flock on a file
+// named after it, held until this process exits; a server started by another process (a
+// previous test's inboxd or redis-server) shows as not bindable.
+int free_port() {
+  static std::mutex mutex;
+  static std::vector<int> held; // lock descriptors, kept open for the process's lifetime
+  std::lock_guard lock(mutex);
+  auto dir = std::filesystem::temp_directory_path() / "inboxd-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const int low = 10000, high = ephemeral_low();
+  std::mt19937 rng(
+      static_cast<unsigned>(::getpid()) ^
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = low + static_cast<int>(rng() % static_cast<unsigned>(high - low));
+    auto path = dir / std::to_string(port);
+    int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    if (fd < 0)
+      throw std::runtime_error(errno_text(("open " + path.string()).c_str()));
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && bindable(port)) {
+      held.push_back(fd);
+      return port;
+    }
+    ::close(fd);
+  }
+  throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 redis_server::redis_server() {
