@@ -14,7 +14,7 @@ std::string lower(std::string s) {
 }
 
 // Whether `hay` contains `lq` (already lower-case), ignoring ASCII case; no allocation.
-bool contains_folded(const std::string& hay, const std::string& lq) {
+bool contains_folded(std::string_view hay, const std::string& lq) {
   if (lq.size() > hay.size())
     return false;
   auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
@@ -28,17 +28,18 @@ bool contains_folded(const std::string& hay, const std::string& lq) {
   return false;
 }
 
-bool contact_matches(const contact& c, const std::string& lq) {
+template <class Contact>
+bool contact_matches(const Contact& c, const std::string& lq) {
   if (lq.empty())
     return true;
   return contains_folded(c.display_name(), lq) || contains_folded(c.profile_name, lq) ||
-         c.phone.find(lq) != std::string::npos;
+         std::string_view(c.phone).find(lq) != std::string_view::npos;
 }
 
 // A 64-bit filter of the adjacent character pairs (ASCII case folded) in `s`. A text that
 // contains q has every pair of q, so a row whose bits miss one of q's cannot match and is
 // skipped without reading its contact (the scan stays in the contiguous rows).
-uint64_t bigram_bits(const std::string& s) {
+uint64_t bigram_bits(std::string_view s) {
   auto fold = [](char c) {
     return static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   };
@@ -64,7 +65,27 @@ uint64_t id_key_of(const std::string& id) {
   return k;
 }
 
+// Grows a vector by half its size instead of doubling: the index's rows are most of a
+// workspace's memory.
+template <class T>
+void reserve_for_one_more(std::vector<T>& v) {
+  if (v.size() == v.capacity())
+    v.reserve(v.capacity() < 16 ? 16 : v.capacity() + v.capacity() / 2);
+}
+
 } // namespace
+
+contact conversation_index::contact_slot::to_contact() const {
+  contact c;
+  c.id = id.str();
+  c.phone = phone.str();
+  c.custom_name = custom_name.str();
+  c.profile_name = profile_name.str();
+  c.tags = tags.get();
+  c.created_at = created_at;
+  c.updated_at = updated_at;
+  return c;
+}
 
 uint32_t conversation_index::name_pool::code(const std::string& name) {
   if (auto i = codes_.find(name); i != codes_.end())
@@ -83,7 +104,7 @@ uint32_t conversation_index::contact_slot_of(const std::string& id) {
   if (auto s = by_contact_id_.find(id, contact_id_of()); s != kNone)
     return s;
   auto s = static_cast<uint32_t>(contacts_.size());
-  contacts_.emplace_back().c.id = id;
+  contacts_.emplace_back().id = id;
   by_contact_id_.insert(s, contact_id_of());
   return s;
 }
@@ -93,11 +114,16 @@ void conversation_index::put_contact(const contact& c) {
   auto& slot = contacts_[s];
   // A table entry's key must not change under it: the old number's entry goes first (if this
   // contact still holds it), the new one is added after (taking it over from any other).
-  if (slot.c.phone != c.phone)
-    by_phone_.erase(slot.c.phone, phone_of(), s);
-  slot.c = c;
+  if (slot.phone.view() != c.phone)
+    by_phone_.erase(slot.phone.view(), phone_of(), s);
+  slot.phone = c.phone;
+  slot.custom_name = c.custom_name;
+  slot.profile_name = c.profile_name;
+  slot.tags = c.tags;
+  slot.created_at = c.created_at;
+  slot.updated_at = c.updated_at;
   slot.known = true;
-  if (!slot.c.phone.empty())
+  if (!slot.phone.empty())
     by_phone_.insert(s, phone_of());
   if (slot.conv != kNone)
     set_text(rows_[slot.conv]);
@@ -109,9 +135,8 @@ void conversation_index::remove_phone(const std::string& phone) {
 
 void conversation_index::set_text(row& r) const {
   auto& slot = contacts_[r.contact];
-  auto& ct = slot.c;
-  r.text_bits = slot.known ? bigram_bits(ct.display_name()) | bigram_bits(ct.profile_name) |
-                                 bigram_bits(ct.phone)
+  r.text_bits = slot.known ? bigram_bits(slot.display_name()) | bigram_bits(slot.profile_name) |
+                                 bigram_bits(slot.phone)
                            : 0;
 }
 
@@ -123,6 +148,7 @@ void conversation_index::put_conversation(const conversation& c) {
   } else {
     fresh = true;
     s = static_cast<uint32_t>(rows_.size());
+    reserve_for_one_more(rows_);
     rows_.emplace_back();
     rest_.emplace_back().id = c.id; // never reassigned
     by_conv_id_.insert(s, conv_id_of());
@@ -165,15 +191,15 @@ conversation conversation_index::assemble(uint32_t s) const {
   auto& r = rows_[s];
   auto& rest = rest_[s];
   conversation c;
-  c.id = rest.id;
-  c.contact_id = contacts_[r.contact].c.id;
+  c.id = rest.id.str();
+  c.contact_id = contacts_[r.contact].id.str();
   c.status = statuses_.name(r.status);
   c.mode = modes_.name(r.mode);
   c.assigned_to = users_.name(r.assignee);
   c.unread_count = rest.unread_count;
-  c.tags = rest.tags;
+  c.tags = rest.tags.get();
   c.last_message_at = rest.last_message_at;
-  c.last_message_preview = rest.last_message_preview;
+  c.last_message_preview = rest.last_message_preview.str();
   c.last_inbound_at = r.last_inbound_at;
   c.created_at = rest.created_at;
   c.updated_at = rest.updated_at;
@@ -181,14 +207,18 @@ conversation conversation_index::assemble(uint32_t s) const {
   return c;
 }
 
-const contact* conversation_index::contact_by_phone(const std::string& phone) const {
+std::optional<contact> conversation_index::contact_by_phone(const std::string& phone) const {
   auto s = by_phone_.find(phone, phone_of());
-  return s == kNone ? nullptr : &contacts_[s].c;
+  if (s == kNone)
+    return std::nullopt;
+  return contacts_[s].to_contact();
 }
 
-const contact* conversation_index::contact_by_id(const std::string& id) const {
+std::optional<contact> conversation_index::contact_by_id(const std::string& id) const {
   auto s = by_contact_id_.find(id, contact_id_of());
-  return s == kNone || !contacts_[s].known ? nullptr : &contacts_[s].c;
+  if (s == kNone || !contacts_[s].known)
+    return std::nullopt;
+  return contacts_[s].to_contact();
 }
 
 std::optional<conversation> conversation_index::conversation_by_id(const std::string& id) const {
@@ -215,17 +245,18 @@ nlohmann::json conversation_index::render(const conversation& c, int64_t now_ms)
 nlohmann::json conversation_index::list_contacts(const std::string& q, int64_t page,
                                                  int64_t limit) const {
   auto lq = lower(q);
-  std::vector<const contact*> hits;
+  std::vector<const contact_slot*> hits;
   for (auto& slot : contacts_)
-    if (slot.known && slot.c.updated_at != 0 && contact_matches(slot.c, lq))
-      hits.push_back(&slot.c);
-  std::sort(hits.begin(), hits.end(), [](const contact* a, const contact* b) {
-    return a->updated_at != b->updated_at ? a->updated_at > b->updated_at : a->id < b->id;
+    if (slot.known && slot.updated_at != 0 && contact_matches(slot, lq))
+      hits.push_back(&slot);
+  std::sort(hits.begin(), hits.end(), [](const contact_slot* a, const contact_slot* b) {
+    return a->updated_at != b->updated_at ? a->updated_at > b->updated_at
+                                          : a->id.view() < b->id.view();
   });
   nlohmann::json out = nlohmann::json::array();
   auto first = static_cast<size_t>((page - 1) * limit);
   for (size_t i = first; i < hits.size() && i < first + static_cast<size_t>(limit); ++i)
-    out.push_back(contact_api(*hits[i]));
+    out.push_back(contact_api(hits[i]->to_contact()));
   return {{"contacts", std::move(out)},
           {"page", page},
           {"limit", limit},
@@ -269,11 +300,11 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
       if (f.active_only && !(r.last_inbound_at && now_ms < r.last_inbound_at + kReplyWindowMs))
         continue;
       if ((r.tag_bits & want_bits) != want_bits ||
-          (check_tag_list && !has_all_tags(rest_[s].tags, f.tags)))
+          (check_tag_list && !has_all_tags(rest_[s].tags.get(), f.tags)))
         continue;
       if (!lq.empty() &&
           ((r.text_bits & q_bits) != q_bits || !contacts_[r.contact].known ||
-           !contact_matches(contacts_[r.contact].c, lq)))
+           !contact_matches(contacts_[r.contact], lq)))
         continue;
       ++all;
       if (r.assignee == 0)
@@ -291,7 +322,7 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
       return a.activity > b.activity;
     if (a.id_key != b.id_key)
       return a.id_key > b.id_key;
-    return rest_[a.slot].id > rest_[b.slot].id;
+    return rest_[a.slot].id.view() > rest_[b.slot].id.view();
   };
   auto total = static_cast<int64_t>(hits_.size());
   auto first = std::min((f.page - 1) * f.limit, total);
@@ -310,7 +341,8 @@ std::string conversation_index::list_conversations(const conversation_filter& f,
       if (k > first)
         out += ',';
       auto& slot = contacts_[r.contact];
-      append_conversation_api(out, assemble(hits_[k].slot), slot.known ? slot.c : none, now_ms);
+      append_conversation_api(out, assemble(hits_[k].slot), slot.known ? slot.to_contact() : none,
+                              now_ms);
     }
   }
   // Keys in the order nlohmann's dump gives every other response.

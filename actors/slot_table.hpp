@@ -36,7 +36,7 @@ public:
   /// Maps key_of(slot) to `slot`, replacing the entry of an equal key.
   template <class KeyOf>
   void insert(uint32_t slot, const KeyOf& key_of) {
-    if ((size_ + 1) * 2 > cells_.size())
+    if ((size_ + 1) * 4 > cells_.size() * 3) // load factor at most 3/4
       grow(key_of);
     auto key = key_of(slot);
     for (size_t i = home(key);; i = next(i)) {

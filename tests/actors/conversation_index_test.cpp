@@ -106,9 +106,44 @@ TEST(conversation_index, phone_change_moves_index) {
   auto c = *idx.contact_by_id("ct_1");
   c.phone = "999";
   idx.put_contact(c);
-  EXPECT_EQ(idx.contact_by_phone("551"), nullptr);
-  ASSERT_NE(idx.contact_by_phone("999"), nullptr);
+  EXPECT_FALSE(idx.contact_by_phone("551"));
+  ASSERT_TRUE(idx.contact_by_phone("999"));
   EXPECT_EQ(idx.contact_by_phone("999")->id, "ct_1");
+}
+
+// The index keeps its strings packed (inline up to 23 bytes, on the heap beyond): what goes in
+// comes back, at and around that boundary.
+TEST(conversation_index, records_round_trip_through_packed_strings) {
+  conversation_index idx;
+  for (size_t len : {0u, 1u, 15u, 16u, 22u, 23u, 24u, 200u}) {
+    auto text = [&](char c) { return std::string(len, c); };
+    contact ct;
+    ct.id = "ct_" + std::to_string(len) + text('i');
+    ct.phone = "55" + std::to_string(len) + std::string(len, '9');
+    ct.custom_name = text('c');
+    ct.profile_name = "Fábio " + text('p');
+    ct.tags = {"vip", text('t')};
+    ct.created_at = 1;
+    ct.updated_at = 2;
+    conversation cv;
+    cv.id = "cv_" + std::to_string(len) + text('v');
+    cv.contact_id = ct.id;
+    cv.last_message_preview = "Olá " + text('m');
+    cv.tags = {text('g')};
+    cv.unread_count = 3;
+    cv.created_at = 4;
+    cv.updated_at = 5;
+    cv.seq = 6;
+    idx.put_contact(ct);
+    idx.put_conversation(cv);
+    auto back = idx.contact_by_phone(ct.phone);
+    ASSERT_TRUE(back) << len;
+    EXPECT_EQ(nlohmann::json(*back), nlohmann::json(ct)) << len;
+    auto conv = idx.conversation_by_id(cv.id);
+    ASSERT_TRUE(conv) << len;
+    EXPECT_EQ(nlohmann::json(*conv), nlohmann::json(cv)) << len;
+    EXPECT_EQ(idx.conversation_of_contact(ct.id)->id, cv.id);
+  }
 }
 
 TEST(conversation_index, unstored_conversations_are_hidden) {
