@@ -228,6 +228,26 @@ TEST_F(passivation_test, passivated_conversation_comes_back_with_its_state) {
   EXPECT_EQ(conversation()["unreadCount"], 2);
 }
 
+// The idle sweep asks its children a batch at a time (256): every one of more than two
+// batches' worth passivates, and each conversation keeps its message.
+TEST_F(passivation_test, every_idle_conversation_of_a_large_sweep_passivates) {
+  auto baseline = baseline_actors();
+  auto body = meta_case("message.json", "text");
+  json batch = json::array();
+  for (int i = 0; i < 600; ++i)
+    batch.push_back({{"from", "4915100" + std::to_string(100000 + i)},
+                     {"id", unique_id("wamid.")},
+                     {"timestamp", "1700000000"},
+                     {"type", "text"},
+                     {"text", {{"body", "hi " + std::to_string(i)}}}});
+  body["entry"][0]["changes"][0]["value"]["messages"] = batch;
+  ingest(body);
+  ASSERT_TRUE(wait_passivated(baseline));
+  auto r = client().get("/api/conversations?limit=1", api_headers());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["total"], 600) << r.body;
+}
+
 class metrics_test : public semantics_test {
 protected:
   void SetUp() override {
