@@ -71,8 +71,18 @@ segments split(std::string_view path) {
   return out;
 }
 
-bool matches(std::string_view pattern, const segments& segs, std::vector<std::string>& params) {
-  auto pat = split(pattern);
+// The table's patterns, split once.
+const auto& split_patterns() {
+  static const auto split_table = [] {
+    std::array<segments, std::size(table)> out;
+    for (size_t i = 0; i < std::size(table); ++i)
+      out[i] = split(table[i].pattern);
+    return out;
+  }();
+  return split_table;
+}
+
+bool matches(const segments& pat, const segments& segs, std::vector<std::string>& params) {
   if (pat.n != segs.n)
     return false;
   for (size_t i = 0; i < pat.n; ++i)
@@ -93,8 +103,10 @@ route_match match_route(std::string_view method, std::string_view path) {
   if (segs.n == 0 || segs.n > kMaxSegments)
     return out;
   std::vector<std::string> params;
-  for (auto& e : table) {
-    if (!matches(e.pattern, segs, params))
+  auto& patterns = split_patterns();
+  for (size_t i = 0; i < std::size(table); ++i) {
+    auto& e = table[i];
+    if (!matches(patterns[i], segs, params))
       continue;
     if (method == e.method) {
       out.which = e.which;
