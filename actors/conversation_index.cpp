@@ -214,6 +214,15 @@ std::optional<contact> conversation_index::contact_by_phone(const std::string& p
   return contacts_[s].to_contact();
 }
 
+std::optional<conversation_index::phone_ids>
+conversation_index::ids_by_phone(const std::string& phone) const {
+  auto s = by_phone_.find(phone, phone_of());
+  if (s == kNone)
+    return std::nullopt;
+  auto& slot = contacts_[s];
+  return phone_ids{slot.id.str(), slot.conv == kNone ? std::string() : rest_[slot.conv].id.str()};
+}
+
 std::optional<contact> conversation_index::contact_by_id(const std::string& id) const {
   auto s = by_contact_id_.find(id, contact_id_of());
   if (s == kNone || !contacts_[s].known)

@@ -44,6 +44,12 @@ public:
 
   /// Pointers stay valid until the next put of the same contact.
   std::optional<contact> contact_by_phone(const std::string& phone) const;
+  /// The contact id of `phone` and the id of its (latest) conversation ("" when it has none),
+  /// without building either record: all the webhook path needs to route an event.
+  struct phone_ids {
+    std::string contact_id, conversation_id;
+  };
+  std::optional<phone_ids> ids_by_phone(const std::string& phone) const;
   std::optional<contact> contact_by_id(const std::string& id) const;
   /// Conversations are stored in parts: these assemble a copy.
   std::optional<conversation> conversation_by_id(const std::string& id) const;

@@ -184,9 +184,9 @@ void ingest(ws_actor* self, ingest_batch& batch) {
       }
       continue;
     }
-    auto ct = st.index.contact_by_phone(phone);
+    auto known = st.index.ids_by_phone(phone);
     std::string conv_id;
-    if (!ct) {
+    if (!known) {
       // First sight of this phone: the contact and its conversation are decided here, once.
       contact c;
       c.id = new_id("ct_");
@@ -200,12 +200,12 @@ void ingest(ws_actor* self, ingest_batch& batch) {
       st.index.put_contact(c);
       st.index.put_conversation(cv);
       conv_id = cv.id;
-    } else if (auto cv = st.index.conversation_of_contact(ct->id)) {
-      conv_id = cv->id;
+    } else if (!known->conversation_id.empty()) {
+      conv_id = std::move(known->conversation_id);
     } else {
       conversation fresh;
       fresh.id = new_id("cv_");
-      fresh.contact_id = ct->id;
+      fresh.contact_id = known->contact_id;
       fresh.mode = st.ws.default_mode;
       fresh.created_at = now;
       st.index.put_conversation(fresh);

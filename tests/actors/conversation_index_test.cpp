@@ -109,6 +109,23 @@ TEST(conversation_index, phone_change_moves_index) {
   EXPECT_FALSE(idx.contact_by_phone("551"));
   ASSERT_TRUE(idx.contact_by_phone("999"));
   EXPECT_EQ(idx.contact_by_phone("999")->id, "ct_1");
+  EXPECT_FALSE(idx.ids_by_phone("551"));
+  auto ids = idx.ids_by_phone("999");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->contact_id, "ct_1");
+  EXPECT_EQ(ids->conversation_id, idx.conversation_of_contact("ct_1")->id);
+}
+
+TEST(conversation_index, ids_by_phone_of_a_contact_without_conversation) {
+  conversation_index idx;
+  contact c;
+  c.id = "ct_9";
+  c.phone = "5511";
+  idx.put_contact(c);
+  auto ids = idx.ids_by_phone("5511");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->contact_id, "ct_9");
+  EXPECT_EQ(ids->conversation_id, "");
 }
 
 // The index keeps its strings packed (inline up to 23 bytes, on the heap beyond): what goes in
