@@ -1,7 +1,9 @@
 #include "messages/ids.hpp"
 
 #include <chrono>
+#include <stdexcept>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "messages/crypto.hpp"
@@ -10,11 +12,22 @@ namespace inboxd {
 
 std::string new_id(std::string_view prefix) {
   static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-  unsigned char bytes[20];
-  RAND_bytes(bytes, sizeof(bytes));
+  // RAND_bytes costs a system call (OpenSSL checks the pid for fork safety on every call), so
+  // each thread draws random bytes for 32 ids at a time.
+  static constexpr size_t per_id = 20;
+  thread_local unsigned char pool[per_id * 32];
+  thread_local size_t used = sizeof(pool);
+  if (used == sizeof(pool)) {
+    if (RAND_bytes(pool, sizeof(pool)) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    used = 0;
+  }
   std::string out(prefix);
-  for (unsigned char b : bytes)
-    out += alphabet[b & 31];
+  out.reserve(prefix.size() + per_id);
+  for (size_t i = 0; i < per_id; ++i)
+    out += alphabet[pool[used + i] & 31];
+  OPENSSL_cleanse(pool + used, per_id);
+  used += per_id;
   return out;
 }
 
