@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -31,16 +32,40 @@ class browser_test : public e2e_test {
 protected:
   void TearDown() override {
     if (browser_ > 0) {
-      ::kill(browser_, SIGKILL);
+      // Chromium's helpers (zygote, network service) write into the profile too: kill its whole
+      // process group and remove the directory only once none of them runs any more.
+      ::kill(-browser_, SIGKILL);
       int status = 0;
       ::waitpid(browser_, &status, 0);
+      for (int i = 0; i < 500 && group_runs(browser_); ++i)
+        std::this_thread::sleep_for(10ms);
+      EXPECT_FALSE(group_runs(browser_)) << "Chromium's helpers outlived SIGKILL";
     }
     if (!dir_.empty())
       std::filesystem::remove_all(dir_);
     e2e_test::TearDown();
   }
 
-  // Starts Chromium on `page` (a file path).
+  // Whether a process of group `pgid` still runs (zombies and exited ones do not).
+  static bool group_runs(pid_t pgid) {
+    for (auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream in(entry.path() / "stat");
+      std::string line;
+      if (!std::getline(in, line))
+        continue;
+      auto close = line.rfind(')'); // the command name may hold spaces and parentheses
+      if (close == std::string::npos)
+        continue;
+      std::istringstream rest(line.substr(close + 1));
+      char state = 0;
+      long ppid = 0, pgrp = 0;
+      if (rest >> state >> ppid >> pgrp && pgrp == pgid && state != 'Z' && state != 'X')
+        return true;
+    }
+    return false;
+  }
+
+  // Starts Chromium on `page` (a file path), in a process group of its own.
   void launch(const std::string& page) {
     std::vector<std::string> args = {kChromium,
                                      "--headless=new",
@@ -76,7 +101,12 @@ protected:
     for (auto& kv : env_store)
       envp.push_back(kv.data());
     envp.push_back(nullptr);
-    int rc = posix_spawn(&browser_, kChromium, &fa, nullptr, argv.data(), envp.data());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    int rc = posix_spawn(&browser_, kChromium, &fa, &attr, argv.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     ASSERT_EQ(rc, 0) << "cannot start " << kChromium;
   }
