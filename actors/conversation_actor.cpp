@@ -248,8 +248,7 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
   cs.ct = ct;
   if (enqueue)
     cs.outbox_add.push_back(*enqueue);
-  cs.events.push_back(
-      make_event(ws, "conversation.updated", {{"conversation", conversation_api(cv, ct, now)}}));
+  cs.events.push_back(conversation_event("conversation.updated", cv));
   st.db->commit(
       std::move(cs), kSingleNodeEpoch,
       in_actor<commit_result>(self, [self, call, cv, ct, enqueue](commit_result& r) {
@@ -423,9 +422,8 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   cs.timeline.emplace_back(id, static_cast<int64_t>(timeline_score(now, seq)));
   cs.outbox_add.push_back(entry);
   cs.conv = cv;
-  cs.events.push_back(make_event(ws, "message.created", {{"message", rec}}));
-  cs.events.push_back(make_event(ws, "conversation.updated",
-                                 {{"conversation", conversation_api(cv, st.seed.ct, now)}}));
+  cs.events.push_back(message_event("message.created", id));
+  cs.events.push_back(conversation_event("conversation.updated", cv));
   st.db->commit(std::move(cs), kSingleNodeEpoch,
                 in_actor<commit_result>(self, [self, call, cv, rec, entry](commit_result& r) {
                   auto& st = self->state;
@@ -506,7 +504,7 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
             cs.aliases.emplace_back(derived, id);
           }
           cs.messages.emplace_back(id, rec.dump());
-          cs.events.push_back(make_event(ws, "message.updated", {{"message", rec}}));
+          cs.events.push_back(message_event("message.updated", id));
         }
         cs.outbox_remove.push_back(id);
         st.db->commit(std::move(cs), kSingleNodeEpoch,

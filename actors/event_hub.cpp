@@ -20,6 +20,8 @@ bool event_hub::push(subscriber& sub, const stream_entry& e) {
   if (!parse_stream_id(e.id, id) || id <= sub.cursor)
     return true; // delivered already
   sub.cursor = id;
+  if (e.data.empty())
+    return true; // it named records deleted since: nothing to deliver
   return sub.stream->push(sse_frame(e));
 }
 

@@ -6,15 +6,50 @@
 
 namespace inboxd {
 
-change_set::event make_event(const std::string& workspace_id, std::string type,
-                             nlohmann::json body) {
-  body["type"] = type;
-  body["workspaceId"] = workspace_id;
-  return {std::move(type), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+change_set::event message_event(std::string type, std::string message_id) {
+  change_set::event e;
+  e.type = std::move(type);
+  e.message_id = std::move(message_id);
+  return e;
 }
 
-change_set::event event_text(const std::string& workspace_id, std::string type,
-                             std::string_view key, std::string_view json) {
+change_set::event conversation_event(std::string type, const conversation& cv) {
+  change_set::event e;
+  e.type = std::move(type);
+  e.conversation_id = cv.id;
+  e.contact_id = cv.contact_id;
+  return e;
+}
+
+bool compose_event(const std::string& workspace_id, stream_entry& e, int64_t now_ms) {
+  if (!e.names_records)
+    return !e.data.empty();
+  if (!e.message.empty()) {
+    e.data = event_text(workspace_id, e.type, "message", e.message);
+    return true;
+  }
+  if (e.conversation.empty() || e.contact.empty())
+    return false;
+  auto cv_doc = nlohmann::json::parse(e.conversation, nullptr, false);
+  auto ct_doc = nlohmann::json::parse(e.contact, nullptr, false);
+  if (!cv_doc.is_object() || !ct_doc.is_object())
+    return false;
+  conversation cv;
+  contact ct;
+  try {
+    cv = cv_doc.get<conversation>();
+    ct = ct_doc.get<contact>();
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+  std::string api;
+  append_conversation_api(api, cv, ct, now_ms);
+  e.data = event_text(workspace_id, e.type, "conversation", api);
+  return true;
+}
+
+std::string event_text(const std::string& workspace_id, std::string_view type,
+                       std::string_view key, std::string_view json) {
   std::string data;
   data.reserve(json.size() + key.size() + type.size() + workspace_id.size() + 32);
   data += "{\"";
@@ -26,7 +61,7 @@ change_set::event event_text(const std::string& workspace_id, std::string type,
   data += ",\"workspaceId\":";
   append_json_string(data, workspace_id);
   data += '}';
-  return {std::move(type), std::move(data)};
+  return data;
 }
 
 std::string sse_frame(const stream_entry& e) {

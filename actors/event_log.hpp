@@ -17,15 +17,20 @@
 
 namespace inboxd {
 
-/// An event of the workspace's event log: `body` plus "type" and "workspaceId", as JSON text.
-change_set::event make_event(const std::string& workspace_id, std::string type,
-                             nlohmann::json body);
+/// The events a change set carries name records (see change_set::event).
+change_set::event message_event(std::string type, std::string message_id);
+change_set::event conversation_event(std::string type, const conversation& cv);
 
-/// The same text as make_event(workspace_id, type, {{key, <json>}}) for a body of one key whose
-/// value is already JSON text (`key` must sort before "type", as nlohmann orders keys), without
-/// building a document: the ingest hot path.
-change_set::event event_text(const std::string& workspace_id, std::string type,
-                             std::string_view key, std::string_view json);
+/// Composes `e.data` from the records a read returned for it: {"message": ..} or
+/// {"conversation": <API shape at now_ms>}, plus "type" and "workspaceId" (nlohmann's key order,
+/// as every document we send). False when the records it names are gone (deleted since): the
+/// event is then skipped. Entries that hold their data already are left as they are.
+bool compose_event(const std::string& workspace_id, stream_entry& e, int64_t now_ms);
+
+/// The text of {key: <json>, "type": type, "workspaceId": ..} for a value already dumped
+/// (`key` must sort before "type", as nlohmann orders keys), without building a document.
+std::string event_text(const std::string& workspace_id, std::string_view type,
+                       std::string_view key, std::string_view json);
 
 /// One Server-Sent Events frame: "id: ..\nevent: ..\ndata: ..\n\n".
 std::string sse_frame(const stream_entry& e);

@@ -165,11 +165,8 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     if (targets.assumed)
       cs.unlinked.push_back(id);
   }
-  std::map<std::string, std::string> text; // each changed record, dumped once
-  for (auto& id : changed) {
-    auto& t = text[id] = msgs[id].dump();
-    cs.messages.emplace_back(id, t);
-  }
+  for (auto& id : changed)
+    cs.messages.emplace_back(id, msgs[id].dump());
   cs.timeline_of = cv.id;
   cs.timeline = added;
   cs.unpark.assign(park_del.begin(), park_del.end());
@@ -181,16 +178,13 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
   std::set<std::string> created;
   for (auto& [id, score] : added) { // in arrival order
     created.insert(id);
-    cs.events.push_back(event_text(workspace_id, "message.created", "message", text[id]));
+    cs.events.push_back(message_event("message.created", id));
   }
   for (auto& id : changed)
     if (!created.count(id))
-      cs.events.push_back(event_text(workspace_id, "message.updated", "message", text[id]));
-  std::string api;
-  append_conversation_api(api, cv, ct, now);
-  cs.events.push_back(event_text(workspace_id,
-                                 persisted ? "conversation.updated" : "conversation.created",
-                                 "conversation", api));
+      cs.events.push_back(message_event("message.updated", id));
+  cs.events.push_back(
+    conversation_event(persisted ? "conversation.updated" : "conversation.created", cv));
   return out;
 }
 

@@ -492,8 +492,15 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
     [self](std::string after, std::string upto, size_t count,
            std::function<void(event_read&)> then) {
       auto& st = self->state;
-      st.opts.db->read_events(st.ws.id, std::move(after), std::move(upto), count,
-                              in_actor<event_read>(self, std::move(then)));
+      st.opts.db->read_events(
+        st.ws.id, std::move(after), std::move(upto), count,
+        in_actor<event_read>(self, [self, then = std::move(then)](event_read& r) {
+          auto now = now_ms();
+          for (auto& e : r.entries)
+            if (!compose_event(self->state.ws.id, e, now))
+              e.data.clear();
+          then(r);
+        }));
     },
     [self](std::chrono::milliseconds delay, std::function<void()> fn) {
       auto tag = ++self->state.next_timer;

@@ -58,13 +58,17 @@ void from_json(const nlohmann::json& j, workspace& w) {
 }
 
 void to_json(nlohmann::json& j, const contact& c) {
-  j = {{"id", c.id},
-       {"phone", c.phone},
-       {"customName", c.custom_name},
-       {"profileName", c.profile_name},
-       {"tags", c.tags},
-       {"createdAt", c.created_at},
-       {"updatedAt", c.updated_at}};
+  // Fields at their defaults are left out (from_json keeps the default for a missing key): a
+  // workspace stores one record per contact.
+  j = {{"id", c.id}, {"createdAt", c.created_at}, {"updatedAt", c.updated_at}};
+  if (!c.phone.empty())
+    j["phone"] = c.phone;
+  if (!c.custom_name.empty())
+    j["customName"] = c.custom_name;
+  if (!c.profile_name.empty())
+    j["profileName"] = c.profile_name;
+  if (!c.tags.empty())
+    j["tags"] = c.tags;
 }
 
 void from_json(const nlohmann::json& j, contact& c) {
@@ -78,19 +82,29 @@ void from_json(const nlohmann::json& j, contact& c) {
 }
 
 void to_json(nlohmann::json& j, const conversation& c) {
+  // As for contacts, fields at their defaults are left out.
+  const conversation d;
   j = {{"id", c.id},
        {"contactId", c.contact_id},
-       {"status", c.status},
-       {"mode", c.mode},
-       {"assignedTo", c.assigned_to},
-       {"unreadCount", c.unread_count},
-       {"tags", c.tags},
-       {"lastMessageAt", c.last_message_at},
-       {"lastMessagePreview", c.last_message_preview},
-       {"lastInboundAt", c.last_inbound_at},
        {"createdAt", c.created_at},
        {"updatedAt", c.updated_at},
-       {"seq", c.seq}};
+       {"lastMessageAt", c.last_message_at}};
+  if (c.status != d.status)
+    j["status"] = c.status;
+  if (c.mode != d.mode)
+    j["mode"] = c.mode;
+  if (!c.assigned_to.empty())
+    j["assignedTo"] = c.assigned_to;
+  if (c.unread_count != 0)
+    j["unreadCount"] = c.unread_count;
+  if (!c.tags.empty())
+    j["tags"] = c.tags;
+  if (!c.last_message_preview.empty())
+    j["lastMessagePreview"] = c.last_message_preview;
+  if (c.last_inbound_at != 0)
+    j["lastInboundAt"] = c.last_inbound_at;
+  if (c.seq != 0)
+    j["seq"] = c.seq;
 }
 
 void from_json(const nlohmann::json& j, conversation& c) {
@@ -308,31 +322,51 @@ void append_conversation_api(std::string& out, const conversation& cv, const con
 }
 
 void append_conversation_record(std::string& out, const conversation& c) {
-  // Keys in nlohmann's (sorted) order: the text is what dumping to_json(c) gives.
-  out += "{\"assignedTo\":";
-  append_json_string(out, c.assigned_to);
-  out += ",\"contactId\":";
+  // Keys in nlohmann's (sorted) order, defaults left out: the text is what dumping to_json(c)
+  // gives.
+  const conversation d;
+  out += '{';
+  if (!c.assigned_to.empty()) {
+    out += "\"assignedTo\":";
+    append_json_string(out, c.assigned_to);
+    out += ',';
+  }
+  out += "\"contactId\":";
   append_json_string(out, c.contact_id);
   out += ",\"createdAt\":";
   out += std::to_string(c.created_at);
   out += ",\"id\":";
   append_json_string(out, c.id);
-  out += ",\"lastInboundAt\":";
-  out += std::to_string(c.last_inbound_at);
+  if (c.last_inbound_at != 0) {
+    out += ",\"lastInboundAt\":";
+    out += std::to_string(c.last_inbound_at);
+  }
   out += ",\"lastMessageAt\":";
   out += std::to_string(c.last_message_at);
-  out += ",\"lastMessagePreview\":";
-  append_json_string(out, c.last_message_preview);
-  out += ",\"mode\":";
-  append_json_string(out, c.mode);
-  out += ",\"seq\":";
-  out += std::to_string(c.seq);
-  out += ",\"status\":";
-  append_json_string(out, c.status);
-  out += ",\"tags\":";
-  append_tags(out, c.tags);
-  out += ",\"unreadCount\":";
-  out += std::to_string(c.unread_count);
+  if (!c.last_message_preview.empty()) {
+    out += ",\"lastMessagePreview\":";
+    append_json_string(out, c.last_message_preview);
+  }
+  if (c.mode != d.mode) {
+    out += ",\"mode\":";
+    append_json_string(out, c.mode);
+  }
+  if (c.seq != 0) {
+    out += ",\"seq\":";
+    out += std::to_string(c.seq);
+  }
+  if (c.status != d.status) {
+    out += ",\"status\":";
+    append_json_string(out, c.status);
+  }
+  if (!c.tags.empty()) {
+    out += ",\"tags\":";
+    append_tags(out, c.tags);
+  }
+  if (c.unread_count != 0) {
+    out += ",\"unreadCount\":";
+    out += std::to_string(c.unread_count);
+  }
   out += ",\"updatedAt\":";
   out += std::to_string(c.updated_at);
   out += '}';
@@ -341,16 +375,24 @@ void append_conversation_record(std::string& out, const conversation& c) {
 void append_contact_record(std::string& out, const contact& c) {
   out += "{\"createdAt\":";
   out += std::to_string(c.created_at);
-  out += ",\"customName\":";
-  append_json_string(out, c.custom_name);
+  if (!c.custom_name.empty()) {
+    out += ",\"customName\":";
+    append_json_string(out, c.custom_name);
+  }
   out += ",\"id\":";
   append_json_string(out, c.id);
-  out += ",\"phone\":";
-  append_json_string(out, c.phone);
-  out += ",\"profileName\":";
-  append_json_string(out, c.profile_name);
-  out += ",\"tags\":";
-  append_tags(out, c.tags);
+  if (!c.phone.empty()) {
+    out += ",\"phone\":";
+    append_json_string(out, c.phone);
+  }
+  if (!c.profile_name.empty()) {
+    out += ",\"profileName\":";
+    append_json_string(out, c.profile_name);
+  }
+  if (!c.tags.empty()) {
+    out += ",\"tags\":";
+    append_tags(out, c.tags);
+  }
   out += ",\"updatedAt\":";
   out += std::to_string(c.updated_at);
   out += '}';

@@ -50,7 +50,8 @@ struct conversation {
 
 inline constexpr int64_t kReplyWindowMs = 24LL * 3600 * 1000;
 
-// Storage form (everything, secrets included).
+// Storage form (everything, secrets included; contact and conversation records leave out fields
+// at their defaults, which from_json restores).
 void to_json(nlohmann::json& j, const workspace& w);
 void from_json(const nlohmann::json& j, workspace& w);
 void to_json(nlohmann::json& j, const contact& c);

@@ -47,9 +47,13 @@ struct change_set {
   /// removed meanwhile, because its send was recorded, stays removed).
   std::vector<outbox_entry> outbox_reschedule;
 
+  /// An event names what changed; its document is read when the event is delivered (the
+  /// record's state then, never older than this change): a message event names the message, a
+  /// conversation event the conversation and its contact.
   struct event {
     std::string type;
-    std::string data; // JSON text, "type" and "workspaceId" included
+    std::string conversation_id, contact_id; // conversation events
+    std::string message_id;                  // message events
   };
   std::vector<event> events; // appended to the workspace's event log, in order
 };

@@ -24,7 +24,8 @@ namespace {
 //   o id json due SET  <p>:ob:<id>, ZADD <p>:outbox due id
 //   s id json due as o, only while id is in <p>:outbox (a reschedule)
 //   z id          ZREM <p>:outbox id, DEL <p>:ob:<id>
-//   e type json   XADD <p>:events MAXLEN ~ keep * type .. data ..
+//   e type c k m  XADD <p>:events MAXLEN ~ keep * type .. m <m> (a message event, m not empty)
+//                 or * type .. c <c> k <k> (a conversation event): events name records
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
 // failed preconditions as "d:<id>" (duplicate), "l:<id>" (linked) or "c:<message id>" (the
 // client message id is taken, by that message); or {"stale", epoch} when the workspace's epoch
@@ -41,7 +42,7 @@ local keep = ARGV[3]
 local ttl = ARGV[4]
 local cmid_ttl = ARGV[5]
 local sets = tonumber(ARGV[6])
-local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=3, s=3, z=1, e=2}
+local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=3, s=3, z=1, e=4}
 local out = {'ok'}
 local i = 7
 for s = 1, sets do
@@ -111,7 +112,12 @@ for s = 1, sets do
         redis.call('ZREM', p .. ':outbox', a)
         redis.call('DEL', p .. ':ob:' .. a)
       elseif op == 'e' then
-        redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'data', b)
+        local m = ARGV[j + 4]
+        if m ~= '' then
+          redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'm', m)
+        else
+          redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'c', b, 'k', c)
+        end
       end
       j = j + 1 + arity[op]
     end

@@ -45,7 +45,8 @@ inline std::string outbox(std::string_view ws) { return tag(ws) + ":outbox"; }
 inline std::string outbox_entry(std::string_view ws, std::string_view id) {
   return tag(ws) + ":ob:" + std::string(id);
 }
-/// STREAM of the workspace's events ({type, data}), trimmed to about INBOXD_EVENTS_RETAIN.
+/// STREAM of the workspace's events ({type, m} or {type, c, k}: the records they name; older
+/// entries {type, data}), trimmed to about INBOXD_EVENTS_RETAIN.
 inline std::string events(std::string_view ws) { return tag(ws) + ":events"; }
 
 } // namespace inboxd::keys

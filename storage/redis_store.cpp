@@ -156,7 +156,7 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   for (auto& id : cs.outbox_remove)
     add({"z", id});
   for (auto& e : cs.events)
-    add({"e", e.type, e.data});
+    add({"e", e.type, e.conversation_id, e.contact_id, e.message_id});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
 }
 
@@ -187,14 +187,68 @@ bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& o
     e.id = entry.elements[0].str;
     auto& fields = entry.elements[1].elements;
     for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-      if (fields[i].str == "type")
-        e.type = fields[i + 1].str;
-      else if (fields[i].str == "data")
-        e.data = fields[i + 1].str;
+      auto& f = fields[i].str;
+      auto& v = fields[i + 1].str;
+      if (f == "type")
+        e.type = v;
+      else if (f == "data")
+        e.data = v;
+      else if (f == "m")
+        e.message = v, e.names_records = true;
+      else if (f == "c")
+        e.conversation = v, e.names_records = true;
+      else if (f == "k")
+        e.contact = v;
     }
     out.push_back(std::move(e));
   }
   return true;
+}
+
+// Reads the records the entries name (parse_stream_entries left their ids in message,
+// conversation and contact) in one round trip and puts them there instead: "" when gone.
+void resolve_records(redis_client& client, const std::string& ws, event_read out,
+                     std::function<void(event_read)> done) {
+  std::vector<std::string*> slots;
+  std::vector<redis_command> cmds;
+  for (auto& e : out.entries) {
+    if (!e.names_records)
+      continue;
+    if (!e.message.empty()) {
+      cmds.push_back({"GET", keys::message(ws, e.message)});
+      slots.push_back(&e.message);
+    }
+    if (!e.conversation.empty()) {
+      cmds.push_back({"HGET", keys::conversations(ws), e.conversation});
+      slots.push_back(&e.conversation);
+      cmds.push_back({"HGET", keys::contacts(ws), e.contact});
+      slots.push_back(&e.contact);
+    }
+  }
+  if (cmds.empty())
+    return done(std::move(out));
+  auto shared = std::make_shared<event_read>(std::move(out));
+  client.exec(std::move(cmds), [shared, slots = std::move(slots),
+                                done = std::move(done)](redis_result r) {
+    auto& out = *shared;
+    if (!r.ok() || r.replies.size() != slots.size()) {
+      out.ok = false;
+      out.error = r.ok() ? "short reply to an event record read" : r.error;
+      out.entries.clear();
+      return done(std::move(out));
+    }
+    for (size_t i = 0; i < slots.size(); ++i) {
+      auto& v = r.replies[i];
+      if (v.is_error()) {
+        out.ok = false;
+        out.error = v.str;
+        out.entries.clear();
+        return done(std::move(out));
+      }
+      *slots[i] = v.kind == redis_value::type::string ? v.str : std::string();
+    }
+    done(std::move(out));
+  });
 }
 
 // The error of a reply that is not an array of `n` elements, or "" when it is one.
@@ -675,7 +729,9 @@ void redis_store::read_events(std::string workspace_id, std::string after, std::
   else
     cmd = {"XRANGE", key, after.empty() ? "-" : "(" + after, upto.empty() ? "+" : upto,
            "COUNT", std::to_string(count)};
-  impl_->client->exec({std::move(cmd)}, [done = std::move(done)](redis_result r) {
+  auto client = impl_->client;
+  client->exec({std::move(cmd)}, [client, workspace_id, count,
+                                  done = std::move(done)](redis_result r) mutable {
     event_read out;
     if (auto e = array_error(r, 0, SIZE_MAX); !e.empty())
       out.error = e;
@@ -683,7 +739,9 @@ void redis_store::read_events(std::string workspace_id, std::string after, std::
       out.error = "unexpected reply to an event log read";
     else
       out.ok = true;
-    done(std::move(out));
+    if (!out.ok || count == 0)
+      return done(std::move(out));
+    resolve_records(*client, workspace_id, std::move(out), std::move(done));
   });
 }
 

@@ -90,9 +90,13 @@ struct outbox_read {
   std::vector<std::string> entries; // entry JSON
 };
 
-/// Entries of the workspace's event log.
+/// Entries of the workspace's event log. An event names records (change_set::event); a read
+/// returns them as stored now (absent when deleted since), and `data` is the event's document
+/// once composed from them (log entries written before events named records hold it already).
 struct stream_entry {
   std::string id, type, data;
+  std::string message, conversation, contact; // record JSON, "" when not named or gone
+  bool names_records = false;                 // false: an old entry, `data` as stored
 };
 struct event_read {
   bool ok = false;

@@ -112,8 +112,33 @@ TEST(records, appended_records_are_the_dumped_documents) {
     EXPECT_EQ(a, nlohmann::json(cv).dump());
     EXPECT_EQ(b, nlohmann::json(ct).dump());
     auto back = nlohmann::json::parse(a).get<conversation>();
+    EXPECT_EQ(back.id, cv.id);
+    EXPECT_EQ(back.contact_id, cv.contact_id);
+    EXPECT_EQ(back.status, cv.status);
+    EXPECT_EQ(back.mode, cv.mode);
+    EXPECT_EQ(back.assigned_to, cv.assigned_to);
+    EXPECT_EQ(back.unread_count, cv.unread_count);
     EXPECT_EQ(back.last_message_preview, cv.last_message_preview);
     EXPECT_EQ(back.tags, cv.tags);
+    EXPECT_EQ(back.last_message_at, cv.last_message_at);
+    EXPECT_EQ(back.last_inbound_at, cv.last_inbound_at);
+    EXPECT_EQ(back.created_at, cv.created_at);
+    EXPECT_EQ(back.updated_at, cv.updated_at);
+    EXPECT_EQ(back.seq, cv.seq);
+    auto back_ct = nlohmann::json::parse(b).get<contact>();
+    EXPECT_EQ(back_ct.id, ct.id);
+    EXPECT_EQ(back_ct.phone, ct.phone);
+    EXPECT_EQ(back_ct.custom_name, ct.custom_name);
+    EXPECT_EQ(back_ct.profile_name, ct.profile_name);
+    EXPECT_EQ(back_ct.tags, ct.tags);
+    EXPECT_EQ(back_ct.created_at, ct.created_at);
+    EXPECT_EQ(back_ct.updated_at, ct.updated_at);
+    if (round == 0) { // fields at their defaults are not stored
+      for (auto* key : {"status", "mode", "assignedTo", "unreadCount", "tags", "seq"})
+        EXPECT_EQ(a.find(key), std::string::npos) << key << " in " << a;
+      for (auto* key : {"customName", "profileName", "tags", "phone"})
+        EXPECT_EQ(b.find(key), std::string::npos) << key << " in " << b;
+    }
     cv.id = "cv_1";
     cv.contact_id = "ct_1";
     cv.status = "pending";

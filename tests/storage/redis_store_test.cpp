@@ -42,7 +42,14 @@ change_set new_message(const std::string& id, int64_t score = 1000) {
   ct.id = "ct_1";
   ct.phone = "5511";
   cs.ct = ct;
-  cs.events = {{"message.created", R"({"type":"message.created"})"}};
+  change_set::event created;
+  created.type = "message.created";
+  created.message_id = id;
+  change_set::event updated;
+  updated.type = "conversation.updated";
+  updated.conversation_id = "cv_1";
+  updated.contact_id = "ct_1";
+  cs.events = {created, updated};
   return cs;
 }
 
@@ -118,7 +125,7 @@ TEST_F(RedisStoreTest, CommitWritesEveryPartOfTheChangeSet) {
   EXPECT_EQ(cli("ZSCORE {ws:W}:tl:cv_1 msg_a"), "1763647391000001\n");
   EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
   EXPECT_NE(cli("HGET {ws:W}:contacts ct_1").find("\"phone\":\"5511\""), std::string::npos);
-  EXPECT_EQ(cli("XLEN {ws:W}:events"), "1\n");
+  EXPECT_EQ(cli("XLEN {ws:W}:events"), "2\n");
   EXPECT_NE(cli("XRANGE {ws:W}:events - +").find("message.created"), std::string::npos);
 }
 
@@ -131,13 +138,13 @@ TEST_F(RedisStoreTest, ADuplicateMessageRefusesTheWholeChangeSet) {
   EXPECT_EQ(r.duplicates, std::vector<std::string>{"msg_a"});
   EXPECT_TRUE(r.linked.empty());
   EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
-  EXPECT_EQ(cli("XLEN {ws:W}:events"), "1\n");
+  EXPECT_EQ(cli("XLEN {ws:W}:events"), "2\n");
   // Also when the change set was built after reading (no assumption, the dedupe mark only).
   again.unlinked.clear();
   auto read = commit(again);
   EXPECT_EQ(read.status, commit_status::conflict);
   EXPECT_EQ(read.duplicates, std::vector<std::string>{"msg_a"});
-  EXPECT_EQ(cli("XLEN {ws:W}:events"), "1\n");
+  EXPECT_EQ(cli("XLEN {ws:W}:events"), "2\n");
 }
 
 TEST_F(RedisStoreTest, AnAliasOrParkedEventsRefuseAnAssumedNewMessage) {
@@ -351,18 +358,45 @@ TEST_F(RedisStoreTest, TheEventLogIsReadAfterACursorUpToABound) {
   auto last = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 0, std::move(cb)); });
   ASSERT_TRUE(last.ok) << last.error;
   ASSERT_EQ(last.entries.size(), 1u);
-  EXPECT_EQ(last.entries[0].type, "message.created");
+  EXPECT_EQ(last.entries[0].type, "conversation.updated");
   auto all = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 10, std::move(cb)); });
-  ASSERT_EQ(all.entries.size(), 3u);
-  EXPECT_EQ(all.entries[2].id, last.entries[0].id);
+  ASSERT_EQ(all.entries.size(), 6u);
+  EXPECT_EQ(all.entries[5].id, last.entries[0].id);
   auto middle = read<event_read>([&](auto cb) {
-    store_->read_events("W", all.entries[0].id, all.entries[1].id, 10, std::move(cb));
+    store_->read_events("W", all.entries[0].id, all.entries[2].id, 10, std::move(cb));
   });
-  ASSERT_EQ(middle.entries.size(), 1u);
-  EXPECT_EQ(middle.entries[0].id, all.entries[1].id);
+  ASSERT_EQ(middle.entries.size(), 2u);
+  EXPECT_EQ(middle.entries[1].id, all.entries[2].id);
   auto none = read<event_read>([&](auto cb) { store_->read_events("X", {}, {}, 0, std::move(cb)); });
   EXPECT_TRUE(none.ok);
   EXPECT_TRUE(none.entries.empty());
+}
+
+TEST_F(RedisStoreTest, EventsNameRecordsAndAReadReturnsThemAsStoredNow) {
+  ASSERT_EQ(commit(new_message("msg_1")).status, commit_status::applied);
+  // The log holds names only, not documents.
+  auto raw = cli("XRANGE {ws:W}:events - +");
+  EXPECT_EQ(raw.find("\"id\""), std::string::npos) << raw;
+  auto all = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 10, std::move(cb)); });
+  ASSERT_TRUE(all.ok) << all.error;
+  ASSERT_EQ(all.entries.size(), 2u);
+  EXPECT_TRUE(all.entries[0].names_records);
+  EXPECT_EQ(all.entries[0].type, "message.created");
+  EXPECT_EQ(all.entries[0].message, R"({"id":"msg_1"})");
+  EXPECT_EQ(all.entries[1].type, "conversation.updated");
+  EXPECT_NE(all.entries[1].conversation.find("\"unreadCount\":1"), std::string::npos)
+    << all.entries[1].conversation;
+  EXPECT_NE(all.entries[1].contact.find("\"phone\":\"5511\""), std::string::npos);
+  // A record deleted since reads as "", and an entry written before events named records
+  // still carries its data.
+  cli("DEL {ws:W}:m:msg_1");
+  cli(R"(XADD {ws:W}:events '*' type message.created data '{"old":1}')");
+  all = read<event_read>([&](auto cb) { store_->read_events("W", {}, {}, 10, std::move(cb)); });
+  ASSERT_TRUE(all.ok) << all.error;
+  ASSERT_EQ(all.entries.size(), 3u);
+  EXPECT_TRUE(all.entries[0].message.empty());
+  EXPECT_FALSE(all.entries[2].names_records);
+  EXPECT_EQ(all.entries[2].data, R"({"old":1})");
 }
 
 TEST_F(RedisStoreTest, ReadsReportRedisDown) {
