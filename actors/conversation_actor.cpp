@@ -295,7 +295,7 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
             latest_wamid = str_field(m, "waMessageId");
           if (str_field(m, "status") == "received") {
             m["status"] = "read";
-            cs.messages.emplace_back(e.id, m.dump());
+            cs.messages.emplace_back(e.id, std::move(m));
           }
         }
         // WhatsApp is told once, when something was unread (best effort, through the outbox).
@@ -417,7 +417,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   cs.workspace_id = ws;
   if (!call->client_message_id.empty())
     cs.client_message = change_set::client_message_mark{call->client_message_id, id};
-  cs.messages.emplace_back(id, rec.dump());
+  cs.messages.emplace_back(id, rec);
   cs.timeline_of = cv.id;
   cs.timeline.emplace_back(id, static_cast<int64_t>(timeline_score(now, seq)));
   cs.outbox_add.push_back(entry);
@@ -503,7 +503,7 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
             cs.unpark.push_back(derived);
             cs.aliases.emplace_back(derived, id);
           }
-          cs.messages.emplace_back(id, rec.dump());
+          cs.messages.emplace_back(id, rec);
           cs.events.push_back(message_event("message.updated", id));
         }
         cs.outbox_remove.push_back(id);

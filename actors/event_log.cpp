@@ -24,7 +24,9 @@ change_set::event conversation_event(std::string type, const conversation& cv) {
 bool compose_event(const std::string& workspace_id, stream_entry& e, int64_t now_ms) {
   if (!e.names_records)
     return !e.data.empty();
-  if (!e.message.empty()) {
+  if (!e.message_id.empty()) {
+    if (e.message.empty())
+      return false;
     e.data = event_text(workspace_id, e.type, "message", e.message);
     return true;
   }
@@ -37,8 +39,8 @@ bool compose_event(const std::string& workspace_id, stream_entry& e, int64_t now
   conversation cv;
   contact ct;
   try {
-    cv = cv_doc.get<conversation>();
-    ct = ct_doc.get<contact>();
+    cv = conversation_record(cv_doc, e.conversation_id);
+    ct = contact_record(ct_doc, e.contact_id);
   } catch (const nlohmann::json::exception&) {
     return false;
   }

@@ -153,7 +153,9 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
         break;
     }
   }
-  if (!ct.profile_name.empty() || !out.old_phone.empty() || ct.updated_at == 0)
+  if (ct.updated_at == 0) // a new contact: not updated since it was created
+    ct.updated_at = ct.created_at != 0 ? ct.created_at : now;
+  else if (ct.profile_name != ct_in.profile_name || !out.old_phone.empty())
     ct.updated_at = now;
   if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
     cv.updated_at = now;
@@ -166,7 +168,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
       cs.unlinked.push_back(id);
   }
   for (auto& id : changed)
-    cs.messages.emplace_back(id, msgs[id].dump());
+    cs.messages.emplace_back(id, std::move(msgs[id]));
   cs.timeline_of = cv.id;
   cs.timeline = added;
   cs.unpark.assign(park_del.begin(), park_del.end());

@@ -60,7 +60,11 @@ void from_json(const nlohmann::json& j, workspace& w) {
 void to_json(nlohmann::json& j, const contact& c) {
   // Fields at their defaults are left out (from_json keeps the default for a missing key): a
   // workspace stores one record per contact.
-  j = {{"id", c.id}, {"createdAt", c.created_at}, {"updatedAt", c.updated_at}};
+  // The id is the record's key (a hash field), and updatedAt is left out while it equals
+  // createdAt.
+  j = {{"createdAt", c.created_at}};
+  if (c.updated_at != c.created_at)
+    j["updatedAt"] = c.updated_at;
   if (!c.phone.empty())
     j["phone"] = c.phone;
   if (!c.custom_name.empty())
@@ -78,17 +82,19 @@ void from_json(const nlohmann::json& j, contact& c) {
   get_opt(j, "profileName", c.profile_name);
   get_opt(j, "tags", c.tags);
   get_opt(j, "createdAt", c.created_at);
+  c.updated_at = c.created_at;
   get_opt(j, "updatedAt", c.updated_at);
 }
 
 void to_json(nlohmann::json& j, const conversation& c) {
-  // As for contacts, fields at their defaults are left out.
+  // As for contacts, fields at their defaults are left out, and so is lastMessageAt while it
+  // equals lastInboundAt (the last message is inbound).
   const conversation d;
-  j = {{"id", c.id},
-       {"contactId", c.contact_id},
-       {"createdAt", c.created_at},
-       {"updatedAt", c.updated_at},
-       {"lastMessageAt", c.last_message_at}};
+  j = {{"contactId", c.contact_id}, {"createdAt", c.created_at}};
+  if (c.updated_at != c.created_at)
+    j["updatedAt"] = c.updated_at;
+  if (c.last_message_at != c.last_inbound_at)
+    j["lastMessageAt"] = c.last_message_at;
   if (c.status != d.status)
     j["status"] = c.status;
   if (c.mode != d.mode)
@@ -115,12 +121,28 @@ void from_json(const nlohmann::json& j, conversation& c) {
   get_opt(j, "assignedTo", c.assigned_to);
   get_opt(j, "unreadCount", c.unread_count);
   get_opt(j, "tags", c.tags);
-  get_opt(j, "lastMessageAt", c.last_message_at);
   get_opt(j, "lastMessagePreview", c.last_message_preview);
   get_opt(j, "lastInboundAt", c.last_inbound_at);
+  c.last_message_at = c.last_inbound_at;
+  get_opt(j, "lastMessageAt", c.last_message_at);
   get_opt(j, "createdAt", c.created_at);
+  c.updated_at = c.created_at;
   get_opt(j, "updatedAt", c.updated_at);
   get_opt(j, "seq", c.seq);
+}
+
+conversation conversation_record(const nlohmann::json& j, std::string_view id) {
+  auto c = j.get<conversation>();
+  if (c.id.empty())
+    c.id = id;
+  return c;
+}
+
+contact contact_record(const nlohmann::json& j, std::string_view id) {
+  auto c = j.get<contact>();
+  if (c.id.empty())
+    c.id = id;
+  return c;
 }
 
 nlohmann::json workspace_api(const workspace& w) {
@@ -335,14 +357,14 @@ void append_conversation_record(std::string& out, const conversation& c) {
   append_json_string(out, c.contact_id);
   out += ",\"createdAt\":";
   out += std::to_string(c.created_at);
-  out += ",\"id\":";
-  append_json_string(out, c.id);
   if (c.last_inbound_at != 0) {
     out += ",\"lastInboundAt\":";
     out += std::to_string(c.last_inbound_at);
   }
-  out += ",\"lastMessageAt\":";
-  out += std::to_string(c.last_message_at);
+  if (c.last_message_at != c.last_inbound_at) {
+    out += ",\"lastMessageAt\":";
+    out += std::to_string(c.last_message_at);
+  }
   if (!c.last_message_preview.empty()) {
     out += ",\"lastMessagePreview\":";
     append_json_string(out, c.last_message_preview);
@@ -367,8 +389,10 @@ void append_conversation_record(std::string& out, const conversation& c) {
     out += ",\"unreadCount\":";
     out += std::to_string(c.unread_count);
   }
-  out += ",\"updatedAt\":";
-  out += std::to_string(c.updated_at);
+  if (c.updated_at != c.created_at) {
+    out += ",\"updatedAt\":";
+    out += std::to_string(c.updated_at);
+  }
   out += '}';
 }
 
@@ -379,8 +403,6 @@ void append_contact_record(std::string& out, const contact& c) {
     out += ",\"customName\":";
     append_json_string(out, c.custom_name);
   }
-  out += ",\"id\":";
-  append_json_string(out, c.id);
   if (!c.phone.empty()) {
     out += ",\"phone\":";
     append_json_string(out, c.phone);
@@ -393,8 +415,10 @@ void append_contact_record(std::string& out, const contact& c) {
     out += ",\"tags\":";
     append_tags(out, c.tags);
   }
-  out += ",\"updatedAt\":";
-  out += std::to_string(c.updated_at);
+  if (c.updated_at != c.created_at) {
+    out += ",\"updatedAt\":";
+    out += std::to_string(c.updated_at);
+  }
   out += '}';
 }
 

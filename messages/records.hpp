@@ -50,14 +50,19 @@ struct conversation {
 
 inline constexpr int64_t kReplyWindowMs = 24LL * 3600 * 1000;
 
-// Storage form (everything, secrets included; contact and conversation records leave out fields
-// at their defaults, which from_json restores).
+// Storage form (everything, secrets included). Contact and conversation records leave out their
+// id (the key they are stored under names it), fields at their defaults, updatedAt while it
+// equals createdAt and a conversation's lastMessageAt while it equals lastInboundAt; from_json
+// restores all but the id (records written before 2026-12-02 carry it), which
+// conversation_record and contact_record take from the key.
 void to_json(nlohmann::json& j, const workspace& w);
 void from_json(const nlohmann::json& j, workspace& w);
 void to_json(nlohmann::json& j, const contact& c);
 void from_json(const nlohmann::json& j, contact& c);
 void to_json(nlohmann::json& j, const conversation& c);
 void from_json(const nlohmann::json& j, conversation& c);
+conversation conversation_record(const nlohmann::json& j, std::string_view id);
+contact contact_record(const nlohmann::json& j, std::string_view id);
 
 // API form (API.md shapes; never secrets).
 nlohmann::json workspace_api(const workspace& w);

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "messages/outbox_entry.hpp"
 #include "messages/records.hpp"
 
@@ -32,7 +34,7 @@ struct change_set {
   std::optional<client_message_mark> client_message;
 
   // Writes, applied in this order.
-  std::vector<std::pair<std::string, std::string>> messages; // message id -> record JSON
+  std::vector<std::pair<std::string, nlohmann::json>> messages; // message id -> record (API shape)
   std::string timeline_of;                                   // conversation id of `timeline`
   std::vector<std::pair<std::string, int64_t>> timeline;     // message id -> score
   std::vector<std::string> drop_messages; // records (and timeline entries) to delete

@@ -244,13 +244,6 @@ void redis_registry_store::load_workspace_state(std::string workspace_id,
     if (bad_reply(r, 4, redis_value::type::array, out.error))
       return done(std::move(out));
     // HGETALL answers field, value, field, value, ...
-    auto values = [&r](size_t i) {
-      std::vector<redis_value> v;
-      auto& all = r.replies[i].elements;
-      for (size_t k = 1; k < all.size(); k += 2)
-        v.push_back(std::move(all[k]));
-      return v;
-    };
     auto& keys_ = r.replies[0].elements;
     for (size_t i = 0; i + 1 < keys_.size(); i += 2)
       out.api_keys[keys_[i].str] = keys_[i + 1].str;
@@ -266,12 +259,24 @@ void redis_registry_store::load_workspace_state(std::string workspace_id,
         return done(std::move(out));
       }
     }
-    out.ok = read_objects(
-                 values(1), [](const nlohmann::json& j) { return j.get<contact>(); }, out.contacts,
-                 "contact", out.error) &&
-             read_objects(
-                 values(2), [](const nlohmann::json& j) { return j.get<conversation>(); },
-                 out.conversations, "conversation", out.error);
+    // Records are stored under their ids (hash fields): the field names a record without one.
+    auto read_records = [&](size_t i, auto read, auto& into, const char* what) {
+      auto& all = r.replies[i].elements;
+      for (size_t k = 0; k + 1 < all.size(); k += 2) {
+        auto j = parse_object(all[k + 1]);
+        if (!j)
+          continue;
+        try {
+          into.push_back(read(*j, all[k].str));
+        } catch (const std::exception& e) {
+          out.error = std::string("unreadable ") + what + " record: " + e.what();
+          return false;
+        }
+      }
+      return true;
+    };
+    out.ok = read_records(1, contact_record, out.contacts, "contact") &&
+             read_records(2, conversation_record, out.conversations, "conversation");
     done(std::move(out));
   });
 }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/message_record.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/commit_script.hpp"
 #include "storage/keys.hpp"
@@ -128,8 +129,10 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
     add({"u", id});
   if (cs.client_message)
     add({"q", cs.client_message->client_message_id, cs.client_message->message_id});
-  for (auto& [id, json] : cs.messages)
-    add({"m", id, json});
+  for (auto& [id, record] : cs.messages) {
+    add({"m", id});
+    append_message_record(argv.emplace_back(), record);
+  }
   for (auto& [id, score] : cs.timeline)
     add({"t", cs.timeline_of, id, std::to_string(score)});
   for (auto& id : cs.drop_messages)
@@ -194,19 +197,19 @@ bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& o
       else if (f == "data")
         e.data = v;
       else if (f == "m")
-        e.message = v, e.names_records = true;
+        e.message_id = v, e.names_records = true;
       else if (f == "c")
-        e.conversation = v, e.names_records = true;
+        e.conversation_id = v, e.names_records = true;
       else if (f == "k")
-        e.contact = v;
+        e.contact_id = v;
     }
     out.push_back(std::move(e));
   }
   return true;
 }
 
-// Reads the records the entries name (parse_stream_entries left their ids in message,
-// conversation and contact) in one round trip and puts them there instead: "" when gone.
+// Reads the records the entries name in one round trip, into message, conversation and contact
+// ("" when gone).
 void resolve_records(redis_client& client, const std::string& ws, event_read out,
                      std::function<void(event_read)> done) {
   std::vector<std::string*> slots;
@@ -214,14 +217,14 @@ void resolve_records(redis_client& client, const std::string& ws, event_read out
   for (auto& e : out.entries) {
     if (!e.names_records)
       continue;
-    if (!e.message.empty()) {
-      cmds.push_back({"GET", keys::message(ws, e.message)});
+    if (!e.message_id.empty()) {
+      cmds.push_back({"GET", keys::message(ws, e.message_id)});
       slots.push_back(&e.message);
     }
-    if (!e.conversation.empty()) {
-      cmds.push_back({"HGET", keys::conversations(ws), e.conversation});
+    if (!e.conversation_id.empty()) {
+      cmds.push_back({"HGET", keys::conversations(ws), e.conversation_id});
       slots.push_back(&e.conversation);
-      cmds.push_back({"HGET", keys::contacts(ws), e.contact});
+      cmds.push_back({"HGET", keys::contacts(ws), e.contact_id});
       slots.push_back(&e.contact);
     }
   }
@@ -247,6 +250,9 @@ void resolve_records(redis_client& client, const std::string& ws, event_read out
       }
       *slots[i] = v.kind == redis_value::type::string ? v.str : std::string();
     }
+    for (auto& e : out.entries)
+      if (!e.message.empty())
+        e.message = message_api(e.message_id, e.message);
     done(std::move(out));
   });
 }
@@ -482,9 +488,9 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     out.ok = true;
     try {
       if (auto j = parse_object(cv))
-        out.conv = j->get<conversation>();
+        out.conv = conversation_record(*j, c.conv_id);
       if (auto j = parse_object(ct))
-        out.ct = j->get<contact>();
+        out.ct = contact_record(*j, c.contact_id);
     } catch (const std::exception& e) {
       out.ok = false;
       out.error = std::string("unreadable record: ") + e.what();
@@ -503,7 +509,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     }
     for (size_t i = 0; i < c.ids.size(); ++i) {
       if (own.elements[i].kind == redis_value::type::string)
-        out.records[c.ids[i]] = own.elements[i].str;
+        out.records[c.ids[i]] = message_api(c.ids[i], own.elements[i].str);
       else if (alias.elements[i].kind == redis_value::type::string)
         out.aliases[c.ids[i]] = alias.elements[i].str;
       auto& parked = r.replies[c.first_reply + 2 + i];
@@ -530,7 +536,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
       for (auto& [derived, id] : out.aliases) {
         auto& v = r2.replies[0].elements[k++];
         if (v.kind == redis_value::type::string)
-          out.records[id] = v.str;
+          out.records[id] = message_api(id, v.str);
       }
       out.ok = true;
       done(std::move(out));
@@ -610,7 +616,7 @@ void redis_store::load_messages(std::string workspace_id, std::vector<std::strin
       }
       for (size_t i = 0; i < ids.size(); ++i)
         if (r.replies[0].elements[i].kind == redis_value::type::string)
-          out.records[ids[i]] = std::move(r.replies[0].elements[i].str);
+          out.records[ids[i]] = message_api(ids[i], r.replies[0].elements[i].str);
     }
     if (with_cmid) {
       size_t at = ids.empty() ? 0 : 1;
@@ -635,7 +641,8 @@ void redis_store::load_messages(std::string workspace_id, std::vector<std::strin
                      return done(std::move(out));
                    }
                    if (r2.replies[0].kind == redis_value::type::string)
-                     out.records[out.client_message] = std::move(r2.replies[0].str);
+                     out.records[out.client_message] =
+                         message_api(out.client_message, r2.replies[0].str);
                    out.ok = true;
                    done(std::move(out));
                  });
@@ -678,7 +685,7 @@ void redis_store::load_timeline(std::string workspace_id, std::string conversati
           }
           for (size_t i = 0; i < page.entries.size(); ++i)
             if (r2.replies[0].elements[i].kind == redis_value::type::string)
-              page.entries[i].record = std::move(r2.replies[0].elements[i].str);
+              page.entries[i].record = message_api(page.entries[i].id, r2.replies[0].elements[i].str);
           page.ok = true;
           done(std::move(page));
         });

@@ -95,7 +95,8 @@ struct outbox_read {
 /// once composed from them (log entries written before events named records hold it already).
 struct stream_entry {
   std::string id, type, data;
-  std::string message, conversation, contact; // record JSON, "" when not named or gone
+  std::string message_id, conversation_id, contact_id; // the records the entry names
+  std::string message, conversation, contact; // their JSON, "" when not named or gone
   bool names_records = false;                 // false: an old entry, `data` as stored
 };
 struct event_read {

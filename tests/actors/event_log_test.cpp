@@ -20,6 +20,7 @@ TEST(event_log, a_message_event_is_composed_from_the_message_record) {
   e.id = "1-0";
   e.type = "message.updated";
   e.names_records = true;
+  e.message_id = "msg_1";
   e.message = R"({"id":"msg_1","status":"read"})";
   ASSERT_TRUE(compose_event("ws_1", e, 5));
   auto data = nlohmann::json::parse(e.data);
@@ -41,6 +42,8 @@ TEST(event_log, a_conversation_event_is_the_api_document_of_its_records) {
   stream_entry e;
   e.type = "conversation.created";
   e.names_records = true;
+  e.conversation_id = cv.id; // records are stored without their ids: the entry names them
+  e.contact_id = ct.id;
   e.conversation = nlohmann::json(cv).dump();
   e.contact = nlohmann::json(ct).dump();
   ASSERT_TRUE(compose_event("ws_1", e, 2000));

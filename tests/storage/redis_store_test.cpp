@@ -24,13 +24,27 @@ using test::io_thread;
 using test::redis_server;
 using test::wait_until;
 
+// An inbound text message record in the API shape.
+nlohmann::json inbound_text(const std::string& id) {
+  return {{"id", id},         {"conversationId", "cv_1"}, {"direction", "inbound"},
+          {"origin", "whatsapp"}, {"status", "received"},  {"type", "text"},
+          {"text", "hi"}};
+}
+
+// What a read gives for it: the id and the inbound defaults first, then what was stored.
+std::string inbound_text_read(const std::string& id) {
+  return R"({"id":")" + id +
+         R"(","direction":"inbound","origin":"whatsapp","status":"received","type":"text",)"
+         R"("conversationId":"cv_1","text":"hi"})";
+}
+
 // A change set that creates message `id` in conversation cv_1 of workspace W with its event.
 change_set new_message(const std::string& id, int64_t score = 1000) {
   change_set cs;
   cs.workspace_id = "W";
   cs.new_messages = {id};
   cs.unlinked = {id};
-  cs.messages = {{id, R"({"id":")" + id + R"("})"}};
+  cs.messages = {{id, inbound_text(id)}};
   cs.timeline_of = "cv_1";
   cs.timeline = {{id, score}};
   conversation cv;
@@ -121,7 +135,13 @@ protected:
 TEST_F(RedisStoreTest, CommitWritesEveryPartOfTheChangeSet) {
   auto r = commit(new_message("msg_a", 1763647391000001));
   ASSERT_EQ(r.status, commit_status::applied) << r.error;
-  EXPECT_EQ(cli("GET {ws:W}:m:msg_a"), "{\"id\":\"msg_a\"}\n");
+  // Stored without its id and the inbound defaults; a read puts them back.
+  EXPECT_EQ(cli("GET {ws:W}:m:msg_a"), "{\"conversationId\":\"cv_1\",\"text\":\"hi\"}\n");
+  auto back = read<message_lookup>(
+      [&](auto cb) { store_->load_messages("W", {"msg_a"}, "", std::move(cb)); });
+  ASSERT_TRUE(back.ok) << back.error;
+  EXPECT_EQ(back.records["msg_a"], inbound_text_read("msg_a"));
+  EXPECT_EQ(nlohmann::json::parse(back.records["msg_a"]), inbound_text("msg_a"));
   EXPECT_EQ(cli("ZSCORE {ws:W}:tl:cv_1 msg_a"), "1763647391000001\n");
   EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
   EXPECT_NE(cli("HGET {ws:W}:contacts ct_1").find("\"phone\":\"5511\""), std::string::npos);
@@ -274,7 +294,7 @@ TEST_F(RedisStoreTest, AClientMessageIdIsTakenOnceAndTheConflictNamesItsMessage)
     change_set cs;
     cs.workspace_id = "W";
     cs.client_message = change_set::client_message_mark{"c-1", id};
-    cs.messages = {{id, R"({"id":")" + id + R"("})"}};
+    cs.messages = {{id, inbound_text(id)}};
     return cs;
   };
   ASSERT_EQ(commit(send("msg_first")).status, commit_status::applied);
@@ -289,7 +309,7 @@ TEST_F(RedisStoreTest, AClientMessageIdIsTakenOnceAndTheConflictNamesItsMessage)
       [&](auto cb) { store_->load_messages("W", {"msg_none"}, "c-1", std::move(cb)); });
   ASSERT_TRUE(found.ok) << found.error;
   EXPECT_EQ(found.client_message, "msg_first");
-  EXPECT_EQ(found.records["msg_first"], R"({"id":"msg_first"})");
+  EXPECT_EQ(found.records["msg_first"], inbound_text_read("msg_first"));
   EXPECT_EQ(found.records.count("msg_none"), 0u);
 }
 
@@ -346,7 +366,7 @@ TEST_F(RedisStoreTest, TimelinePagesAreNewestFirstBelowTheCursor) {
   EXPECT_FALSE(page.entries[0].record);
   EXPECT_EQ(page.entries[2].id, "msg_2");
   EXPECT_EQ(page.entries[2].score, 2000);
-  EXPECT_EQ(*page.entries[2].record, R"({"id":"msg_2"})");
+  EXPECT_EQ(*page.entries[2].record, inbound_text_read("msg_2"));
   auto all = read<timeline_page>(
       [&](auto cb) { store_->load_timeline("W", "cv_1", 0, 10, std::move(cb)); });
   EXPECT_EQ(all.entries.size(), 5u);
@@ -382,7 +402,7 @@ TEST_F(RedisStoreTest, EventsNameRecordsAndAReadReturnsThemAsStoredNow) {
   ASSERT_EQ(all.entries.size(), 2u);
   EXPECT_TRUE(all.entries[0].names_records);
   EXPECT_EQ(all.entries[0].type, "message.created");
-  EXPECT_EQ(all.entries[0].message, R"({"id":"msg_1"})");
+  EXPECT_EQ(all.entries[0].message, inbound_text_read("msg_1"));
   EXPECT_EQ(all.entries[1].type, "conversation.updated");
   EXPECT_NE(all.entries[1].conversation.find("\"unreadCount\":1"), std::string::npos)
     << all.entries[1].conversation;
