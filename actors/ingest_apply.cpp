@@ -159,6 +159,8 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     ct.updated_at = now;
   if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
     cv.updated_at = now;
+  if (!persisted) // created by this change set: not updated since (its record keeps one time)
+    cv.created_at = cv.updated_at;
 
   auto& cs = out.changes;
   cs.workspace_id = workspace_id;

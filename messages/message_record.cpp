@@ -1,5 +1,8 @@
 #include "messages/message_record.hpp"
 
+#include <utility>
+#include <vector>
+
 #include "messages/records.hpp"
 
 namespace inboxd {
@@ -8,6 +11,28 @@ namespace {
 
 constexpr std::string_view kDefaults[][2] = {
     {"direction", "inbound"}, {"origin", "whatsapp"}, {"status", "received"}, {"type", "text"}};
+
+// Storage names of the common top-level fields; the others keep their API names.
+constexpr std::string_view kNames[][2] = {
+    {"a", "createdAt"}, {"b", "sentBy"},   {"c", "conversationId"}, {"d", "direction"},
+    {"e", "editedAt"},  {"n", "reactions"}, {"o", "origin"},        {"r", "replyTo"},
+    {"s", "status"},    {"t", "timestamp"}, {"w", "waMessageId"},   {"x", "text"},
+    {"y", "type"},      {"z", "deletedAt"}};
+
+std::string_view stored_name(std::string_view api) {
+  for (auto& n : kNames)
+    if (api == n[1])
+      return n[0];
+  return api;
+}
+
+std::string_view api_name(std::string_view stored) {
+  if (stored.size() == 1)
+    for (auto& n : kNames)
+      if (stored == n[0])
+        return n[1];
+  return stored;
+}
 
 bool is_default(const std::string& key, const nlohmann::json& v) {
   for (auto& d : kDefaults)
@@ -59,9 +84,10 @@ struct top_level {
     }
     return false;
   }
-  // Calls key(name) for each top-level key; false when the text is not an object.
+  // Calls member(name, value text) for each top-level member; false when the text is not an
+  // object.
   template <class F>
-  bool keys(F&& key) {
+  bool members(F&& member) {
     ws();
     if (i >= s.size() || s[i] != '{')
       return false;
@@ -74,14 +100,20 @@ struct top_level {
       auto start = i;
       if (i >= s.size() || s[i] != '"' || !string())
         return false;
-      key(s.substr(start + 1, i - start - 2));
+      auto key = s.substr(start + 1, i - start - 2);
       ws();
       if (i >= s.size() || s[i] != ':')
         return false;
       ++i;
       ws();
+      auto from = i;
       if (!value())
         return false;
+      auto to = i;
+      while (to > from && (s[to - 1] == ' ' || s[to - 1] == '\t' || s[to - 1] == '\n' ||
+                           s[to - 1] == '\r'))
+        --to;
+      member(key, s.substr(from, to - from));
       ws();
       if (i < s.size() && s[i] == '}')
         return true;
@@ -110,7 +142,7 @@ void append_message_record(std::string& out, const nlohmann::json& m) {
     if (!first)
       out += ',';
     first = false;
-    append_json_string(out, key);
+    append_json_string(out, stored_name(key));
     out += ':';
     out += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -120,18 +152,21 @@ void append_message_record(std::string& out, const nlohmann::json& m) {
 std::string message_api(std::string_view id, std::string_view stored) {
   bool seen[std::size(kDefaults)] = {};
   bool has_id = false;
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
   top_level scan{stored};
-  bool object = scan.keys([&](std::string_view key) {
-    if (key == "id")
+  bool object = scan.members([&](std::string_view key, std::string_view value) {
+    auto name = api_name(key);
+    if (name == "id")
       has_id = true;
     for (size_t d = 0; d < std::size(kDefaults); ++d)
-      if (key == kDefaults[d][0])
+      if (name == kDefaults[d][0])
         seen[d] = true;
+    fields.emplace_back(name, value);
   });
   if (!object || has_id)
     return std::string(stored);
   std::string out;
-  out.reserve(stored.size() + id.size() + 80);
+  out.reserve(stored.size() + id.size() + 160);
   out += "{\"id\":";
   append_json_string(out, id);
   if (!seen[0]) // no direction: an inbound message, stored without its defaults
@@ -143,11 +178,13 @@ std::string message_api(std::string_view id, std::string_view stored) {
         out += kDefaults[d][1];
         out += '"';
       }
-  auto body = stored.substr(stored.find('{') + 1);
-  auto rest = body.find_first_not_of(" \t\n\r");
-  if (rest != std::string_view::npos && body[rest] != '}')
-    out += ',';
-  out += body;
+  for (auto& [name, value] : fields) {
+    out += ",\"";
+    out += name; // an API name, or the key's text as stored (escapes kept)
+    out += "\":";
+    out += value;
+  }
+  out += '}';
   return out;
 }
 

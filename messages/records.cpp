@@ -57,78 +57,89 @@ void from_json(const nlohmann::json& j, workspace& w) {
   get_opt(j, "createdAt", w.created_at);
 }
 
+// Storage names (KEYS.md): one letter per field. Records written before 2026-12-02 use the
+// API's names; from_json reads both, telling them apart by the always-present created time.
+namespace {
+template <class T>
+void get_opt(const nlohmann::json& j, bool short_form, const char* short_key, const char* long_key,
+             T& out) {
+  get_opt(j, short_form ? short_key : long_key, out);
+}
+} // namespace
+
 void to_json(nlohmann::json& j, const contact& c) {
   // Fields at their defaults are left out (from_json keeps the default for a missing key): a
-  // workspace stores one record per contact.
-  // The id is the record's key (a hash field), and updatedAt is left out while it equals
-  // createdAt.
-  j = {{"createdAt", c.created_at}};
+  // workspace stores one record per contact. The id is the record's key (a hash field), and
+  // updatedAt is left out while it equals createdAt.
+  j = {{"a", c.created_at}};
   if (c.updated_at != c.created_at)
-    j["updatedAt"] = c.updated_at;
+    j["u"] = c.updated_at;
   if (!c.phone.empty())
-    j["phone"] = c.phone;
+    j["p"] = c.phone;
   if (!c.custom_name.empty())
-    j["customName"] = c.custom_name;
+    j["c"] = c.custom_name;
   if (!c.profile_name.empty())
-    j["profileName"] = c.profile_name;
+    j["n"] = c.profile_name;
   if (!c.tags.empty())
-    j["tags"] = c.tags;
+    j["t"] = c.tags;
 }
 
 void from_json(const nlohmann::json& j, contact& c) {
+  bool s = j.contains("a");
   get_opt(j, "id", c.id);
-  get_opt(j, "phone", c.phone);
-  get_opt(j, "customName", c.custom_name);
-  get_opt(j, "profileName", c.profile_name);
-  get_opt(j, "tags", c.tags);
-  get_opt(j, "createdAt", c.created_at);
+  get_opt(j, s, "p", "phone", c.phone);
+  get_opt(j, s, "c", "customName", c.custom_name);
+  get_opt(j, s, "n", "profileName", c.profile_name);
+  get_opt(j, s, "t", "tags", c.tags);
+  get_opt(j, s, "a", "createdAt", c.created_at);
   c.updated_at = c.created_at;
-  get_opt(j, "updatedAt", c.updated_at);
+  get_opt(j, s, "u", "updatedAt", c.updated_at);
 }
 
 void to_json(nlohmann::json& j, const conversation& c) {
   // As for contacts, fields at their defaults are left out, and so is lastMessageAt while it
   // equals lastInboundAt (the last message is inbound).
   const conversation d;
-  j = {{"contactId", c.contact_id}, {"createdAt", c.created_at}};
+  j = {{"c", c.contact_id}, {"a", c.created_at}};
   if (c.updated_at != c.created_at)
-    j["updatedAt"] = c.updated_at;
+    j["u"] = c.updated_at;
   if (c.last_message_at != c.last_inbound_at)
-    j["lastMessageAt"] = c.last_message_at;
+    j["l"] = c.last_message_at;
   if (c.status != d.status)
-    j["status"] = c.status;
+    j["s"] = c.status;
   if (c.mode != d.mode)
-    j["mode"] = c.mode;
+    j["m"] = c.mode;
   if (!c.assigned_to.empty())
-    j["assignedTo"] = c.assigned_to;
+    j["g"] = c.assigned_to;
   if (c.unread_count != 0)
-    j["unreadCount"] = c.unread_count;
+    j["n"] = c.unread_count;
   if (!c.tags.empty())
-    j["tags"] = c.tags;
+    j["t"] = c.tags;
   if (!c.last_message_preview.empty())
-    j["lastMessagePreview"] = c.last_message_preview;
+    j["p"] = c.last_message_preview;
   if (c.last_inbound_at != 0)
-    j["lastInboundAt"] = c.last_inbound_at;
+    j["i"] = c.last_inbound_at;
   if (c.seq != 0)
-    j["seq"] = c.seq;
+    j["q"] = c.seq;
 }
 
 void from_json(const nlohmann::json& j, conversation& c) {
+  bool s = j.contains("a");
   get_opt(j, "id", c.id);
-  get_opt(j, "contactId", c.contact_id);
-  get_opt(j, "status", c.status);
-  get_opt(j, "mode", c.mode);
-  get_opt(j, "assignedTo", c.assigned_to);
-  get_opt(j, "unreadCount", c.unread_count);
-  get_opt(j, "tags", c.tags);
-  get_opt(j, "lastMessagePreview", c.last_message_preview);
-  get_opt(j, "lastInboundAt", c.last_inbound_at);
+  get_opt(j, s, "c", "contactId", c.contact_id);
+  get_opt(j, s, "s", "status", c.status);
+  get_opt(j, s, "m", "mode", c.mode);
+  get_opt(j, s, "g", "assignedTo", c.assigned_to);
+  get_opt(j, s, "n", "unreadCount", c.unread_count);
+  get_opt(j, s, "t", "tags", c.tags);
+  get_opt(j, s, "p", "lastMessagePreview", c.last_message_preview);
+  get_opt(j, s, "i", "lastInboundAt", c.last_inbound_at);
   c.last_message_at = c.last_inbound_at;
-  get_opt(j, "lastMessageAt", c.last_message_at);
-  get_opt(j, "createdAt", c.created_at);
+  get_opt(j, s, "l", "lastMessageAt", c.last_message_at);
+  get_opt(j, s, "a", "createdAt", c.created_at);
   c.updated_at = c.created_at;
-  get_opt(j, "updatedAt", c.updated_at);
-  get_opt(j, "seq", c.seq);
+  get_opt(j, s, "u", "updatedAt", c.updated_at);
+  get_opt(j, s, "q", "seq", c.seq);
 }
 
 conversation conversation_record(const nlohmann::json& j, std::string_view id) {
@@ -347,76 +358,79 @@ void append_conversation_record(std::string& out, const conversation& c) {
   // Keys in nlohmann's (sorted) order, defaults left out: the text is what dumping to_json(c)
   // gives.
   const conversation d;
-  out += '{';
-  if (!c.assigned_to.empty()) {
-    out += "\"assignedTo\":";
-    append_json_string(out, c.assigned_to);
-    out += ',';
-  }
-  out += "\"contactId\":";
-  append_json_string(out, c.contact_id);
-  out += ",\"createdAt\":";
+  out += "{\"a\":";
   out += std::to_string(c.created_at);
+  out += ",\"c\":";
+  append_json_string(out, c.contact_id);
+  auto field = [&](const char* key) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+  };
+  if (!c.assigned_to.empty()) {
+    field("g");
+    append_json_string(out, c.assigned_to);
+  }
   if (c.last_inbound_at != 0) {
-    out += ",\"lastInboundAt\":";
+    field("i");
     out += std::to_string(c.last_inbound_at);
   }
   if (c.last_message_at != c.last_inbound_at) {
-    out += ",\"lastMessageAt\":";
+    field("l");
     out += std::to_string(c.last_message_at);
   }
-  if (!c.last_message_preview.empty()) {
-    out += ",\"lastMessagePreview\":";
-    append_json_string(out, c.last_message_preview);
-  }
   if (c.mode != d.mode) {
-    out += ",\"mode\":";
+    field("m");
     append_json_string(out, c.mode);
   }
+  if (c.unread_count != 0) {
+    field("n");
+    out += std::to_string(c.unread_count);
+  }
+  if (!c.last_message_preview.empty()) {
+    field("p");
+    append_json_string(out, c.last_message_preview);
+  }
   if (c.seq != 0) {
-    out += ",\"seq\":";
+    field("q");
     out += std::to_string(c.seq);
   }
   if (c.status != d.status) {
-    out += ",\"status\":";
+    field("s");
     append_json_string(out, c.status);
   }
   if (!c.tags.empty()) {
-    out += ",\"tags\":";
+    field("t");
     append_tags(out, c.tags);
   }
-  if (c.unread_count != 0) {
-    out += ",\"unreadCount\":";
-    out += std::to_string(c.unread_count);
-  }
   if (c.updated_at != c.created_at) {
-    out += ",\"updatedAt\":";
+    field("u");
     out += std::to_string(c.updated_at);
   }
   out += '}';
 }
 
 void append_contact_record(std::string& out, const contact& c) {
-  out += "{\"createdAt\":";
+  out += "{\"a\":";
   out += std::to_string(c.created_at);
   if (!c.custom_name.empty()) {
-    out += ",\"customName\":";
+    out += ",\"c\":";
     append_json_string(out, c.custom_name);
   }
-  if (!c.phone.empty()) {
-    out += ",\"phone\":";
-    append_json_string(out, c.phone);
-  }
   if (!c.profile_name.empty()) {
-    out += ",\"profileName\":";
+    out += ",\"n\":";
     append_json_string(out, c.profile_name);
   }
+  if (!c.phone.empty()) {
+    out += ",\"p\":";
+    append_json_string(out, c.phone);
+  }
   if (!c.tags.empty()) {
-    out += ",\"tags\":";
+    out += ",\"t\":";
     append_tags(out, c.tags);
   }
   if (c.updated_at != c.created_at) {
-    out += ",\"updatedAt\":";
+    out += ",\"u\":";
     out += std::to_string(c.updated_at);
   }
   out += '}';

@@ -113,6 +113,26 @@ bool never_sent(const std::string& error) {
          error == "redis pipeline limit reached";
 }
 
+// Event types are stored as two-letter codes (KEYS.md); a type without one is stored as is.
+constexpr std::string_view kEventCodes[][2] = {{"mc", "message.created"},
+                                               {"mu", "message.updated"},
+                                               {"cc", "conversation.created"},
+                                               {"cu", "conversation.updated"}};
+
+std::string_view event_code(std::string_view type) {
+  for (auto& c : kEventCodes)
+    if (type == c[1])
+      return c[0];
+  return type;
+}
+
+std::string event_type(std::string_view stored) {
+  for (auto& c : kEventCodes)
+    if (stored == c[0])
+      return std::string(c[1]);
+  return std::string(stored);
+}
+
 // Appends the script's tokens for `cs` (count first).
 void encode(const change_set& cs, std::vector<std::string>& argv) {
   auto count_at = argv.size();
@@ -159,7 +179,7 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   for (auto& id : cs.outbox_remove)
     add({"z", id});
   for (auto& e : cs.events)
-    add({"e", e.type, e.conversation_id, e.contact_id, e.message_id});
+    add({"e", std::string(event_code(e.type)), e.conversation_id, e.contact_id, e.message_id});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
 }
 
@@ -193,7 +213,7 @@ bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& o
       auto& f = fields[i].str;
       auto& v = fields[i + 1].str;
       if (f == "type")
-        e.type = v;
+        e.type = event_type(v);
       else if (f == "data")
         e.data = v;
       else if (f == "m")

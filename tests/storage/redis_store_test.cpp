@@ -135,18 +135,19 @@ protected:
 TEST_F(RedisStoreTest, CommitWritesEveryPartOfTheChangeSet) {
   auto r = commit(new_message("msg_a", 1763647391000001));
   ASSERT_EQ(r.status, commit_status::applied) << r.error;
-  // Stored without its id and the inbound defaults; a read puts them back.
-  EXPECT_EQ(cli("GET {ws:W}:m:msg_a"), "{\"conversationId\":\"cv_1\",\"text\":\"hi\"}\n");
+  // Stored without its id and the inbound defaults, under one-letter names; a read puts them
+  // back.
+  EXPECT_EQ(cli("GET {ws:W}:m:msg_a"), "{\"c\":\"cv_1\",\"x\":\"hi\"}\n");
   auto back = read<message_lookup>(
       [&](auto cb) { store_->load_messages("W", {"msg_a"}, "", std::move(cb)); });
   ASSERT_TRUE(back.ok) << back.error;
   EXPECT_EQ(back.records["msg_a"], inbound_text_read("msg_a"));
   EXPECT_EQ(nlohmann::json::parse(back.records["msg_a"]), inbound_text("msg_a"));
   EXPECT_EQ(cli("ZSCORE {ws:W}:tl:cv_1 msg_a"), "1763647391000001\n");
-  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
-  EXPECT_NE(cli("HGET {ws:W}:contacts ct_1").find("\"phone\":\"5511\""), std::string::npos);
+  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"n\":1"), std::string::npos);
+  EXPECT_NE(cli("HGET {ws:W}:contacts ct_1").find("\"p\":\"5511\""), std::string::npos);
   EXPECT_EQ(cli("XLEN {ws:W}:events"), "2\n");
-  EXPECT_NE(cli("XRANGE {ws:W}:events - +").find("message.created"), std::string::npos);
+  EXPECT_NE(cli("XRANGE {ws:W}:events - +").find("\nmc\n"), std::string::npos); // message.created
 }
 
 TEST_F(RedisStoreTest, ADuplicateMessageRefusesTheWholeChangeSet) {
@@ -157,7 +158,7 @@ TEST_F(RedisStoreTest, ADuplicateMessageRefusesTheWholeChangeSet) {
   EXPECT_EQ(r.status, commit_status::conflict);
   EXPECT_EQ(r.duplicates, std::vector<std::string>{"msg_a"});
   EXPECT_TRUE(r.linked.empty());
-  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"unreadCount\":1"), std::string::npos);
+  EXPECT_NE(cli("HGET {ws:W}:convs cv_1").find("\"n\":1"), std::string::npos);
   EXPECT_EQ(cli("XLEN {ws:W}:events"), "2\n");
   // Also when the change set was built after reading (no assumption, the dedupe mark only).
   again.unlinked.clear();
@@ -404,9 +405,9 @@ TEST_F(RedisStoreTest, EventsNameRecordsAndAReadReturnsThemAsStoredNow) {
   EXPECT_EQ(all.entries[0].type, "message.created");
   EXPECT_EQ(all.entries[0].message, inbound_text_read("msg_1"));
   EXPECT_EQ(all.entries[1].type, "conversation.updated");
-  EXPECT_NE(all.entries[1].conversation.find("\"unreadCount\":1"), std::string::npos)
+  EXPECT_NE(all.entries[1].conversation.find("\"n\":1"), std::string::npos)
     << all.entries[1].conversation;
-  EXPECT_NE(all.entries[1].contact.find("\"phone\":\"5511\""), std::string::npos);
+  EXPECT_NE(all.entries[1].contact.find("\"p\":\"5511\""), std::string::npos);
   // A record deleted since reads as "", and an entry written before events named records
   // still carries its data.
   cli("DEL {ws:W}:m:msg_1");
