@@ -18,8 +18,9 @@ void append_message_record(std::string& out, const nlohmann::json& m);
 
 /// The API form of the record `stored` under `id`: its id and the inbound defaults it left out
 /// put back, its fields under their API names (the id and defaults first, then the fields in
-/// stored order). Records written before 2026-12-02 carry every field under its API name and
-/// come back as stored; so does text that is not a JSON object.
+/// stored order). Records written before 2026-12-03 name their fields as the API does; those
+/// from before 2026-12-02 also carry their id and every default, and come back as stored; so
+/// does text that is not a JSON object.
 std::string message_api(std::string_view id, std::string_view stored);
 
 } // namespace inboxd

@@ -57,7 +57,7 @@ void from_json(const nlohmann::json& j, workspace& w) {
   get_opt(j, "createdAt", w.created_at);
 }
 
-// Storage names (KEYS.md): one letter per field. Records written before 2026-12-02 use the
+// Storage names (KEYS.md): one letter per field. Records written before 2026-12-03 use the
 // API's names; from_json reads both, telling them apart by the always-present created time.
 namespace {
 template <class T>

@@ -54,7 +54,7 @@ inline constexpr int64_t kReplyWindowMs = 24LL * 3600 * 1000;
 // fields with one letter (storage/KEYS.md) and leave out their id (the key they are stored under
 // names it), fields at their defaults, updatedAt while it equals createdAt and a conversation's
 // lastMessageAt while it equals lastInboundAt; from_json restores all but the id, which
-// conversation_record and contact_record take from the key. Records written before 2026-12-02
+// conversation_record and contact_record take from the key. Records written before 2026-12-03
 // carry the API's field names (and, before that, their id); from_json reads them too.
 void to_json(nlohmann::json& j, const workspace& w);
 void from_json(const nlohmann::json& j, workspace& w);
