@@ -148,3 +148,19 @@ TEST(ingest_apply, only_messages_may_skip_the_read) {
       (std::vector<std::string>{message_id_for_wamid("wamid.A"), message_id_for_wamid("wamid.B")}));
 }
 
+
+// A conversation created by this change set is created when it is committed: its record then
+// holds one time (updatedAt is left out while equal to createdAt). A stored one keeps its own.
+TEST(ingest_apply, a_new_conversation_is_created_at_its_first_change_set) {
+  fixture f;
+  f.cv.created_at = 4000; // when the workspace decided it
+  ingest_targets t;
+  t.assumed = true;
+  auto fresh = apply_ingest("W", f.cv, f.ct, false, {text("wamid.A", 2000)}, t, 9000);
+  EXPECT_EQ(fresh.conv.created_at, 9000);
+  EXPECT_EQ(fresh.conv.updated_at, 9000);
+  f.cv.updated_at = 5000;
+  auto stored = apply_ingest("W", f.cv, f.ct, true, {text("wamid.B", 2000)}, t, 9000);
+  EXPECT_EQ(stored.conv.created_at, 4000);
+  EXPECT_EQ(stored.conv.updated_at, 9000);
+}
