@@ -21,6 +21,7 @@
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
 #include "storage/redis_client.hpp"
+#include "storage/redis_cluster.hpp"
 #include "storage/redis_registry_store.hpp"
 #include "storage/redis_store.hpp"
 
@@ -39,18 +40,34 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto cfg = std::get<settings>(loaded);
-  auto endpoint = parse_redis_url(cfg.redis_url);
-  if (auto err = std::get_if<std::string>(&endpoint)) {
+  const bool cluster = cfg.redis_url.rfind("redis-cluster://", 0) == 0;
+  auto endpoint = parse_redis_url(cluster ? "redis://" : cfg.redis_url);
+  auto cluster_endpoint = parse_redis_cluster_url(cluster ? cfg.redis_url : "");
+  auto* err =
+      cluster ? std::get_if<std::string>(&cluster_endpoint) : std::get_if<std::string>(&endpoint);
+  if (err) {
     std::fprintf(stderr, "inboxd: INBOXD_REDIS_URL: %s\n", err->c_str());
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 
-  // Redis I/O on its own thread.
+  // Redis I/O on its own thread: one server, or a Redis Cluster.
   net::io_context redis_io;
   auto redis_work = net::make_work_guard(redis_io);
-  auto store = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint));
-  store->start();
+  std::shared_ptr<redis_executor> store;
+  std::function<void()> stop_redis;
+  if (cluster) {
+    auto c = std::make_shared<redis_cluster>(redis_io,
+                                             std::get<redis_cluster_endpoint>(cluster_endpoint));
+    c->start();
+    store = c;
+    stop_redis = [c] { c->stop(); };
+  } else {
+    auto c = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint));
+    c->start();
+    store = c;
+    stop_redis = [c] { c->stop(); };
+  }
   std::thread redis_thread([&] { redis_io.run(); });
 
   // The Cloud API client (outbound HTTPS) on its own thread.
@@ -59,7 +76,7 @@ int main(int argc, char** argv) {
   auto transport = std::make_shared<https_client>(tls);
   if (auto err = transport->start(); !err.empty()) {
     std::fprintf(stderr, "inboxd: INBOXD_TLS_CA_FILE: %s\n", err.c_str());
-    net::post(redis_io, [&] { store->stop(); });
+    net::post(redis_io, stop_redis);
     redis_work.reset();
     redis_thread.join();
     return 2;
@@ -88,6 +105,7 @@ int main(int argc, char** argv) {
     opts.max_subscribers = cfg.sse_max_per_workspace;
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;
+    store_opts.declare_keys = cluster;
     opts.db = std::make_shared<redis_store>(store, store_opts);
     auto directory =
         spawn_directory_actor(sys, std::make_shared<redis_registry_store>(store), reg, opts);
@@ -163,7 +181,7 @@ int main(int argc, char** argv) {
     // point at `directory`, which goes out of scope with them.
     sys.await_all_actors_done();
   }
-  net::post(redis_io, [&] { store->stop(); });
+  net::post(redis_io, stop_redis);
   redis_work.reset();
   redis_thread.join();
   spdlog::info("inboxd stopped");

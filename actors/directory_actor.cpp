@@ -94,6 +94,11 @@ void save_workspace(dir_actor* self, workspace ws, const workspace* old, int sta
   registry_db(self).save_workspace(
       ws, std::move(before),
       in_actor<registry_write>(self, [self, ws, status, reply, creating](registry_write& w) {
+        if (!w.conflict.empty()) { // another node stored that slug or number meanwhile
+          reply.error(api_error::conflict,
+                      w.conflict == "slug" ? "slug is taken" : "phoneNumberId is taken");
+          return saved(self);
+        }
         if (!w.ok) {
           spdlog::warn("directory: workspace {} not stored: {}", ws.id, w.error);
           reply.error(api_error::unavailable, "storage unavailable");

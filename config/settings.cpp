@@ -45,7 +45,8 @@ const std::vector<option>& options() {
      number(&settings::http_port, 0, 65535)},
     {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
      number(&settings::http_threads, 1, 64)},
-    {"redis-url", "INBOXD_REDIS_URL", "redis://[:password@]host:port[/db]",
+    {"redis-url", "INBOXD_REDIS_URL",
+     "redis://[:password@]host:port[/db], or redis-cluster://[:password@]host:port[,host:port...]",
      text(&settings::redis_url)},
     {"admin-token", "INBOXD_ADMIN_TOKEN", "bearer token for /api/admin/* (off when unset)",
      text(&settings::admin_token)},
@@ -160,8 +161,10 @@ std::variant<settings, std::string> load_settings(int argc, char** argv) {
     if (auto err = found->set(s, value); !err.empty())
       return "--" + std::string(name) + ": " + err;
   }
-  if (s.redis_url.rfind("redis://", 0) != 0)
-    return "INBOXD_REDIS_URL: expected redis://[:password@]host:port[/db], got '" + s.redis_url + "'";
+  if (s.redis_url.rfind("redis://", 0) != 0 && s.redis_url.rfind("redis-cluster://", 0) != 0)
+    return "INBOXD_REDIS_URL: expected redis://[:password@]host:port[/db] or "
+           "redis-cluster://[:password@]host:port[,host:port...], got '" +
+           s.redis_url + "'";
   return s;
 }
 

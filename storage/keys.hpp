@@ -7,15 +7,31 @@
 
 namespace inboxd::keys {
 
-// Deployment-wide (owned by the directory actor).
-inline constexpr const char* workspaces = "inboxd:workspaces"; // SET of workspace ids
-inline constexpr const char* ws_by_slug = "inboxd:ws:slug";    // HASH slug -> id
-inline constexpr const char* ws_by_pid = "inboxd:ws:pid";      // HASH phone_number_id -> id
-inline constexpr const char* dead_letters = "inboxd:deadletters"; // ZSET id by receivedAt
-inline std::string dead_letter(std::string_view id) { return "inboxd:deadletter:" + std::string(id); }
+// Deployment-wide (owned by the directory actor), under one hash tag: on a Redis Cluster they
+// share a slot, so a workspace save (record, slug and number, checked and written together) is
+// one script call there too.
+inline constexpr const char* workspaces = "{inboxd}:ws";      // HASH workspace id -> JSON
+inline constexpr const char* ws_by_slug = "{inboxd}:ws:slug"; // HASH slug -> id
+inline constexpr const char* ws_by_pid = "{inboxd}:ws:pid";   // HASH phone_number_id -> id
+inline constexpr const char* dead_letters = "{inboxd}:deadletters"; // ZSET id by receivedAt
+inline std::string dead_letter(std::string_view id) {
+  return "{inboxd}:deadletter:" + std::string(id);
+}
 
 inline std::string tag(std::string_view ws) { return "{ws:" + std::string(ws) + "}"; }
-inline std::string ws_meta(std::string_view ws) { return tag(ws) + ":meta"; }
+
+// The layout before 2026-12-03 (one node only): moved to the keys above when the directory
+// loads (storage/redis_registry_store.cpp, migrate_legacy).
+namespace legacy {
+inline constexpr const char* workspaces = "inboxd:workspaces"; // SET of workspace ids
+inline constexpr const char* ws_by_slug = "inboxd:ws:slug";
+inline constexpr const char* ws_by_pid = "inboxd:ws:pid";
+inline constexpr const char* dead_letters = "inboxd:deadletters";
+inline std::string dead_letter(std::string_view id) {
+  return "inboxd:deadletter:" + std::string(id);
+}
+inline std::string ws_meta(std::string_view ws) { return tag(ws) + ":meta"; } // workspace JSON
+} // namespace legacy
 inline std::string api_keys(std::string_view ws) { return tag(ws) + ":apikeys"; }
 inline std::string members(std::string_view ws) { return tag(ws) + ":members"; }
 inline std::string contacts(std::string_view ws) { return tag(ws) + ":contacts"; }

@@ -69,9 +69,18 @@ struct redis_client_timing {
 std::chrono::milliseconds next_backoff(std::chrono::milliseconds current,
                                        const redis_client_timing& timing);
 
-class redis_client {
+/// What the stores send commands through: one Redis server (redis_client, below) or a Redis
+/// Cluster (redis_cluster, storage/redis_cluster.hpp). Both keep exec()'s contract.
+class redis_executor {
 public:
   using callback = std::function<void(redis_result)>;
+  virtual ~redis_executor() = default;
+  virtual void exec(redis_pipeline cmds, callback done) = 0;
+  virtual bool connected() const = 0;
+};
+
+class redis_client final : public redis_executor {
+public:
 
   redis_client(boost::asio::io_context& io, redis_endpoint endpoint, size_t max_pending = 1 << 20,
                redis_client_timing timing = {});
@@ -86,10 +95,10 @@ public:
   void stop();
 
   /// Sends `cmds` as one pipeline; see the contract above. Thread-safe.
-  void exec(redis_pipeline cmds, callback done);
+  void exec(redis_pipeline cmds, callback done) override;
 
   /// True while the connection is established (best effort, thread-safe).
-  bool connected() const;
+  bool connected() const override;
 
 private:
   struct impl;

@@ -107,16 +107,17 @@ bool read_objects(const std::vector<redis_value>& values, Read read, std::vector
 }
 
 // A write of one command.
-void write_one(const std::shared_ptr<redis_client>& client, redis_command cmd,
+void write_one(const std::shared_ptr<redis_executor>& client, redis_command cmd,
                registry_store::write_done done) {
   client->exec({std::move(cmd)}, [done = std::move(done)](redis_result r) { done(outcome(r)); });
 }
 
 // Runs `script` on `keys` and `args` with EVALSHA; when Redis answers NOSCRIPT (restart, SCRIPT
-// FLUSH) nothing ran, and EVAL runs it (and loads it for the next EVALSHA).
-void run_script(const std::shared_ptr<redis_client>& client, const lua_script& script,
+// FLUSH) nothing ran, and EVAL runs it (and loads it for the next EVALSHA). `done` gets the
+// result of the call that ran.
+void run_script(const std::shared_ptr<redis_executor>& client, const lua_script& script,
                 std::vector<std::string> keys, std::vector<std::string> args,
-                registry_store::write_done done) {
+                std::function<void(redis_result)> done) {
   auto command = [&script, keys = std::move(keys), args = std::move(args)](bool load) {
     redis_command cmd{load ? "EVAL" : "EVALSHA", load ? script.source : script.sha,
                       std::to_string(keys.size())};
@@ -130,40 +131,115 @@ void run_script(const std::shared_ptr<redis_client>& client, const lua_script& s
     bool noscript = r.ok() && r.replies.size() == 1 && r.replies[0].is_error() &&
                     r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
     if (!noscript)
-      return done(outcome(r));
-    write_one(client, command(true), std::move(done));
+      return done(std::move(r));
+    client->exec({command(true)}, std::move(done));
   });
+}
+
+// A write's outcome for `done`.
+std::function<void(redis_result)> written(registry_store::write_done done) {
+  return [done = std::move(done)](redis_result r) { done(outcome(r)); };
+}
+
+// Moves the registry of the layout before 2026-12-03 (storage/keys.hpp, keys::legacy) to the
+// current keys: workspaces first (copied, then their old keys deleted), then dead letters the
+// same way. Each step can run again after a crash: copies overwrite themselves, deletes of
+// keys already gone do nothing. `done` gets "" or an error.
+void migrate_legacy(const std::shared_ptr<redis_executor>& client,
+                    std::function<void(std::string)> done) {
+  client->exec(
+      {{"SMEMBERS", keys::legacy::workspaces},
+       {"ZRANGE", keys::legacy::dead_letters, "0", "-1", "WITHSCORES"}},
+      [client, done = std::move(done)](redis_result r) mutable {
+        std::string error;
+        if (bad_reply(r, 2, redis_value::type::array, error))
+          return done(error);
+        auto& ids = r.replies[0].elements;
+        auto& letters = r.replies[1].elements; // id, score, id, score, ...
+        if (ids.empty() && letters.empty())
+          return done("");
+        redis_pipeline reads;
+        for (auto& id : ids)
+          reads.push_back({"GET", keys::legacy::ws_meta(id.str)});
+        for (size_t i = 0; i + 1 < letters.size(); i += 2)
+          reads.push_back({"GET", keys::legacy::dead_letter(letters[i].str)});
+        client->exec(std::move(reads), [client, ids = std::move(ids), letters = std::move(letters),
+                                        done = std::move(done)](redis_result r2) mutable {
+          if (!r2.ok())
+            return done(r2.error);
+          redis_pipeline copies, deletes{{"DEL", keys::legacy::workspaces},
+                                         {"DEL", keys::legacy::ws_by_slug},
+                                         {"DEL", keys::legacy::ws_by_pid},
+                                         {"DEL", keys::legacy::dead_letters}};
+          auto& m = migrate_workspace_script();
+          for (size_t i = 0; i < ids.size(); ++i) {
+            deletes.push_back({"DEL", keys::legacy::ws_meta(ids[i].str)});
+            auto j = parse_object(r2.replies[i]);
+            if (!j)
+              continue; // not a record: nothing to keep
+            auto text = [&](const char* k) {
+              auto f = j->find(k);
+              return f != j->end() && f->is_string() ? f->get<std::string>() : std::string();
+            };
+            copies.push_back({"EVAL", m.source, "3", keys::workspaces, keys::ws_by_slug,
+                              keys::ws_by_pid, ids[i].str, r2.replies[i].str, text("slug"),
+                              text("phoneNumberId")});
+          }
+          auto& d = store_dead_letter_script();
+          for (size_t i = 0, k = ids.size(); i + 1 < letters.size(); i += 2, ++k) {
+            auto& id = letters[i].str;
+            deletes.push_back({"DEL", keys::legacy::dead_letter(id)});
+            if (r2.replies[k].kind == redis_value::type::string)
+              copies.push_back({"EVAL", d.source, "2", keys::dead_letter(id), keys::dead_letters,
+                                r2.replies[k].str, letters[i + 1].str, id});
+          }
+          // The old keys go only once every copy is stored.
+          auto finish = std::make_shared<std::function<void(std::string)>>(std::move(done));
+          auto remove = [client, deletes = std::move(deletes), finish]() mutable {
+            client->exec(std::move(deletes), [finish](redis_result r4) {
+              auto w = outcome(r4);
+              (*finish)(w.ok ? "" : w.error);
+            });
+          };
+          if (copies.empty())
+            return remove();
+          client->exec(std::move(copies),
+                       [remove = std::move(remove), finish](redis_result r3) mutable {
+                         if (auto w = outcome(r3); !w.ok)
+                           return (*finish)(w.error);
+                         remove();
+                       });
+        });
+      });
 }
 
 } // namespace
 
-redis_registry_store::redis_registry_store(std::shared_ptr<redis_client> client)
+redis_registry_store::redis_registry_store(std::shared_ptr<redis_executor> client)
   : client_(std::move(client)) {}
 
 void redis_registry_store::load_workspaces(std::function<void(workspaces_read)> done) {
-  client_->exec({{"SMEMBERS", keys::workspaces}},
-                [client = client_, done = std::move(done)](redis_result r) {
-                  workspaces_read out;
-                  if (bad_reply(r, 1, redis_value::type::array, out.error))
-                    return done(std::move(out));
-                  auto& ids = r.replies[0].elements;
-                  if (ids.empty()) {
-                    out.ok = true;
-                    return done(std::move(out));
-                  }
-                  redis_command mget{"MGET"};
-                  for (auto& id : ids)
-                    mget.push_back(keys::ws_meta(id.str));
-                  client->exec({std::move(mget)}, [done = std::move(done)](redis_result r2) {
-                    workspaces_read out;
-                    out.ok = !bad_reply(r2, 1, redis_value::type::array, out.error) &&
-                             read_objects(
-                                 r2.replies[0].elements,
-                                 [](const nlohmann::json& j) { return j.get<workspace>(); },
-                                 out.workspaces, "workspace", out.error);
-                    done(std::move(out));
-                  });
-                });
+  migrate_legacy(client_, [client = client_, done = std::move(done)](std::string error) mutable {
+    if (!error.empty()) {
+      workspaces_read out;
+      out.error = "moving the registry to its current keys: " + error;
+      return done(std::move(out));
+    }
+    client->exec({{"HGETALL", keys::workspaces}}, [done = std::move(done)](redis_result r) {
+      workspaces_read out;
+      if (bad_reply(r, 1, redis_value::type::array, out.error))
+        return done(std::move(out));
+      // HGETALL answers id, record, id, record, ...
+      std::vector<redis_value> records;
+      auto& all = r.replies[0].elements;
+      for (size_t i = 1; i < all.size(); i += 2)
+        records.push_back(std::move(all[i]));
+      out.ok = read_objects(
+          records, [](const nlohmann::json& j) { return j.get<workspace>(); }, out.workspaces,
+          "workspace", out.error);
+      done(std::move(out));
+    });
+  });
 }
 
 void redis_registry_store::save_workspace(workspace ws, std::optional<workspace> old,
@@ -172,15 +248,24 @@ void redis_registry_store::save_workspace(workspace ws, std::optional<workspace>
   auto old_pid =
       old && old->phone_number_id != ws.phone_number_id ? old->phone_number_id : std::string();
   run_script(client_, save_workspace_script(),
-             {keys::ws_meta(ws.id), keys::workspaces, keys::ws_by_slug, keys::ws_by_pid},
+             {keys::workspaces, keys::ws_by_slug, keys::ws_by_pid},
              {ws.id, nlohmann::json(ws).dump(), ws.slug, ws.phone_number_id, old_slug, old_pid},
-             std::move(done));
+             [done = std::move(done)](redis_result r) {
+               auto w = outcome(r);
+               if (w.ok && (r.replies[0].str == "slug" || r.replies[0].str == "pid")) {
+                 w.ok = false;
+                 w.conflict = r.replies[0].str;
+                 w.error = w.conflict + " is another workspace's";
+               }
+               done(std::move(w));
+             });
 }
 
 void redis_registry_store::store_dead_letter(dead_letter_record letter, write_done done) {
-  run_script(
-      client_, store_dead_letter_script(), {keys::dead_letter(letter.id), keys::dead_letters},
-      {dead_letter_json(letter), std::to_string(letter.received_at), letter.id}, std::move(done));
+  run_script(client_, store_dead_letter_script(),
+             {keys::dead_letter(letter.id), keys::dead_letters},
+             {dead_letter_json(letter), std::to_string(letter.received_at), letter.id},
+             written(std::move(done)));
 }
 
 void redis_registry_store::list_dead_letters(size_t limit,
@@ -230,7 +315,7 @@ void redis_registry_store::delete_dead_letters(std::vector<std::string> ids, wri
   for (auto& id : ids)
     letter_keys.push_back(keys::dead_letter(id));
   run_script(client_, delete_dead_letters_script(), std::move(letter_keys), std::move(ids),
-             std::move(done));
+             written(std::move(done)));
 }
 
 void redis_registry_store::load_workspace_state(std::string workspace_id,

@@ -11,11 +11,11 @@
 
 namespace inboxd {
 
-class redis_client;
+class redis_executor;
 
 class redis_registry_store final : public registry_store {
 public:
-  explicit redis_registry_store(std::shared_ptr<redis_client> client);
+  explicit redis_registry_store(std::shared_ptr<redis_executor> client);
 
   void load_workspaces(std::function<void(workspaces_read)> done) override;
   void save_workspace(workspace ws, std::optional<workspace> old, write_done done) override;
@@ -37,7 +37,7 @@ private:
   void read_dead_letters(bool newest_first, size_t limit,
                          std::function<void(dead_letters_read)> done);
 
-  std::shared_ptr<redis_client> client_;
+  std::shared_ptr<redis_executor> client_;
 };
 
 } // namespace inboxd

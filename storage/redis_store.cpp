@@ -13,6 +13,7 @@
 
 #include "messages/message_record.hpp"
 #include "metrics/metrics.hpp"
+#include "storage/cluster_slots.hpp"
 #include "storage/commit_script.hpp"
 #include "storage/keys.hpp"
 #include "storage/redis_client.hpp"
@@ -110,7 +111,7 @@ void fail(call& c, commit_status status, const std::string& why) {
 // Transport errors the client reports before sending anything: nothing was written.
 bool never_sent(const std::string& error) {
   return error == "redis not connected" || error == "redis client stopped" ||
-         error == "redis pipeline limit reached";
+         error == "redis pipeline limit reached" || error == "redis cluster map not loaded";
 }
 
 // Event types are stored as two-letter codes (KEYS.md); a type without one is stored as is.
@@ -183,6 +184,45 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
 }
 
+// Every key the script touches for `cs` (storage/commit_script.cpp), appended to `out`: on a
+// Redis Cluster a script must declare them, so that a slot being migrated makes Redis answer
+// TRYAGAIN or ASK before the script runs instead of failing it halfway.
+void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::string>& out) {
+  for (auto* ids : {&cs.new_messages, &cs.drop_messages})
+    for (auto& id : *ids)
+      out.push_back(keys::message(ws, id));
+  for (auto& id : cs.unlinked) {
+    out.push_back(keys::message(ws, id));
+    out.push_back(keys::alias(ws, id));
+    out.push_back(keys::parked(ws, id));
+  }
+  if (cs.client_message)
+    out.push_back(keys::client_message(ws, cs.client_message->client_message_id));
+  for (auto& m : cs.messages)
+    out.push_back(keys::message(ws, m.first));
+  if (!cs.timeline.empty() || !cs.drop_messages.empty())
+    out.push_back(keys::timeline(ws, cs.timeline_of));
+  for (auto& id : cs.unpark)
+    out.push_back(keys::parked(ws, id));
+  for (auto& p : cs.park)
+    out.push_back(keys::parked(ws, p.first));
+  if (cs.conv)
+    out.push_back(keys::conversations(ws));
+  if (cs.ct)
+    out.push_back(keys::contacts(ws));
+  for (auto& a : cs.aliases)
+    out.push_back(keys::alias(ws, a.first));
+  for (auto* entries : {&cs.outbox_add, &cs.outbox_reschedule})
+    for (auto& e : *entries)
+      out.push_back(keys::outbox_entry(ws, e.id));
+  for (auto& id : cs.outbox_remove)
+    out.push_back(keys::outbox_entry(ws, id));
+  if (!cs.outbox_add.empty() || !cs.outbox_reschedule.empty() || !cs.outbox_remove.empty())
+    out.push_back(keys::outbox(ws));
+  if (!cs.events.empty())
+    out.push_back(keys::events(ws));
+}
+
 commit_result decode_outcome(const redis_value& v) {
   commit_result r;
   r.status = commit_status::applied;
@@ -230,7 +270,7 @@ bool parse_stream_entries(const redis_value& reply, std::vector<stream_entry>& o
 
 // Reads the records the entries name in one round trip, into message, conversation and contact
 // ("" when gone).
-void resolve_records(redis_client& client, const std::string& ws, event_read out,
+void resolve_records(redis_executor& client, const std::string& ws, event_read out,
                      std::function<void(event_read)> done) {
   std::vector<std::string*> slots;
   std::vector<redis_command> cmds;
@@ -294,7 +334,7 @@ std::string array_error(const redis_result& r, size_t at, size_t n) {
 } // namespace
 
 struct redis_store::impl : std::enable_shared_from_this<impl> {
-  std::shared_ptr<redis_client> client;
+  std::shared_ptr<redis_executor> client;
   redis_store_options opts;
   struct queue {
     bool busy = false;
@@ -304,7 +344,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::string, queue> queues;
 
   // One round trip of the queue path, counted and timed for GET /metrics.
-  void exec(redis_pipeline cmds, size_t change_sets, redis_client::callback done) {
+  void exec(redis_pipeline cmds, size_t change_sets, redis_executor::callback done) {
     round_trips.inc();
     if (change_sets > 0)
       change_sets_per_round_trip.observe(change_sets);
@@ -362,13 +402,23 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     redis_command cmd{load ? "EVAL" : "EVALSHA",
                       load ? commit_script().source : commit_script().sha,
                       "1",
-                      keys::tag(ws) + ":epoch",
-                      std::to_string(epoch),
-                      keys::tag(ws),
-                      std::to_string(opts.events_retain),
-                      std::to_string(opts.park_ttl_seconds),
-                      std::to_string(opts.client_message_ttl_seconds),
-                      std::to_string(commits.size())};
+                      keys::tag(ws) + ":epoch"};
+    if (opts.declare_keys) {
+      std::vector<std::string> declared;
+      for (auto* c : commits)
+        touched_keys(ws, c->cs, declared);
+      std::sort(declared.begin(), declared.end());
+      declared.erase(std::unique(declared.begin(), declared.end()), declared.end());
+      cmd[2] = std::to_string(1 + declared.size());
+      for (auto& k : declared)
+        cmd.push_back(std::move(k));
+    }
+    cmd.insert(cmd.end(), {std::to_string(epoch),
+                           keys::tag(ws),
+                           std::to_string(opts.events_retain),
+                           std::to_string(opts.park_ttl_seconds),
+                           std::to_string(opts.client_message_ttl_seconds),
+                           std::to_string(commits.size())});
     for (auto* c : commits)
       encode(c->cs, cmd);
     return cmd;
@@ -469,9 +519,13 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
 
   void finish_commits(std::vector<call*>& commits, const redis_value& reply) {
     if (reply.is_error()) {
-      // A script error: it may have stopped after some writes, so the outcome is unknown.
+      // A Redis Cluster that refused the call before running it (the slot moving or not
+      // served, after the client's bounded retries) wrote nothing; any other script error may
+      // have stopped after some writes, so the outcome is unknown.
+      bool refused = retryable_cluster_error(reply.str) || parse_redirection(reply.str) ||
+                     reply.str.rfind("CROSSSLOT", 0) == 0;
       for (auto* c : commits)
-        fail(*c, commit_status::unknown, reply.str);
+        fail(*c, refused ? commit_status::failed : commit_status::unknown, reply.str);
       return;
     }
     if (reply.kind != redis_value::type::array || reply.elements.empty()) {
@@ -564,7 +618,7 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-redis_store::redis_store(std::shared_ptr<redis_client> client, redis_store_options opts)
+redis_store::redis_store(std::shared_ptr<redis_executor> client, redis_store_options opts)
   : impl_(std::make_shared<impl>()) {
   impl_->client = std::move(client);
   impl_->opts = opts;

@@ -13,13 +13,16 @@
 
 namespace inboxd {
 
-class redis_client;
+class redis_executor;
 
 struct redis_store_options {
   int64_t events_retain = 10000;            // event log length kept (XADD MAXLEN ~)
   int64_t park_ttl_seconds = 8 * 24 * 3600; // events parked for a message not seen yet
   int64_t client_message_ttl_seconds = 48 * 3600; // clientMessageId -> message (API.md: >= 24 h)
   size_t max_queued = 4096;                 // calls waiting per workspace; beyond: overloaded
+  /// The commit script names every key it touches in KEYS (a Redis Cluster needs that: see
+  /// touched_keys in redis_store.cpp); one Redis server does not, and skips the bytes.
+  bool declare_keys = false;
 };
 
 /// Totals over every redis_store of the process since it started (thread-safe reads; GET
@@ -33,7 +36,7 @@ store_counters store_totals();
 
 class redis_store final : public store {
 public:
-  redis_store(std::shared_ptr<redis_client> client, redis_store_options opts);
+  redis_store(std::shared_ptr<redis_executor> client, redis_store_options opts);
   ~redis_store() override;
 
   bool reachable() const override;

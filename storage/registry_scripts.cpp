@@ -4,25 +4,48 @@ namespace inboxd {
 
 namespace {
 
-// KEYS[1] = {ws:<id>}:meta, KEYS[2] = inboxd:workspaces, KEYS[3] = inboxd:ws:slug,
-// KEYS[4] = inboxd:ws:pid. ARGV[1] = workspace id, ARGV[2] = workspace JSON, ARGV[3] = slug,
-// ARGV[4] = phone_number_id, ARGV[5] / ARGV[6] = the slug / phone_number_id the workspace had
-// before when it changed, else '' (both are never empty: the API requires 1 to 64 characters).
+// KEYS[1] = {inboxd}:ws, KEYS[2] = {inboxd}:ws:slug, KEYS[3] = {inboxd}:ws:pid (one slot).
+// ARGV[1] = workspace id, ARGV[2] = workspace JSON, ARGV[3] = slug, ARGV[4] = phone_number_id,
+// ARGV[5] / ARGV[6] = the slug / phone_number_id the workspace had before when it changed, else
+// '' (both are never empty: the API requires 1 to 64 characters). Returns 'ok', or 'slug' /
+// 'pid' when another workspace holds that slug / number (nothing written): the uniqueness check
+// of every node, in Redis (a compare-and-set).
 constexpr const char* kSaveWorkspace = R"LUA(
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-if ARGV[5] ~= '' then
-  redis.call('HDEL', KEYS[3], ARGV[5])
+local slug = redis.call('HGET', KEYS[2], ARGV[3])
+if slug and slug ~= ARGV[1] then
+  return 'slug'
 end
-if ARGV[6] ~= '' then
-  redis.call('HDEL', KEYS[4], ARGV[6])
+local pid = redis.call('HGET', KEYS[3], ARGV[4])
+if pid and pid ~= ARGV[1] then
+  return 'pid'
 end
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[4], ARGV[1])
-return 1
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[2], ARGV[5]) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], ARGV[5])
+end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[3], ARGV[6]) == ARGV[1] then
+  redis.call('HDEL', KEYS[3], ARGV[6])
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+return 'ok'
 )LUA";
 
-// KEYS[1] = inboxd:deadletter:<id>, KEYS[2] = inboxd:deadletters. ARGV[1] = record JSON,
+// Keys as kSaveWorkspace; ARGV[1] = id, ARGV[2] = JSON, ARGV[3] = slug, ARGV[4] = number, as
+// read from the layout before 2026-12-03 (already unique there). A workspace copied before (a
+// migration cut short) is overwritten with the same record; an index entry already held is kept.
+constexpr const char* kMigrateWorkspace = R"LUA(
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[1])
+end
+if ARGV[4] ~= '' then
+  redis.call('HSETNX', KEYS[3], ARGV[4], ARGV[1])
+end
+return 'ok'
+)LUA";
+
+// KEYS[1] = {inboxd}:deadletter:<id>, KEYS[2] = {inboxd}:deadletters. ARGV[1] = record JSON,
 // ARGV[2] = receivedAt (ms, the score), ARGV[3] = id.
 constexpr const char* kStoreDeadLetter = R"LUA(
 redis.call('SET', KEYS[1], ARGV[1])
@@ -30,7 +53,7 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 )LUA";
 
-// KEYS[1] = inboxd:deadletters, KEYS[1 + i] = inboxd:deadletter:<ARGV[i]> for each id ARGV[i].
+// KEYS[1] = {inboxd}:deadletters, KEYS[1 + i] = {inboxd}:deadletter:<ARGV[i]> for each id ARGV[i].
 constexpr const char* kDeleteDeadLetters = R"LUA(
 for i = 1, #ARGV do
   redis.call('DEL', KEYS[1 + i])
@@ -43,6 +66,11 @@ return 1
 
 const lua_script& save_workspace_script() {
   static const lua_script s{kSaveWorkspace};
+  return s;
+}
+
+const lua_script& migrate_workspace_script() {
+  static const lua_script s{kMigrateWorkspace};
   return s;
 }
 

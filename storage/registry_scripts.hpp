@@ -6,8 +6,12 @@
 
 namespace inboxd {
 
-/// A workspace's record, set membership and slug/phone_number_id index entries.
+/// A workspace's record and slug/phone_number_id index entries, refused ('slug' / 'pid') when
+/// another workspace holds either.
 const lua_script& save_workspace_script();
+
+/// A workspace of the layout before 2026-12-03, copied into the current one.
+const lua_script& migrate_workspace_script();
 
 /// A dead letter's record and its list entry.
 const lua_script& store_dead_letter_script();

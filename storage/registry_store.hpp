@@ -36,7 +36,8 @@ namespace inboxd {
 /// The outcome of a write.
 struct registry_write {
   bool ok = false;
-  std::string error; // !ok: why (for logs)
+  std::string error;    // !ok: why (for logs)
+  std::string conflict; // a workspace save refused: "slug" or "pid" is another workspace's
 };
 
 /// A workspace member, as stored under its user id.

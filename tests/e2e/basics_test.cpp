@@ -142,9 +142,9 @@ TEST_F(e2e_test, overlapping_creates_and_patches_neither_duplicate_nor_lose_anyt
     t.join();
   EXPECT_EQ(created, 1);
   EXPECT_EQ(conflicts, n - 1);
-  EXPECT_EQ(redis_->cli("SCARD inboxd:workspaces"), "2\n");
-  EXPECT_EQ(redis_->cli("HLEN inboxd:ws:slug"), "2\n");
-  EXPECT_EQ(redis_->cli("HLEN inboxd:ws:pid"), "2\n");
+  EXPECT_EQ(redis_->cli("HLEN {inboxd}:ws"), "2\n");
+  EXPECT_EQ(redis_->cli("HLEN {inboxd}:ws:slug"), "2\n");
+  EXPECT_EQ(redis_->cli("HLEN {inboxd}:ws:pid"), "2\n");
 
   // Patches of different fields at once: each keeps the others' changes.
   const std::vector<json> patches = {{{"name", "Renamed"}},
@@ -168,7 +168,7 @@ TEST_F(e2e_test, overlapping_creates_and_patches_neither_duplicate_nor_lose_anyt
   EXPECT_EQ(ws["displayPhoneNumber"], "+1 555 0100") << ws.dump();
   EXPECT_EQ(ws["defaultMode"], "ai") << ws.dump();
   EXPECT_EQ(ws["slug"], "acme-2") << ws.dump();
-  auto stored = json::parse(redis_->cli("GET {ws:" + ws_id_ + "}:meta"));
+  auto stored = json::parse(redis_->cli("HGET {inboxd}:ws " + ws_id_));
   EXPECT_EQ(stored["name"], "Renamed");
   EXPECT_EQ(stored["displayPhoneNumber"], "+1 555 0100");
   EXPECT_EQ(stored["defaultMode"], "ai");

@@ -38,6 +38,17 @@ inline void expect_error(const http_response& r, int status, const std::string& 
   EXPECT_FALSE(r.header("x-request-id").empty());
 }
 
+/// Waits (up to 30 s) until GET /readyz on `port` answers 200: Redis connected and workspaces
+/// loaded.
+inline void wait_until_ready(int port) {
+  for (int i = 0; i < 300; ++i) {
+    if (http_client(port, false).get("/readyz").status == 200)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL() << "inboxd did not become ready";
+}
+
 class e2e_test : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -78,15 +89,7 @@ protected:
   /// Variables a fixture adds to base_env() for the first start.
   virtual inboxd_process::env_map extra_env() const { return {}; }
 
-  /// Waits (up to 30 s) until GET /readyz answers 200: Redis connected and workspaces loaded.
-  void wait_ready() {
-    for (int i = 0; i < 300; ++i) {
-      if (client().get("/readyz").status == 200)
-        return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "inboxd did not become ready";
-  }
+  void wait_ready() { wait_until_ready(inboxd_->port()); }
 
   http_client client(bool keep_alive = false) const {
     return http_client(inboxd_->port(), keep_alive);

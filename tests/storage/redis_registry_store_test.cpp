@@ -120,16 +120,15 @@ protected:
   std::unique_ptr<redis_registry_store> store_;
 };
 
-TEST_F(RedisRegistryStoreTest, SaveWorkspaceWritesTheRecordTheSetAndBothIndexes) {
+TEST_F(RedisRegistryStoreTest, SaveWorkspaceWritesTheRecordAndBothIndexes) {
   auto ws = make_workspace("ws_1", "acme", "111");
   auto w = save(ws);
   ASSERT_TRUE(w.ok) << w.error;
-  auto meta = nlohmann::json::parse(cli("GET {ws:ws_1}:meta"));
+  auto meta = nlohmann::json::parse(cli("HGET {inboxd}:ws ws_1"));
   EXPECT_EQ(meta, nlohmann::json(ws)); // the storage form, secrets included
   EXPECT_EQ(meta["metaAppSecret"], "secret-ws_1");
-  EXPECT_EQ(cli("SISMEMBER inboxd:workspaces ws_1"), "1\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:slug acme"), "ws_1\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:pid 111"), "ws_1\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:slug acme"), "ws_1\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:pid 111"), "ws_1\n");
 }
 
 TEST_F(RedisRegistryStoreTest, APatchMovesOnlyTheIndexEntriesThatChanged) {
@@ -138,19 +137,72 @@ TEST_F(RedisRegistryStoreTest, APatchMovesOnlyTheIndexEntriesThatChanged) {
   auto renamed = ws;
   renamed.slug = "acme-2";
   ASSERT_TRUE(save(renamed, ws).ok);
-  EXPECT_EQ(cli("HEXISTS inboxd:ws:slug acme"), "0\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:slug acme-2"), "ws_1\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:pid 111"), "ws_1\n");
+  EXPECT_EQ(cli("HEXISTS {inboxd}:ws:slug acme"), "0\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:slug acme-2"), "ws_1\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:pid 111"), "ws_1\n");
   auto moved = renamed;
   moved.phone_number_id = "222";
   moved.name = "Moved";
   ASSERT_TRUE(save(moved, renamed).ok);
-  EXPECT_EQ(cli("HEXISTS inboxd:ws:pid 111"), "0\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:pid 222"), "ws_1\n");
-  EXPECT_EQ(cli("HGET inboxd:ws:slug acme-2"), "ws_1\n");
-  EXPECT_EQ(cli("HLEN inboxd:ws:slug"), "1\n");
-  EXPECT_EQ(cli("HLEN inboxd:ws:pid"), "1\n");
-  EXPECT_EQ(nlohmann::json::parse(cli("GET {ws:ws_1}:meta"))["name"], "Moved");
+  EXPECT_EQ(cli("HEXISTS {inboxd}:ws:pid 111"), "0\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:pid 222"), "ws_1\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:slug acme-2"), "ws_1\n");
+  EXPECT_EQ(cli("HLEN {inboxd}:ws:slug"), "1\n");
+  EXPECT_EQ(cli("HLEN {inboxd}:ws:pid"), "1\n");
+  EXPECT_EQ(nlohmann::json::parse(cli("HGET {inboxd}:ws ws_1"))["name"], "Moved");
+}
+
+// The uniqueness check every node relies on: in the script, against what is stored.
+TEST_F(RedisRegistryStoreTest, ASlugOrNumberHeldByAnotherWorkspaceRefusesTheSave) {
+  ASSERT_TRUE(save(make_workspace("ws_1", "acme", "111")).ok);
+  auto slug = save(make_workspace("ws_2", "acme", "222"));
+  EXPECT_FALSE(slug.ok);
+  EXPECT_EQ(slug.conflict, "slug");
+  auto pid = save(make_workspace("ws_2", "other", "111"));
+  EXPECT_FALSE(pid.ok);
+  EXPECT_EQ(pid.conflict, "pid");
+  EXPECT_EQ(cli("HEXISTS {inboxd}:ws ws_2"), "0\n"); // nothing written
+  EXPECT_EQ(cli("HLEN {inboxd}:ws:slug"), "1\n");
+  EXPECT_EQ(cli("HLEN {inboxd}:ws:pid"), "1\n");
+  // A patch that keeps its own slug and number is no conflict.
+  auto same = make_workspace("ws_1", "acme", "111");
+  same.name = "Renamed";
+  auto w = save(same, make_workspace("ws_1", "acme", "111"));
+  EXPECT_TRUE(w.ok) << w.error;
+  EXPECT_TRUE(w.conflict.empty());
+}
+
+// Data stores from before 2026-12-03 keep their workspaces and dead letters: the first load
+// moves them to the current keys and deletes the old ones.
+TEST_F(RedisRegistryStoreTest, TheLayoutBeforeTheHashTagIsMovedOnLoad) {
+  auto ws1 = make_workspace("ws_1", "a", "111");
+  auto ws2 = make_workspace("ws_2", "b", "222");
+  cli("SADD inboxd:workspaces ws_1 ws_2 ws_junk");
+  cli("SET {ws:ws_1}:meta '" + nlohmann::json(ws1).dump() + "'");
+  cli("SET {ws:ws_2}:meta '" + nlohmann::json(ws2).dump() + "'");
+  cli("SET {ws:ws_junk}:meta not-json");
+  cli("HSET inboxd:ws:slug a ws_1 b ws_2");
+  cli("HSET inboxd:ws:pid 111 ws_1 222 ws_2");
+  cli("SET inboxd:deadletter:dl_1 '{\"id\":\"dl_1\",\"receivedAt\":7,\"body\":\"x\"}'");
+  cli("ZADD inboxd:deadletters 7 dl_1");
+  auto r = load_workspaces();
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.workspaces.size(), 2u);
+  EXPECT_EQ(cli("HGET {inboxd}:ws:slug b"), "ws_2\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:pid 111"), "ws_1\n");
+  EXPECT_EQ(cli("EXISTS inboxd:workspaces inboxd:ws:slug inboxd:ws:pid {ws:ws_1}:meta "
+                "{ws:ws_junk}:meta inboxd:deadletters inboxd:deadletter:dl_1"),
+            "0\n");
+  auto letters = list_letters(10);
+  ASSERT_TRUE(letters.ok) << letters.error;
+  ASSERT_EQ(letters.letters.size(), 1u);
+  EXPECT_EQ(letters.letters[0].body, "x");
+  EXPECT_EQ(letters.letters[0].received_at, 7);
+  // The uniqueness checks hold for the moved workspaces.
+  EXPECT_EQ(save(make_workspace("ws_3", "a", "333")).conflict, "slug");
+  auto again = load_workspaces(); // nothing left to move
+  ASSERT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.workspaces.size(), 2u);
 }
 
 TEST_F(RedisRegistryStoreTest, LoadWorkspacesReadsEverySavedOneAndSkipsWhatIsNotAnObject) {
@@ -159,9 +211,7 @@ TEST_F(RedisRegistryStoreTest, LoadWorkspacesReadsEverySavedOneAndSkipsWhatIsNot
   EXPECT_TRUE(empty.workspaces.empty());
   ASSERT_TRUE(save(make_workspace("ws_1", "a", "111")).ok);
   ASSERT_TRUE(save(make_workspace("ws_2", "b", "222")).ok);
-  cli("SADD inboxd:workspaces ws_gone"); // in the set, no record
-  cli("SADD inboxd:workspaces ws_junk");
-  cli("SET {ws:ws_junk}:meta not-json");
+  cli("HSET {inboxd}:ws ws_junk not-json");
   auto r = load_workspaces();
   ASSERT_TRUE(r.ok) << r.error;
   ASSERT_EQ(r.workspaces.size(), 2u);
@@ -175,8 +225,7 @@ TEST_F(RedisRegistryStoreTest, LoadWorkspacesReadsEverySavedOneAndSkipsWhatIsNot
 
 TEST_F(RedisRegistryStoreTest, AnUnreadableWorkspaceRecordFailsTheLoad) {
   ASSERT_TRUE(save(make_workspace("ws_1", "a", "111")).ok);
-  cli("SADD inboxd:workspaces ws_bad");
-  cli(R"(SET {ws:ws_bad}:meta '{"id":"ws_bad","slug":42}')");
+  cli(R"(HSET {inboxd}:ws ws_bad '{"id":"ws_bad","slug":42}')");
   auto r = load_workspaces();
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("workspace"), std::string::npos) << r.error;
@@ -185,14 +234,14 @@ TEST_F(RedisRegistryStoreTest, AnUnreadableWorkspaceRecordFailsTheLoad) {
 TEST_F(RedisRegistryStoreTest, DeadLettersAreListedNewestFirstAndReplayedOldestFirst) {
   for (int i = 1; i <= 3; ++i)
     ASSERT_TRUE(store_letter(letter("dl_" + std::to_string(i), 1000 * i)).ok);
-  auto stored = nlohmann::json::parse(cli("GET inboxd:deadletter:dl_2"));
+  auto stored = nlohmann::json::parse(cli("GET {inboxd}:deadletter:dl_2"));
   EXPECT_EQ(stored, (nlohmann::json{{"id", "dl_2"},
                                     {"phoneNumberId", "5550001"},
                                     {"receivedAt", 2000},
                                     {"source", "meta"},
                                     {"eventHeader", ""},
                                     {"body", R"({"object":"whatsapp_business_account"})"}}));
-  EXPECT_EQ(cli("ZSCORE inboxd:deadletters dl_2"), "2000\n");
+  EXPECT_EQ(cli("ZSCORE {inboxd}:deadletters dl_2"), "2000\n");
 
   auto newest = list_letters(2);
   ASSERT_TRUE(newest.ok) << newest.error;
@@ -215,8 +264,8 @@ TEST_F(RedisRegistryStoreTest, DeadLettersAreListedNewestFirstAndReplayedOldestF
 
   auto del = delete_letters({"dl_1", "dl_2", "dl_unknown"});
   ASSERT_TRUE(del.ok) << del.error;
-  EXPECT_EQ(cli("EXISTS inboxd:deadletter:dl_1 inboxd:deadletter:dl_2"), "0\n");
-  EXPECT_EQ(cli("ZRANGE inboxd:deadletters 0 -1"), "dl_3\n");
+  EXPECT_EQ(cli("EXISTS {inboxd}:deadletter:dl_1 {inboxd}:deadletter:dl_2"), "0\n");
+  EXPECT_EQ(cli("ZRANGE {inboxd}:deadletters 0 -1"), "dl_3\n");
   auto rest = oldest_letters(1000);
   ASSERT_TRUE(rest.ok);
   ASSERT_EQ(rest.letters.size(), 1u);
@@ -301,21 +350,21 @@ TEST_F(RedisRegistryStoreTest, TheScriptsAreLoadedAgainAfterRedisForgetsThem) {
   auto w = save(renamed, make_workspace("ws_1", "a", "111"));
   ASSERT_TRUE(w.ok) << w.error;
   EXPECT_TRUE(loaded(save_workspace_script())); // EVAL loaded it
-  EXPECT_EQ(cli("HGET inboxd:ws:slug b"), "ws_1\n");
-  EXPECT_EQ(cli("HEXISTS inboxd:ws:slug a"), "0\n");
+  EXPECT_EQ(cli("HGET {inboxd}:ws:slug b"), "ws_1\n");
+  EXPECT_EQ(cli("HEXISTS {inboxd}:ws:slug a"), "0\n");
   cli("SCRIPT FLUSH");
   ASSERT_TRUE(store_letter(letter("dl_2", 2)).ok);
-  EXPECT_EQ(cli("ZSCORE inboxd:deadletters dl_2"), "2\n");
+  EXPECT_EQ(cli("ZSCORE {inboxd}:deadletters dl_2"), "2\n");
   cli("SCRIPT FLUSH");
   ASSERT_TRUE(delete_letters({"dl_2"}).ok);
-  EXPECT_EQ(cli("EXISTS inboxd:deadletter:dl_2"), "0\n");
+  EXPECT_EQ(cli("EXISTS {inboxd}:deadletter:dl_2"), "0\n");
   // Loaded again by EVAL: the next call's EVALSHA finds them.
   ASSERT_TRUE(store_letter(letter("dl_3", 3)).ok);
-  EXPECT_EQ(cli("ZCARD inboxd:deadletters"), "1\n");
+  EXPECT_EQ(cli("ZCARD {inboxd}:deadletters"), "1\n");
 }
 
 TEST_F(RedisRegistryStoreTest, AScriptErrorIsAFailedWrite) {
-  cli("SET inboxd:deadletters not-a-zset");
+  cli("SET {inboxd}:deadletters not-a-zset");
   auto w = store_letter(letter("dl_1", 1));
   EXPECT_FALSE(w.ok);
   EXPECT_NE(w.error.find("WRONGTYPE"), std::string::npos) << w.error;

@@ -173,7 +173,8 @@ int free_port() {
   throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
-redis_server::redis_server() {
+redis_server::redis_server(std::vector<std::string> extra_args)
+  : extra_args_(std::move(extra_args)) {
   const char* tmp = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/inboxd-redis-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
@@ -234,6 +235,7 @@ void redis_server::start() {
                                    "yes",
                                    "--logfile",
                                    ""};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

@@ -3,6 +3,7 @@
 // (AOF on, appendfsync always), killed and removed on destruction.
 
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 namespace inboxd::test {
@@ -11,7 +12,9 @@ class redis_server {
 public:
   /// Starts redis-server (from PATH) and waits until it answers PING (fails the test via
   /// throw std::runtime_error if it cannot start within 10 s).
-  redis_server();
+  redis_server() : redis_server(std::vector<std::string>{}) {}
+  /// With `extra_args` after the defaults (later settings win), e.g. cluster mode.
+  explicit redis_server(std::vector<std::string> extra_args);
   ~redis_server();
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
@@ -31,6 +34,7 @@ private:
   int port_ = 0;
   pid_t pid_ = -1;
   std::string dir_;
+  std::vector<std::string> extra_args_;
 };
 
 /// A free TCP port on 127.0.0.1 (bind to port 0, read it back, close).

@@ -1,0 +1,116 @@
+#include "tests/support/redis_cluster_servers.hpp"
+
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace inboxd::test {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+std::string run(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr)
+    throw std::runtime_error("popen failed: " + cmd);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  int status = ::pclose(p);
+  if (status != 0)
+    throw std::runtime_error(cmd + " failed: " + out);
+  return out;
+}
+
+} // namespace
+
+redis_cluster_servers::redis_cluster_servers(int masters) {
+  for (int i = 0; i < masters; ++i)
+    nodes_.push_back(std::make_unique<redis_server>(
+        std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                 "--cluster-node-timeout", "1000", "--appendfsync", "everysec"}));
+  std::string create = "redis-cli --cluster create";
+  for (auto& n : nodes_)
+    create += " 127.0.0.1:" + std::to_string(n->port());
+  run(create + " --cluster-replicas 0 --cluster-yes");
+  // Bounded wait for the nodes to agree (gossip), not a measurement.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (auto& n : nodes_)
+    while (n->cli("CLUSTER INFO").find("cluster_state:ok") == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("cluster not ok after 20 s: " + n->cli("CLUSTER INFO"));
+      std::this_thread::sleep_for(50ms);
+    }
+}
+
+std::string redis_cluster_servers::url() const {
+  std::string u = "redis-cluster://";
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    u += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(nodes_[i]->port());
+  return u;
+}
+
+std::string redis_cluster_servers::url_of(size_t only) const {
+  return "redis-cluster://127.0.0.1:" + std::to_string(nodes_[only]->port());
+}
+
+std::string redis_cluster_servers::id_of(size_t i) const {
+  return trim(nodes_[i]->cli("CLUSTER MYID"));
+}
+
+size_t redis_cluster_servers::owner_of(int slot) const {
+  // redis-cli prints CLUSTER SLOTS as lines: first, last, host, port, id, ...
+  std::istringstream in(nodes_[0]->cli("CLUSTER SLOTS"));
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);)
+    lines.push_back(trim(l));
+  for (size_t i = 0; i + 3 < lines.size(); ++i) {
+    int first = 0, last = -1;
+    try {
+      first = std::stoi(lines[i]);
+      last = std::stoi(lines[i + 1]);
+    } catch (...) {
+      continue;
+    }
+    if (lines[i + 2] != "127.0.0.1" || slot < first || slot > last)
+      continue;
+    int port = std::stoi(lines[i + 3]);
+    for (size_t n = 0; n < nodes_.size(); ++n)
+      if (nodes_[n]->port() == port)
+        return n;
+  }
+  throw std::runtime_error("no owner for slot " + std::to_string(slot));
+}
+
+void redis_cluster_servers::move_slot(int slot, size_t from, size_t to,
+                                      const std::vector<std::string>& keys, bool finish) {
+  auto s = std::to_string(slot);
+  auto to_id = id_of(to);
+  nodes_[to]->cli("CLUSTER SETSLOT " + s + " IMPORTING " + id_of(from));
+  nodes_[from]->cli("CLUSTER SETSLOT " + s + " MIGRATING " + to_id);
+  if (!keys.empty()) {
+    std::string cmd =
+        "MIGRATE 127.0.0.1 " + std::to_string(nodes_[to]->port()) + " \"\" 0 5000 KEYS";
+    for (auto& k : keys)
+      cmd += " '" + k + "'";
+    auto out = nodes_[from]->cli(cmd);
+    if (out.find("OK") == std::string::npos)
+      throw std::runtime_error("MIGRATE: " + out);
+  }
+  if (!finish)
+    return;
+  for (auto& n : nodes_)
+    n->cli("CLUSTER SETSLOT " + s + " NODE " + to_id);
+}
+
+} // namespace inboxd::test
