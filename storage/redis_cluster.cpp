@@ -327,7 +327,10 @@ struct redis_cluster::impl : std::enable_shared_from_this<impl> {
           again.push_back(i);
           continue;
         }
-        if (retryable_cluster_error(reply.str) && j->retries[i] < timing.retry_attempts) {
+        // TRYAGAIN and CLUSTERDOWN, and redirections that went round kMaxRedirects times (two
+        // nodes naming each other while a slot's new owner is being announced): again later.
+        if ((retryable_cluster_error(reply.str) || parse_redirection(reply.str)) &&
+            j->retries[i] < timing.retry_attempts) {
           redirects.inc(redirect_kind::retry);
           ++j->retries[i];
           j->hops[i] = 0;

@@ -10,7 +10,9 @@
 //   single command whose keys span slots gets the error reply Redis would give (CROSSSLOT).
 // - MOVED: the command did not run; the slot map is corrected (and read again in the
 //   background) and the command is sent to the node the answer named. ASK: sent once to the
-//   named node after ASKING. At most kMaxRedirects redirections in a row per command.
+//   named node after ASKING. At most kMaxRedirects redirections in a row per command; after
+//   that (two nodes naming each other while a slot's new owner is announced) it is retried
+//   like TRYAGAIN.
 //   TRYAGAIN and CLUSTERDOWN: sent again after a backoff (25 ms doubling, 7 times: about 3 s),
 //   then its error reply stands (the stores answer 503). A slot that is being migrated answers
 //   TRYAGAIN to every multi-key command that creates a key (every commit of the workspace)
