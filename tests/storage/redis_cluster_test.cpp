@@ -44,7 +44,8 @@ uint64_t redirects(const std::string& kind) {
 }
 
 // A change set that stores message `id` (new) in conversation cv_1 of workspace `ws`.
-change_set new_message(const std::string& ws, const std::string& id) {
+change_set new_message(const std::string& ws, const std::string& id,
+                       const std::string& text = "hello") {
   change_set cs;
   cs.workspace_id = ws;
   cs.new_messages = {id};
@@ -55,7 +56,7 @@ change_set new_message(const std::string& ws, const std::string& id) {
                                      {"origin", "whatsapp"},
                                      {"status", "received"},
                                      {"type", "text"},
-                                     {"text", "hello"}}}};
+                                     {"text", text}}}};
   cs.timeline_of = "cv_1";
   cs.timeline = {{id, 1000}};
   conversation cv;
@@ -192,20 +193,7 @@ TEST_F(RedisClusterTest, the_store_commits_and_reads_workspaces_on_several_maste
   for (int w = 0; w < 6; ++w) {
     auto ws = "W" + std::to_string(w);
     masters.insert(cluster_.owner_of(key_slot("{ws:" + ws + "}")));
-    change_set cs;
-    cs.workspace_id = ws;
-    auto id = "msg_" + ws;
-    cs.new_messages = {id};
-    cs.unlinked = {id};
-    cs.messages = {{id, nlohmann::json{{"id", id},
-                                       {"conversationId", "cv_1"},
-                                       {"direction", "inbound"},
-                                       {"origin", "whatsapp"},
-                                       {"status", "received"},
-                                       {"type", "text"},
-                                       {"text", "hello " + ws}}}};
-    cs.timeline_of = "cv_1";
-    cs.timeline = {{id, 1000}};
+    auto cs = new_message(ws, "msg_" + ws, "hello " + ws);
     std::promise<commit_result> p;
     store.commit(cs, 0, [&](commit_result r) { p.set_value(std::move(r)); });
     auto r = p.get_future().get();
