@@ -14,6 +14,7 @@
 #include "actors/directory_actor.hpp"
 #include "actors/registry.hpp"
 #include "config/settings.hpp"
+#include "http/forwarder.hpp"
 #include "http/front_actor.hpp"
 #include "http/http_server.hpp"
 #include "http/https_client.hpp"
@@ -82,6 +83,27 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Scale-out: requests for workspaces leased elsewhere go to their node over plain HTTP.
+  std::shared_ptr<https_client> peers;
+  std::shared_ptr<const forwarder> fwd;
+  if (cfg.scale_out()) {
+    https_client_settings peer_settings;
+    peer_settings.max_in_flight = static_cast<size_t>(cfg.max_in_flight);
+    peer_settings.max_body = cfg.webhook_body_limit;
+    peers = std::make_shared<https_client>(peer_settings);
+    if (auto err = peers->start(); !err.empty()) {
+      std::fprintf(stderr, "inboxd: peer client: %s\n", err.c_str());
+      transport->stop();
+      net::post(redis_io, stop_redis);
+      redis_work.reset();
+      redis_thread.join();
+      return 2;
+    }
+    fwd = std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret,
+                                      cfg.request_timeout_ms);
+    spdlog::info("scale-out: node {} at {}, lease {} ms", cfg.node_id, cfg.advertise_url,
+                 cfg.lease_ms);
+  }
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
@@ -103,6 +125,7 @@ int main(int argc, char** argv) {
     opts.outbox.rate_per_second = cfg.send_rate_per_second;
     opts.outbox.concurrency = cfg.send_concurrency;
     opts.max_subscribers = cfg.sse_max_per_workspace;
+    opts.lease = lease_claim{cfg.node_id, cfg.advertise_url, cfg.lease_ms};
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;
     store_opts.declare_keys = cluster;
@@ -111,12 +134,14 @@ int main(int argc, char** argv) {
         spawn_directory_actor(sys, std::make_shared<redis_registry_store>(store), reg, opts);
     std::vector<caf::actor> fronts;
     for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
-      fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, opts.db}));
+      fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, opts.db, fwd}));
 
     net::io_context http_io(cfg.http_threads);
     std::atomic<size_t> next{0};
-    front_deps webhook_deps{cfg, reg, &directory, opts.db};
+    front_deps webhook_deps{cfg, reg, &directory, opts.db, fwd};
     http_server server(http_io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
+      if (fwd) // a workspace actor may answer "served elsewhere": the request is forwarded
+        r = forwarding_reply(req, std::move(r), fwd);
       // Webhooks are checked and decoded right here on the HTTP thread and go straight to their
       // workspace actors: the hot path skips the front actor's hop.
       if (req->method == "POST") {
@@ -169,6 +194,8 @@ int main(int argc, char** argv) {
     // Pending Cloud API calls fail now (their entries stay in the outbox for the next start),
     // while the actors they report to still run.
     transport->stop();
+    if (peers)
+      peers->stop();
     // CAF waits for every actor at shutdown: stop them explicitly.
     for (auto& f : fronts)
       caf::anon_send_exit(f, caf::exit_reason::user_shutdown);

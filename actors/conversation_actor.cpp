@@ -22,9 +22,6 @@ namespace inboxd {
 
 namespace {
 
-// Commits carry the owner's fencing epoch; a single node has none (the epoch key is absent).
-constexpr uint64_t kSingleNodeEpoch = 0;
-
 // A queued unit of work: webhook events (batched together), or one agent action (a call).
 struct pending_item {
   wa_event event;
@@ -50,6 +47,20 @@ struct conversation_state {
 };
 
 using conv_actor = caf::stateful_actor<conversation_state>;
+
+// Commits `cs` under the workspace's lease epoch (0 on a single node, where the epoch key is
+// absent) and runs `done` in the actor. A refused epoch means another node owns the workspace
+// now: the workspace actor is told (it drops its actors) before `done` fails the work.
+template <class F>
+void commit(conv_actor* self, change_set cs, F done) {
+  auto& st = self->state;
+  st.db->commit(std::move(cs), st.seed.epoch,
+                in_actor<commit_result>(self, [self, done = std::move(done)](commit_result& r) mutable {
+                  if (r.status == commit_status::stale_epoch)
+                    self->send(self->state.workspace, fenced_atom::value, self->state.seed.epoch);
+                  done(r);
+                }));
+}
 
 double timeline_score(int64_t ts_ms, uint64_t seq) {
   return static_cast<double>(ts_ms) * 1000.0 + static_cast<double>(seq % 1000);
@@ -130,11 +141,8 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
 
 void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
                    bool assumed) {
-  auto& st = self->state;
   auto changes = std::move(out.changes);
-  st.db->commit(
-      std::move(changes), kSingleNodeEpoch,
-      in_actor<commit_result>(self, [self, work = std::move(work), out = std::move(out),
+  commit(self, std::move(changes), [self, work = std::move(work), out = std::move(out),
                                      assumed](commit_result& r) mutable {
         auto& st = self->state;
         switch (r.status) {
@@ -164,7 +172,7 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
           default:
             return fail_batch(self, work, std::string(to_string(r.status)) + ": " + r.error);
         }
-      }));
+      });
 }
 
 // Fails the unit of work at the front of the queue, if any (storage could not be read).
@@ -249,9 +257,7 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
   if (enqueue)
     cs.outbox_add.push_back(*enqueue);
   cs.events.push_back(conversation_event("conversation.updated", cv));
-  st.db->commit(
-      std::move(cs), kSingleNodeEpoch,
-      in_actor<commit_result>(self, [self, call, cv, ct, enqueue](commit_result& r) {
+  commit(self, std::move(cs), [self, call, cv, ct, enqueue](commit_result& r) {
         auto& st = self->state;
         if (!r.ok()) {
           action_failed(self, r, call->reply);
@@ -268,7 +274,7 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
         else
           call->reply.json(200, conversation_api(cv, ct, now_ms()));
         done_with_item(self);
-      }));
+      });
 }
 
 // Marks the conversation read: unreadCount 0 and its recent inbound messages `read`.
@@ -424,8 +430,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   cs.conv = cv;
   cs.events.push_back(message_event("message.created", id));
   cs.events.push_back(conversation_event("conversation.updated", cv));
-  st.db->commit(std::move(cs), kSingleNodeEpoch,
-                in_actor<commit_result>(self, [self, call, cv, rec, entry](commit_result& r) {
+  commit(self, std::move(cs), [self, call, cv, rec, entry](commit_result& r) {
                   auto& st = self->state;
                   if (!r.client_message_taken.empty()) // a concurrent send with the same id won
                     return answer_first_send(self, call, r.client_message_taken);
@@ -440,7 +445,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
                     self->send(st.seed.outbound, outbox_enqueued{entry});
                   call->reply.json(202, {{"message", rec}});
                   done_with_item(self);
-                }));
+                });
 }
 
 // Records a send's outcome on its message, applies what was parked under the wamid, keeps the
@@ -507,14 +512,13 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
           cs.events.push_back(message_event("message.updated", id));
         }
         cs.outbox_remove.push_back(id);
-        st.db->commit(std::move(cs), kSingleNodeEpoch,
-                      in_actor<commit_result>(self, [self, answer](commit_result& r) {
+        commit(self, std::move(cs), [self, answer](commit_result& r) {
                         if (r.status == commit_status::unknown)
                           self->state.suspect = true;
                         if (r.ok())
                           self->send(self->state.workspace, events_atom::value);
                         answer(r.ok());
-                      }));
+                      });
       }));
 }
 

@@ -38,6 +38,7 @@ struct conversation_seed {
   bool persisted = false;        // conversation + contact records already in Redis
   caf::actor outbound;           // the workspace's outbox sender (told of new entries)
   std::shared_ptr<store> db;     // where its changes are committed and read (storage/store.hpp)
+  uint64_t epoch = 0;            // the workspace's lease epoch its commits carry (0: one node)
 };
 
 caf::actor spawn_conversation_actor(caf::local_actor* parent, caf::actor workspace,

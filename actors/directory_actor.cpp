@@ -21,6 +21,8 @@ namespace {
 
 constexpr size_t kReplayBatch = 1000;
 constexpr size_t kMaxWaitingSaves = 1024;
+// Scale-out: how often the directory reads the workspaces other nodes created or changed.
+constexpr auto kRefreshPeriod = std::chrono::milliseconds(1000);
 
 struct directory_state {
   std::shared_ptr<registry> reg;
@@ -236,7 +238,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
               });
             for (auto& jb : jobs)
               if (!jb.events.empty())
-                self->send(jb.entry->actor, ingest_batch{std::move(jb.events), ack});
+                self->send(jb.entry->actor, ingest_batch{std::move(jb.events), ack, {}});
           }));
       return;
     }
@@ -271,8 +273,36 @@ void store_dead_letter(dir_actor* self, dead_letter& dl) {
       }));
 }
 
+// Scale-out: workspaces created or changed through other nodes become known here (a webhook for
+// a number created elsewhere less than kRefreshPeriod ago is dead-lettered, and replayable).
+void refresh(dir_actor* self) {
+  registry_db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
+    self->delayed_send(self, kRefreshPeriod, refresh_atom::value);
+    if (!r.ok)
+      return spdlog::warn("directory: cannot refresh workspaces: {}", r.error);
+    if (self->state.saving)
+      return; // a save of ours is in flight: the next refresh sees it settled
+    bool changed = false;
+    auto& all = self->state.workspaces;
+    for (auto& ws : r.workspaces) {
+      auto i = all.find(ws.id);
+      if (i == all.end()) {
+        add_workspace(self, std::move(ws));
+        changed = true;
+      } else if (nlohmann::json(i->second.ws) != nlohmann::json(ws)) {
+        i->second.ws = ws;
+        self->send(i->second.actor, workspace_changed{std::move(ws)});
+        changed = true;
+      }
+    }
+    if (changed)
+      publish(self);
+  }));
+}
+
 caf::behavior running(dir_actor* self) {
   return {
+    [self](refresh_atom) { refresh(self); },
     [self](admin_call& call) {
       if (call.what == admin_call::op::finish_replay)
         finish_replay(self, call);
@@ -297,6 +327,8 @@ void load(dir_actor* self) {
     spdlog::info("directory: {} workspaces loaded", self->state.workspaces.size());
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
+    if (!self->state.opts.lease.node.empty())
+      self->delayed_send(self, kRefreshPeriod, refresh_atom::value);
   }));
 }
 

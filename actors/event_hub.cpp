@@ -33,6 +33,13 @@ void event_hub::sweep() {
     tail_known_ = false; // nobody listens: stop following the log
 }
 
+void event_hub::close_all() {
+  ++generation_;
+  for (auto& s : subs_)
+    s->stream->close();
+  sweep();
+}
+
 void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) {
   sweep();
   if (static_cast<int>(size()) >= max_subscribers_)
@@ -41,8 +48,10 @@ void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) 
   // The log's tail is read before the stream opens, so every event committed after the
   // response headers were sent is above it.
   read_({}, {}, 0,
-       [this, reply, last_event_id](event_read& r) {
+       [this, reply, last_event_id, generation = generation_](event_read& r) {
          --opening_;
+         if (generation != generation_)
+           return reply.error(api_error::unavailable, "the workspace moved; try again");
          if (!r.ok) {
            sweep();
            return reply.error(api_error::unavailable, "storage unavailable; try again");

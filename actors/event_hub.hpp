@@ -39,6 +39,10 @@ public:
   /// The log grew: deliver what is new to the live subscribers.
   void appended();
 
+  /// Closes every stream, also those still opening (the workspace moved to another node: its
+  /// clients resume there with Last-Event-ID).
+  void close_all();
+
   /// Open subscribers (closed streams are dropped lazily).
   size_t size() const { return subs_.size() + opening_; }
 
@@ -60,6 +64,7 @@ private:
   int max_subscribers_;
   std::vector<std::shared_ptr<subscriber>> subs_;
   int opening_ = 0;          // subscribe() calls waiting for the log's tail
+  uint64_t generation_ = 0;  // close_all() calls: a subscribe() from before one is refused
   bool tail_known_ = false;  // live_id_ is current (someone subscribes)
   stream_id live_id_{0, 0};
   bool tail_reading_ = false;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -16,6 +18,7 @@
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 #include "storage/registry_store.hpp"
 
 namespace inboxd {
@@ -46,6 +49,14 @@ struct workspace_state {
   caf::error stop_reason;
   std::unordered_map<caf::actor_id, caf::actor> to_stop;
   std::unordered_set<caf::actor_id> exiting;
+  // Scale-out (opts.lease.node set; see the header).
+  bool owner = false;     // holds the lease (loading or serving)
+  uint64_t epoch = 0;     // the lease's epoch while owner
+  bool acquiring = false; // an acquire is in flight
+  bool releasing = false; // stopping: the lease's release is not answered yet
+  std::vector<std::variant<ingest_batch, inbox_call>> waiting; // arrived while acquiring/loading
+  std::string holder_url; // !owner: the holder's node, known until holder_until
+  std::chrono::steady_clock::time_point holder_until, renewed_at;
   static inline const char* name = "workspace";
 };
 
@@ -71,6 +82,22 @@ nlohmann::json member_api(const std::string& user, const member& m) {
 }
 
 caf::behavior running(ws_actor* self);
+void load(ws_actor* self);
+
+enum class lease_change : uint8_t { acquired, lost, released };
+
+metrics::counter_family lease_changes(
+    "inboxd_lease_changes_total",
+    "Workspace leases this node acquired, lost (another node took over, a renew failed for a "
+    "whole TTL, or a commit was fenced) and released (shutdown).",
+    metrics::label_values("change", {"acquired", "lost", "released"}));
+
+metrics::gauge_family leases_held("inboxd_leases_held",
+                                  "Workspace leases this node holds (scale-out).");
+
+bool scale_out(ws_actor* self) {
+  return !self->state.opts.lease.node.empty();
+}
 
 // Idle conversation actors are found by a sweep of the children, not by a timeout in each of
 // them: a CAF `after` timeout is re-armed on every message through the clock thread's locked
@@ -125,7 +152,7 @@ void stop_next_batch(ws_actor* self) {
     self->send_exit(node.mapped(), st.stop_reason);
     st.exiting.insert(node.key());
   }
-  if (st.exiting.empty())
+  if (st.exiting.empty() && !st.releasing)
     self->quit(st.stop_reason);
 }
 
@@ -143,6 +170,7 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
     seed.persisted = seed.conv.updated_at != 0;
     seed.outbound = st.outbound;
     seed.db = st.opts.db;
+    seed.epoch = st.epoch;
     auto handle =
         spawn_conversation_actor(self, caf::actor_cast<caf::actor>(self), std::move(seed));
     // Monitored, not linked: a link is an entry in *this* actor's attachable list, which CAF
@@ -211,7 +239,7 @@ void ingest(ws_actor* self, ingest_batch& batch) {
       st.index.put_conversation(fresh);
       conv_id = fresh.id;
     }
-    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack});
+    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack, {}});
   }
 }
 
@@ -408,8 +436,169 @@ void handle_call(ws_actor* self, inbox_call& call) {
   }
 }
 
+
+// --- Scale-out: the lease -------------------------------------------------------------------
+
+// How long a node trusts what it learned of another holder before asking Redis again: a dead
+// holder's workspace is taken over within this time after its lease ran out.
+constexpr auto kHolderRecheck = std::chrono::milliseconds(1000);
+
+void forward_elsewhere(ws_actor* self, ingest_batch& b) {
+  auto& url = self->state.holder_url;
+  if (b.moved && !url.empty())
+    return b.moved(url);
+  for (size_t i = 0; i < b.events.size(); ++i)
+    b.ack->complete(false);
+}
+
+void forward_elsewhere(ws_actor* self, inbox_call& call) {
+  auto& url = self->state.holder_url;
+  // An event stream is not forwarded (it would hold a forward open for its lifetime): the
+  // client retries, and the balancer sends it to the owner.
+  if (url.empty() || call.what == inbox_call::op::subscribe_events)
+    return call.reply.error(api_error::unavailable, "the workspace is served by another node; try again");
+  call.reply.forward(url);
+}
+
+void forward_waiting(ws_actor* self) {
+  auto waiting = std::move(self->state.waiting);
+  self->state.waiting.clear();
+  for (auto& w : waiting)
+    std::visit([self](auto& m) { forward_elsewhere(self, m); }, w);
+}
+
+void schedule_renew(ws_actor* self) {
+  auto& st = self->state;
+  auto period = std::chrono::milliseconds(std::max<int64_t>(1, st.opts.lease.ttl_ms / 3));
+  self->delayed_send(self, period, lease_atom::value, st.epoch);
+}
+
+caf::behavior not_owner(ws_actor* self);
+void renew(ws_actor* self, uint64_t epoch);
+
+// The lease is gone (`holder_url` took it, "" when unknown): everything of the workspace held
+// here is dropped; requests are forwarded from now on.
+void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms) {
+  auto& st = self->state;
+  if (!st.owner)
+    return;
+  spdlog::warn("workspace {}: lease of epoch {} lost{}{}", st.ws.id, st.epoch,
+               holder_url.empty() ? "" : " to ", holder_url);
+  lease_changes.inc(static_cast<size_t>(lease_change::lost));
+  leases_held.add(-1);
+  st.owner = false;
+  for (auto& [id, c] : st.children) {
+    self->demonitor(c.handle);
+    self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+  }
+  st.children.clear();
+  st.sweep_left.clear();
+  if (st.outbound) {
+    self->unlink_from(st.outbound);
+    self->send_exit(st.outbound, caf::exit_reason::user_shutdown);
+    st.outbound = nullptr;
+  }
+  st.hub->close_all();
+  // The index is not assignable (its name pool is viewed by its own map): made anew in place.
+  std::destroy_at(&st.index);
+  std::construct_at(&st.index);
+  st.api_keys.clear();
+  st.members.clear();
+  st.holder_url = std::move(holder_url);
+  st.holder_until = std::chrono::steady_clock::now() +
+                    std::min(std::chrono::milliseconds(ttl_ms), kHolderRecheck);
+  forward_waiting(self);
+  self->set_default_handler(caf::drop);
+  self->become(not_owner(self));
+}
+
+void acquire(ws_actor* self) {
+  auto& st = self->state;
+  st.acquiring = true;
+  registry_db(self).acquire_lease(st.ws.id, st.opts.lease, in_actor<lease_reply>(self, [self](lease_reply& r) {
+    auto& st = self->state;
+    st.acquiring = false;
+    if (!r.ok) {
+      spdlog::warn("workspace {}: lease not acquired: {}", st.ws.id, r.error);
+      st.holder_url.clear();
+      return forward_waiting(self); // 503: the client retries
+    }
+    if (!r.mine) {
+      st.holder_url = r.holder_url;
+      st.holder_until = std::chrono::steady_clock::now() +
+                        std::min(std::chrono::milliseconds(r.ttl_ms), kHolderRecheck);
+      return forward_waiting(self);
+    }
+    spdlog::info("workspace {}: lease acquired, epoch {}", st.ws.id, r.epoch);
+    lease_changes.inc(static_cast<size_t>(lease_change::acquired));
+    leases_held.add(1);
+    st.owner = true;
+    st.epoch = r.epoch;
+    st.renewed_at = std::chrono::steady_clock::now();
+    st.holder_url.clear();
+    schedule_renew(self);
+    // Until loaded, new work waits in the mailbox behind `waiting`.
+    self->set_default_handler(caf::skip);
+    self->become({
+      [](continuation& c) { c.run(); },
+      [self](retry_atom) { load(self); },
+      [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
+    });
+    load(self);
+  }));
+}
+
+// A request while this node does not hold the lease: forwarded while the holder's lease is
+// known to run, else it waits for an acquire.
+template <class Message>
+void not_owner_request(ws_actor* self, Message& m) {
+  auto& st = self->state;
+  if (!st.holder_url.empty() && std::chrono::steady_clock::now() < st.holder_until)
+    return forward_elsewhere(self, m);
+  st.waiting.emplace_back(std::move(m));
+  if (!st.acquiring)
+    acquire(self);
+}
+
+caf::behavior not_owner(ws_actor* self) {
+  return {
+    [self](ingest_batch& b) { not_owner_request(self, b); },
+    [self](inbox_call& call) { not_owner_request(self, call); },
+    [self](workspace_changed& w) { self->state.ws = w.ws; },
+    [](continuation& c) { c.run(); },
+  };
+}
+
+void renew(ws_actor* self, uint64_t epoch) {
+  auto& st = self->state;
+  if (!st.owner || epoch != st.epoch)
+    return; // a timer of an earlier lease
+  registry_db(self).renew_lease(st.ws.id, st.opts.lease, epoch, in_actor<lease_reply>(self, [self, epoch](lease_reply& r) {
+    auto& st = self->state;
+    if (!st.owner || epoch != st.epoch)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (r.ok && r.mine) {
+      st.renewed_at = now;
+    } else if (r.ok) {
+      return lose_lease(self, r.holder_url, r.ttl_ms);
+    } else {
+      spdlog::warn("workspace {}: lease renewal failed: {}", st.ws.id, r.error);
+      // Past a whole TTL without a renewal another node may hold it: stop serving.
+      if (now - st.renewed_at >= std::chrono::milliseconds(st.opts.lease.ttl_ms))
+        return lose_lease(self, "", 0);
+    }
+    schedule_renew(self);
+  }));
+}
+
 caf::behavior running(ws_actor* self) {
   return {
+    [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
+    [self](fenced_atom, uint64_t epoch) {
+      if (self->state.owner && epoch == self->state.epoch)
+        lose_lease(self, "", 0);
+    },
     [self](ingest_batch& b) { ingest(self, b); },
     [self](inbox_call& call) { handle_call(self, call); },
     [self](conversation_changed& c) {
@@ -463,6 +652,8 @@ void load(ws_actor* self) {
   auto& id = self->state.ws.id;
   auto loaded = [self](workspace_records& r) {
     auto& st = self->state;
+    if (scale_out(self) && !st.owner)
+      return; // the lease was lost while loading
     if (!r.ok) {
       spdlog::warn("workspace {}: load failed ({}), retrying", st.ws.id, r.error);
       self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
@@ -481,6 +672,18 @@ void load(ws_actor* self) {
     self->link_to(st.outbound);
     self->set_default_handler(caf::print_and_drop);
     self->become(running(self));
+    // What arrived while the lease was acquired goes first, in order.
+    auto waiting = std::move(st.waiting);
+    st.waiting.clear();
+    for (auto& w : waiting)
+      std::visit(
+          [self](auto& m) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ingest_batch>)
+              ingest(self, m);
+            else
+              handle_call(self, m);
+          },
+          w);
   };
   registry_db(self).load_workspace_state(id, in_actor<workspace_records>(self, std::move(loaded)));
 }
@@ -516,11 +719,27 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
       return;
     st.stopping = true;
     st.stop_reason = msg.reason;
+    if (st.owner) { // handed back at once instead of running out: another node may take it
+      st.owner = false;
+      lease_changes.inc(static_cast<size_t>(lease_change::released));
+      leases_held.add(-1);
+      // Quitting waits for Redis' answer (bounded by the client's command timeout), so the
+      // release is written before the process stops its Redis client.
+      st.releasing = true;
+      auto handle = caf::actor_cast<caf::actor>(self);
+      registry_db(self).release_lease(st.ws.id, st.opts.lease, st.epoch, [handle](lease_reply) {
+        caf::anon_send(handle, lease_atom::value, uint64_t{0});
+      });
+    }
     for (auto& [id, c] : st.children)
       st.to_stop.emplace(c.handle.id(), std::move(c.handle));
     st.children.clear();
     self->set_default_handler(caf::drop);
-    self->become([](continuation&) {}); // store results too: nothing may spawn a child now
+    self->become([](continuation&) {}, // store results too: nothing may spawn a child now
+                 [self](lease_atom, uint64_t) { // the lease's release was answered
+                   self->state.releasing = false;
+                   stop_next_batch(self);
+                 });
     stop_next_batch(self);
   });
   // A conversation actor that died unexpectedly is forgotten (its next message respawns it
@@ -542,6 +761,11 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
         return;
       }
   });
+  if (scale_out(self)) {
+    // Nothing is loaded before this node holds the lease (taken on the first request).
+    self->set_default_handler(caf::drop);
+    return not_owner(self);
+  }
   // Until loaded, everything but the load's continuation waits in the mailbox.
   self->set_default_handler(caf::skip);
   load(self);

@@ -19,6 +19,15 @@
 // gap and no duplicate at the seam. A subscriber whose stream closed (client gone, too slow) is
 // dropped; it never holds up ingestion or the others.
 //
+// Scale-out (opts.lease.node set): the workspace is loaded and served only while this node holds
+// its lease (registry_store::acquire_lease, taken on the first request, renewed every TTL / 3,
+// released at shutdown); commits carry the lease's epoch. Elsewhere requests are forwarded to the
+// holder (reply_handle::forward, ingest_batch::moved). When the lease is lost (a renew finds
+// another holder, no renew succeeded for a whole TTL, or a commit was refused for its epoch),
+// the actor stops its conversation actors and outbox sender, closes its event streams, forgets
+// the workspace's state and forwards from then on; answers of work in flight are lost with
+// the stopped actors (their requests time out with 503).
+//
 // Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed,
 // send_result, events_atom, sweep_atom (its own idle sweep: every conversation_idle_ms / 2 while it
 // has conversation actors, it asks those nothing was sent to for conversation_idle_ms).
@@ -29,6 +38,7 @@
 
 #include "actors/outbound_actor.hpp"
 #include "messages/records.hpp"
+#include "storage/registry_store.hpp"
 
 namespace inboxd {
 
@@ -41,6 +51,7 @@ struct workspace_options {
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
   std::shared_ptr<registry_store> registry_db; // members, API keys and the initial load
+  lease_claim lease; // scale-out: this node (node empty: one node, no lease, epoch 0)
 };
 
 caf::actor spawn_workspace_actor(caf::actor_system& sys, workspace ws, workspace_options opts);

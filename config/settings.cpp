@@ -1,5 +1,6 @@
 #include "config/settings.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
@@ -105,6 +106,25 @@ const std::vector<option>& options() {
     {"sse-max-streams", "INBOXD_SSE_MAX_STREAMS",
      "event stream subscribers per process; beyond it 429 (10000)",
      number(&settings::sse_max_streams, 1, 1000000)},
+    {"node-id", "INBOXD_NODE_ID",
+     "scale-out: this node's unique name, [A-Za-z0-9._-]{1,64} (off when unset)",
+     [](settings& s, std::string_view v) -> std::string {
+       bool ok = !v.empty() && v.size() <= 64;
+       for (char c : v)
+         ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+       if (!ok)
+         return "expected 1 to 64 of [A-Za-z0-9._-], got '" + std::string(v) + "'";
+       s.node_id = std::string(v);
+       return "";
+     }},
+    {"advertise-url", "INBOXD_ADVERTISE_URL",
+     "scale-out: http://host:port where other nodes reach this one",
+     text(&settings::advertise_url)},
+    {"cluster-secret", "INBOXD_CLUSTER_SECRET",
+     "scale-out: HMAC key for requests forwarded between nodes (16+ characters)",
+     text(&settings::cluster_secret)},
+    {"lease-ms", "INBOXD_LEASE_MS", "scale-out: TTL of a workspace lease (5000)",
+     number(&settings::lease_ms, 100, 3600000)},
     {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
      [](settings& s, std::string_view v) -> std::string {
        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -165,6 +185,16 @@ std::variant<settings, std::string> load_settings(int argc, char** argv) {
     return "INBOXD_REDIS_URL: expected redis://[:password@]host:port[/db] or "
            "redis-cluster://[:password@]host:port[,host:port...], got '" +
            s.redis_url + "'";
+  if (s.scale_out()) {
+    auto& u = s.advertise_url;
+    bool url_ok = u.rfind("http://", 0) == 0 && u.size() > 7 && u.size() <= 256 &&
+                  u.find_first_of("|/?# ", 7) == std::string::npos;
+    if (!url_ok)
+      return "INBOXD_ADVERTISE_URL: INBOXD_NODE_ID is set, so expected http://host:port "
+             "(no path), got '" + u + "'";
+    if (s.cluster_secret.size() < 16)
+      return "INBOXD_CLUSTER_SECRET: INBOXD_NODE_ID is set, so expected at least 16 characters";
+  }
   return s;
 }
 

@@ -14,12 +14,14 @@ namespace inboxd {
 
 class store;
 class registry;
+class forwarder;
 
 struct front_deps {
   settings cfg;
   std::shared_ptr<registry> reg;
   caf::actor* directory = nullptr; // outlives the front actors
   std::shared_ptr<store> db; // only to report readiness
+  std::shared_ptr<const forwarder> fwd; // scale-out: forwards to lease holders (null: one node)
 };
 
 caf::actor spawn_front_actor(caf::actor_system& sys, front_deps deps);

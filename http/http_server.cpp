@@ -302,6 +302,7 @@ private:
     auto target = std::string(msg.target());
     auto q = target.find('?');
     req->path = target.substr(0, q);
+    req->target = target;
     bool query_ok = true;
     if (q != std::string::npos)
       query_ok = parse_query(target.substr(q + 1), req->query);

@@ -408,6 +408,7 @@ struct https_client::impl {
       outbound_response out;
       out.status = static_cast<int>(res.result_int());
       out.body = std::move(res.body());
+      out.content_type = std::string(res[bhttp::field::content_type]);
       reusable = reusable && res.keep_alive() && !parser->need_eof() && conn->buffer.size() == 0;
       finish(std::move(out), reusable);
     }
@@ -548,7 +549,10 @@ struct https_client::impl {
     auto& url = std::get<http_url>(parsed);
     if (req.timeout_ms <= 0)
       return fail_now("timeout_ms must be positive");
-    bhttp::request<bhttp::string_body> r{bhttp::verb::post, url.target, 11};
+    auto verb = bhttp::string_to_verb(req.method);
+    if (verb == bhttp::verb::unknown)
+      return fail_now("bad method '" + req.method.substr(0, 16) + "'");
+    bhttp::request<bhttp::string_body> r{verb, url.target, 11};
     bool default_port = url.port == (url.tls ? 443 : 80);
     std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
     r.set(bhttp::field::host, default_port ? host : host + ":" + std::to_string(url.port));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/registry.hpp"
+#include "http/forwarder.hpp"
 #include "http/json_body.hpp"
 #include "messages/actor_messages.hpp"
 #include "whatsapp/signature.hpp"
@@ -28,6 +29,9 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
                 : verify_kapso_signature(secret, req.body, sig);
   };
   bool verified = !sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret);
+  // A part of a body another node of this deployment checked and split (http/forwarder.hpp).
+  bool from_peer = !verified && deps.fwd && deps.fwd->from_peer(req);
+  verified = verified || from_peer;
   nlohmann::json body;
   std::string parse_error;
   bool parsed = parse_json_bounded(req.body, body, parse_error);
@@ -43,7 +47,8 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   }
   if (!verified)
     return reply.error(api_error::unauthorized,
-                       sig.empty() ? "missing webhook signature" : "invalid webhook signature");
+                       sig.empty() && !forwarder::is_hop(req) ? "missing webhook signature"
+                                                              : "invalid webhook signature");
   if (!parsed)
     return reply.error(api_error::bad_request, parse_error);
   // The decoders check every field they read; should one still throw, this is the HTTP thread,
@@ -81,8 +86,26 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
                ",\"events\":" + std::to_string(events) + ",\"received\":true}";
     reply.send(std::move(res));
   });
-  for (auto& [entry, evs] : by_ws)
-    caf::anon_send(entry->actor, ingest_batch{std::move(evs), ack});
+  std::shared_ptr<const nlohmann::json> shared_body;
+  if (deps.fwd)
+    shared_body = std::make_shared<const nlohmann::json>(std::move(body));
+  for (auto& [entry, evs] : by_ws) {
+    ingest_batch batch{std::move(evs), ack, {}};
+    if (deps.fwd) {
+      // Not this node's workspace after all: its part of the body goes to the owner, and its
+      // items complete with the owner's answer.
+      batch.moved = [fwd = deps.fwd, request = ex.request, shared_body, ack,
+                     pid = entry->ws.phone_number_id,
+                     n = batch.events.size()](const std::string& owner_url) {
+        auto part = body_for_numbers(*shared_body, {pid}).dump();
+        fwd->forward(*request, owner_url, std::move(part), [ack, n](http_response res) {
+          for (size_t i = 0; i < n; ++i)
+            ack->complete(res.status == 200);
+        });
+      };
+    }
+    caf::anon_send(entry->actor, std::move(batch));
+  }
   for (auto& pid : unknown)
     caf::anon_send(*deps.directory, dead_letter{pid, meta ? "meta" : "kapso",
                                                 req.header("x-webhook-event"), req.body, ack});

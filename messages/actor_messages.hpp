@@ -3,6 +3,7 @@
 // (they carry reply handles and shared pointers), whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE;
 // scale-out (remote actors) will need inspect() for the ones that travel.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ namespace inboxd {
 struct ingest_batch {
   std::vector<wa_event> events;
   ingest_ack_ptr ack;
+  /// Set by the front on a scale-out node: the workspace is served by the node at `owner_url`;
+  /// sends it this batch's part of the webhook body and completes the events with its answer.
+  /// Unset (or on the way to a conversation actor): the events fail when the workspace moved.
+  std::function<void(const std::string& owner_url)> moved;
 };
 
 /// A well-signed payload for a phone_number_id no workspace owns (front -> directory).
@@ -144,6 +149,13 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 /// Workspace actor -> conversation actor: nothing was sent to you for the idle time; answer
 /// conversation_idle if you have nothing in progress either.
 using idle_check_atom = caf::atom_constant<caf::atom("idlecheck")>;
+/// Conversation actor -> workspace actor: a commit was refused for a stale lease epoch (another
+/// node owns the workspace now).
+using fenced_atom = caf::atom_constant<caf::atom("fenced")>;
+/// Workspace actor -> itself: time to renew the lease held under the epoch it carries.
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+/// Directory -> itself (scale-out): time to read the workspaces other nodes created or changed.
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// Conversation actor -> workspace actor: events were appended to the event log.
 using events_atom = caf::atom_constant<caf::atom("events")>;
 

@@ -31,6 +31,11 @@ http_response make_error(api_error code, std::string_view message) {
   return res;
 }
 
+void reply_sink::forward(const std::string& owner_url) {
+  (void) owner_url;
+  deliver(make_error(api_error::unavailable, "the workspace is served by another node; try again"));
+}
+
 void reply_handle::json(int status, const nlohmann::json& body) const {
   send(make_json(status, body));
 }

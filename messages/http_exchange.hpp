@@ -19,6 +19,7 @@ namespace inboxd {
 struct http_request {
   std::string method;                                      // "GET", "POST", ...
   std::string path;                                        // decoded path, no query
+  std::string target;                                      // as sent: path and query
   std::map<std::string, std::string> query;               // decoded query parameters
   std::vector<std::pair<std::string, std::string>> headers; // names lowercased
   std::string body;
@@ -75,6 +76,9 @@ public:
   /// Names the route that handles the request (http/router.hpp's `route`, as a number), for the
   /// server's request metrics. Called by the router before any answer; any thread.
   virtual void set_route(int route) { (void) route; }
+  /// The workspace is served by the node at `owner_url` (scale-out): answers with that node's
+  /// answer to the same request (http/forwarder.hpp). Without a forwarder: 503.
+  virtual void forward(const std::string& owner_url);
 };
 
 class reply_handle {
@@ -93,6 +97,11 @@ public:
   void set_route(int route) const {
     if (sink_)
       sink_->set_route(route);
+  }
+  /// See reply_sink::forward.
+  void forward(const std::string& owner_url) const {
+    if (sink_)
+      sink_->forward(owner_url);
   }
   void json(int status, const nlohmann::json& body) const;
   /// {"error":{"code","message"}} with the status API.md assigns to `code`.

@@ -136,6 +136,37 @@ void run_script(const std::shared_ptr<redis_executor>& client, const lua_script&
   });
 }
 
+// A lease script's answer: {'mine', epoch} or {'held', epoch, node, url, pttl}.
+lease_reply read_lease(const redis_result& r) {
+  lease_reply out;
+  if (!r.ok() || r.replies.size() != 1) {
+    out.error = r.ok() ? "no reply" : r.error;
+    return out;
+  }
+  auto& v = r.replies[0];
+  auto& e = v.elements;
+  auto str = [&](size_t i) { return i < e.size() ? e[i].str : std::string(); };
+  if (v.kind != redis_value::type::array || e.empty() || (str(0) != "mine" && str(0) != "held")) {
+    out.error = v.is_error() ? v.str : "unexpected lease reply";
+    return out;
+  }
+  out.ok = true;
+  out.mine = str(0) == "mine";
+  try {
+    out.epoch = std::stoull(str(1));
+  } catch (const std::exception&) {
+    out.ok = false;
+    out.error = "unreadable lease epoch";
+    return out;
+  }
+  if (!out.mine) {
+    out.holder_node = str(2);
+    out.holder_url = str(3);
+    out.ttl_ms = e.size() > 4 ? e[4].integer : 0;
+  }
+  return out;
+}
+
 // A write's outcome for `done`.
 std::function<void(redis_result)> written(registry_store::write_done done) {
   return [done = std::move(done)](redis_result r) { done(outcome(r)); };
@@ -386,6 +417,30 @@ void redis_registry_store::put_api_key(std::string workspace_id, std::string key
 void redis_registry_store::delete_api_key(std::string workspace_id, std::string key_id,
                                           write_done done) {
   write_one(client_, {"HDEL", keys::api_keys(workspace_id), std::move(key_id)}, std::move(done));
+}
+
+void redis_registry_store::acquire_lease(std::string workspace_id, lease_claim me,
+                                         lease_done done) {
+  run_script(client_, acquire_lease_script(),
+             {keys::owner(workspace_id), keys::epoch(workspace_id)},
+             {me.node, me.url, std::to_string(me.ttl_ms)},
+             [done = std::move(done)](redis_result r) { done(read_lease(r)); });
+}
+
+void redis_registry_store::renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                                       lease_done done) {
+  run_script(client_, renew_lease_script(),
+             {keys::owner(workspace_id), keys::epoch(workspace_id)},
+             {me.node, me.url, std::to_string(me.ttl_ms), std::to_string(epoch)},
+             [done = std::move(done)](redis_result r) { done(read_lease(r)); });
+}
+
+void redis_registry_store::release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                                         lease_done done) {
+  run_script(client_, release_lease_script(),
+             {keys::owner(workspace_id), keys::epoch(workspace_id)},
+             {me.node, me.url, std::to_string(epoch)},
+             [done = std::move(done)](redis_result r) { done(read_lease(r)); });
 }
 
 } // namespace inboxd

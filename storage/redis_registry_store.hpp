@@ -32,6 +32,11 @@ public:
   void put_api_key(std::string workspace_id, std::string key_id, std::string key_hash,
                    write_done done) override;
   void delete_api_key(std::string workspace_id, std::string key_id, write_done done) override;
+  void acquire_lease(std::string workspace_id, lease_claim me, lease_done done) override;
+  void renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                   lease_done done) override;
+  void release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                     lease_done done) override;
 
 private:
   void read_dead_letters(bool newest_first, size_t limit,

@@ -62,7 +62,70 @@ end
 return 1
 )LUA";
 
+// Leases (DESIGN.md "Scale-out"). KEYS[1] = {ws:<id>}:owner ("<epoch>|<node>|<url>", with a TTL),
+// KEYS[2] = {ws:<id>}:epoch (only grows). Each returns {'mine', epoch} or {'held', epoch, node,
+// url, pttl} (another node holds it), or for a renew that found the lease gone to a newer epoch
+// whose holder's lease ran out, {'held', epoch, '', '', 0}.
+
+// ARGV[1] = node, ARGV[2] = url, ARGV[3] = TTL ms. Taken when nobody holds it or this node's
+// earlier incarnation does (a restart): always under a new epoch, which fences every writer of
+// the old one.
+constexpr const char* kAcquireLease = R"LUA(
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local epoch, node, url = string.match(cur, '^(%d+)|([^|]*)|(.*)$')
+  if node and node ~= ARGV[1] then
+    return {'held', epoch, node, url, redis.call('PTTL', KEYS[1])}
+  end
+end
+local epoch = tostring(redis.call('INCR', KEYS[2]))
+redis.call('SET', KEYS[1], epoch .. '|' .. ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+return {'mine', epoch}
+)LUA";
+
+// ARGV[1] = node, ARGV[2] = url, ARGV[3] = TTL ms, ARGV[4] = the epoch held. Extended while this
+// node holds it under that epoch; also taken back when it ran out and nobody took it since (the
+// epoch is still ours), so a renew delayed past the TTL loses nothing.
+constexpr const char* kRenewLease = R"LUA(
+local mine = ARGV[4] .. '|' .. ARGV[1] .. '|' .. ARGV[2]
+local cur = redis.call('GET', KEYS[1])
+if cur == mine or (not cur and redis.call('GET', KEYS[2]) == ARGV[4]) then
+  redis.call('SET', KEYS[1], mine, 'PX', ARGV[3])
+  return {'mine', ARGV[4]}
+end
+if cur then
+  local epoch, node, url = string.match(cur, '^(%d+)|([^|]*)|(.*)$')
+  return {'held', epoch or '0', node or '', url or '', redis.call('PTTL', KEYS[1])}
+end
+return {'held', redis.call('GET', KEYS[2]) or '0', '', '', 0}
+)LUA";
+
+// ARGV[1] = node, ARGV[2] = url, ARGV[3] = the epoch held. Deletes the lease if this node holds
+// it under that epoch (the epoch key stays: the next holder's epoch is higher).
+constexpr const char* kReleaseLease = R"LUA(
+if redis.call('GET', KEYS[1]) == ARGV[3] .. '|' .. ARGV[1] .. '|' .. ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  return {'mine', ARGV[3]}
+end
+return {'held', '0', '', '', 0}
+)LUA";
+
 } // namespace
+
+const lua_script& acquire_lease_script() {
+  static const lua_script s{kAcquireLease};
+  return s;
+}
+
+const lua_script& renew_lease_script() {
+  static const lua_script s{kRenewLease};
+  return s;
+}
+
+const lua_script& release_lease_script() {
+  static const lua_script s{kReleaseLease};
+  return s;
+}
 
 const lua_script& save_workspace_script() {
   static const lua_script s{kSaveWorkspace};

@@ -19,4 +19,9 @@ const lua_script& store_dead_letter_script();
 /// Dead letters' records and list entries, removed.
 const lua_script& delete_dead_letters_script();
 
+/// A workspace's lease: taken (a new epoch), renewed, released.
+const lua_script& acquire_lease_script();
+const lua_script& renew_lease_script();
+const lua_script& release_lease_script();
+
 } // namespace inboxd

@@ -79,6 +79,23 @@ struct workspace_records {
   std::vector<conversation> conversations;
 };
 
+/// Who a lease call found holding a workspace's lease (DESIGN.md "Scale-out").
+struct lease_reply {
+  bool ok = false;    // false: no answer from Redis (error says why): nothing is known
+  std::string error;
+  bool mine = false;  // this node holds the lease under `epoch` (commit with it)
+  uint64_t epoch = 0; // mine: our epoch; else the holder's (0: none known)
+  std::string holder_node, holder_url; // !mine: the holder ("" when the lease is free)
+  int64_t ttl_ms = 0; // !mine: the holder's lease ends within this time
+};
+
+/// This node, as a lease names it.
+struct lease_claim {
+  std::string node; // INBOXD_NODE_ID
+  std::string url;  // INBOXD_ADVERTISE_URL: where other nodes forward requests
+  int64_t ttl_ms = 10000;
+};
+
 class registry_store {
 public:
   using write_done = std::function<void(registry_write)>;
@@ -126,6 +143,20 @@ public:
 
   /// Removes API key `key_id` (ok also when there was none).
   virtual void delete_api_key(std::string workspace_id, std::string key_id, write_done done) = 0;
+
+  // --- Leases (scale-out) ------------------------------------------------------------------
+  using lease_done = std::function<void(lease_reply)>;
+
+  /// Takes the workspace's lease under a new epoch unless another node holds it.
+  virtual void acquire_lease(std::string workspace_id, lease_claim me, lease_done done) = 0;
+
+  /// Extends the lease held under `epoch`; !mine when another epoch took it.
+  virtual void renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                           lease_done done) = 0;
+
+  /// Gives up the lease held under `epoch` (nothing when it is not held so).
+  virtual void release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                             lease_done done) = 0;
 };
 
 } // namespace inboxd

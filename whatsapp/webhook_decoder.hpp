@@ -45,4 +45,10 @@ decode_result decode_kapso(const nlohmann::json& body, std::string_view event_he
 /// the full decode. Never throws.
 std::vector<std::string> phone_number_ids_of(const nlohmann::json& body);
 
+/// The part of a parsed body that names only the phone_number_ids `keep` (scale-out: each part
+/// goes to the node owning those numbers): Meta entries keep only their changes of those numbers
+/// (entries left empty are dropped); a batched Kapso body keeps only those events; anything else
+/// is returned whole. Decoding the part yields exactly the body's events of those numbers.
+nlohmann::json body_for_numbers(const nlohmann::json& body, const std::vector<std::string>& keep);
+
 } // namespace inboxd

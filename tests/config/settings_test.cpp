@@ -42,3 +42,24 @@ TEST(settings, rejects_bad_values_with_a_reason) {
   ASSERT_TRUE(std::holds_alternative<std::string>(env_bad));
   EXPECT_NE(std::get<std::string>(env_bad).find("INBOXD_REQUEST_TIMEOUT_MS"), std::string::npos);
 }
+
+TEST(settings, scale_out_needs_an_advertised_url_and_a_secret) {
+  auto single = load({});
+  ASSERT_TRUE(std::holds_alternative<settings>(single));
+  EXPECT_FALSE(std::get<settings>(single).scale_out());
+  auto ok = load({"--node-id=n-1", "--advertise-url=http://127.0.0.1:8081",
+                  "--cluster-secret=0123456789abcdef", "--lease-ms=3000"});
+  ASSERT_TRUE(std::holds_alternative<settings>(ok)) << std::get<std::string>(ok);
+  EXPECT_TRUE(std::get<settings>(ok).scale_out());
+  EXPECT_EQ(std::get<settings>(ok).lease_ms, 3000);
+  auto no_url = load({"--node-id=n-1", "--cluster-secret=0123456789abcdef"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(no_url));
+  EXPECT_NE(std::get<std::string>(no_url).find("INBOXD_ADVERTISE_URL"), std::string::npos);
+  auto with_path = load({"--node-id=n-1", "--advertise-url=http://h:1/x",
+                         "--cluster-secret=0123456789abcdef"});
+  EXPECT_TRUE(std::holds_alternative<std::string>(with_path));
+  auto short_secret = load({"--node-id=n-1", "--advertise-url=http://h:1", "--cluster-secret=short"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(short_secret));
+  EXPECT_NE(std::get<std::string>(short_secret).find("INBOXD_CLUSTER_SECRET"), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<std::string>(load({"--node-id=a|b"})));
+}

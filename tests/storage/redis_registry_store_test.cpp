@@ -394,5 +394,81 @@ TEST_F(RedisRegistryStoreTest, WithRedisDownEveryCallFailsAndNothingIsWritten) {
   EXPECT_TRUE(save(make_workspace("ws_1", "a", "111")).ok);
 }
 
+lease_claim node(const std::string& name) {
+  return {name, "http://127.0.0.1:" + std::to_string(name.size() * 1000 + 80), 60000};
+}
+
+TEST_F(RedisRegistryStoreTest, ALeaseIsTakenUnderANewEpochAndHeldAgainstOtherNodes) {
+  auto take = [&](const lease_claim& me) {
+    return wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", me, std::move(done)); });
+  };
+  auto a = take(node("a"));
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_TRUE(a.mine);
+  EXPECT_EQ(a.epoch, 1u);
+  EXPECT_EQ(cli("GET {ws:ws_1}:owner"), "1|a|" + node("a").url + "\n");
+  auto b = take(node("bb"));
+  ASSERT_TRUE(b.ok) << b.error;
+  EXPECT_FALSE(b.mine);
+  EXPECT_EQ(b.epoch, 1u);
+  EXPECT_EQ(b.holder_node, "a");
+  EXPECT_EQ(b.holder_url, node("a").url);
+  EXPECT_GT(b.ttl_ms, 0);
+  EXPECT_LE(b.ttl_ms, 60000);
+  // Node a restarted (same name): a new epoch fences its earlier incarnation.
+  auto again = take(node("a"));
+  EXPECT_TRUE(again.mine);
+  EXPECT_EQ(again.epoch, 2u);
+}
+
+TEST_F(RedisRegistryStoreTest, ARenewKeepsTheLeaseUntilAnotherNodeTookIt) {
+  auto a = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
+  ASSERT_TRUE(a.mine);
+  auto renew = [&](uint64_t epoch) {
+    return wait_for<lease_reply>(
+        [&](auto done) { store_->renew_lease("ws_1", node("a"), epoch, std::move(done)); });
+  };
+  EXPECT_TRUE(renew(a.epoch).mine);
+  // Ran out with nobody taking it since: the renew takes it back under the same epoch.
+  cli("DEL {ws:ws_1}:owner");
+  auto back = renew(a.epoch);
+  EXPECT_TRUE(back.mine);
+  EXPECT_EQ(cli("GET {ws:ws_1}:owner"), "1|a|" + node("a").url + "\n");
+  // Ran out and node bb took it: lost, and bb is named.
+  cli("DEL {ws:ws_1}:owner");
+  auto b = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
+  ASSERT_TRUE(b.mine);
+  EXPECT_EQ(b.epoch, 2u);
+  auto lost = renew(a.epoch);
+  ASSERT_TRUE(lost.ok) << lost.error;
+  EXPECT_FALSE(lost.mine);
+  EXPECT_EQ(lost.holder_node, "bb");
+  EXPECT_EQ(lost.epoch, 2u);
+  // bb's lease ran out too: a's renew still fails (the epoch moved on), naming nobody.
+  cli("DEL {ws:ws_1}:owner");
+  auto gone = renew(a.epoch);
+  EXPECT_FALSE(gone.mine);
+  EXPECT_EQ(gone.holder_url, "");
+  EXPECT_EQ(cli("EXISTS {ws:ws_1}:owner"), "0\n");
+}
+
+TEST_F(RedisRegistryStoreTest, OnlyTheHolderReleasesALeaseAndTheEpochStays) {
+  auto a = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
+  ASSERT_TRUE(a.mine);
+  auto release = [&](const lease_claim& me, uint64_t epoch) {
+    return wait_for<lease_reply>(
+        [&](auto done) { store_->release_lease("ws_1", me, epoch, std::move(done)); });
+  };
+  EXPECT_FALSE(release(node("bb"), a.epoch).mine);
+  EXPECT_FALSE(release(node("a"), a.epoch + 1).mine);
+  EXPECT_EQ(cli("EXISTS {ws:ws_1}:owner"), "1\n");
+  EXPECT_TRUE(release(node("a"), a.epoch).mine);
+  EXPECT_EQ(cli("EXISTS {ws:ws_1}:owner"), "0\n");
+  EXPECT_EQ(cli("GET {ws:ws_1}:epoch"), "1\n");
+  auto b = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
+  EXPECT_TRUE(b.mine);
+  EXPECT_EQ(b.epoch, 2u);
+}
+
 } // namespace
 } // namespace inboxd

@@ -1,0 +1,149 @@
+#include "http/forwarder.hpp"
+
+#include <chrono>
+
+#include "messages/crypto.hpp"
+#include "metrics/metrics.hpp"
+#include "whatsapp/outbound_transport.hpp"
+
+namespace inboxd {
+
+namespace {
+
+constexpr int64_t kMaxSkewMs = 60000;
+
+enum class forward_outcome : uint8_t { answered, unreachable, second_hop };
+
+metrics::counter_family forwards(
+    "inboxd_forwarded_requests_total",
+    "Requests this node forwarded to the workspace's lease holder, by outcome: answered (the "
+    "owner's answer was passed on), unreachable (503), second_hop (a forwarded request that "
+    "would have needed another forward: 503).",
+    metrics::label_values("outcome", {"answered", "unreachable", "second_hop"}));
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Headers that describe this hop's connection or our own hop, not the request.
+bool hop_by_hop(const std::string& name) {
+  return name == "host" || name == "content-length" || name == "transfer-encoding" ||
+         name == "connection" || name == "keep-alive" || name == "expect" ||
+         name == "upgrade" || name.rfind("x-inboxd-hop", 0) == 0;
+}
+
+} // namespace
+
+forwarder::forwarder(std::shared_ptr<outbound_transport> client, std::string node_id,
+                     std::string secret, int64_t timeout_ms)
+  : client_(std::move(client)),
+    node_(std::move(node_id)),
+    secret_(std::move(secret)),
+    timeout_ms_(timeout_ms) {}
+
+std::string forwarder::sign(const std::string& secret, const std::string& method,
+                            const std::string& target, const std::string& time,
+                            const std::string& node, const std::string& body) {
+  std::string data;
+  data.reserve(method.size() + target.size() + time.size() + node.size() + body.size() + 4);
+  data.append(method).append("\n").append(target).append("\n").append(time).append("\n");
+  data.append(node).append("\n").append(body);
+  return hmac_sha256_hex(secret, data);
+}
+
+bool forwarder::is_hop(const http_request& req) {
+  for (auto& [name, value] : req.headers)
+    if (name == "x-inboxd-hop")
+      return true;
+  return false;
+}
+
+bool forwarder::from_peer(const http_request& req) const {
+  auto node = req.header("x-inboxd-hop");
+  auto time = req.header("x-inboxd-hop-time");
+  auto sig = req.header("x-inboxd-hop-signature");
+  if (node.empty() || time.empty() || sig.size() != 64 || time.size() > 15)
+    return false;
+  int64_t t = 0;
+  for (char c : time) {
+    if (c < '0' || c > '9')
+      return false;
+    t = t * 10 + (c - '0');
+  }
+  auto skew = now_ms() - t;
+  if (skew > kMaxSkewMs || skew < -kMaxSkewMs)
+    return false;
+  return constant_time_equal(sign(secret_, req.method, req.target, time, node, req.body), sig);
+}
+
+void forwarder::forward(const http_request& req, const std::string& owner_url, std::string body,
+                        std::function<void(http_response)> done) const {
+  if (is_hop(req)) {
+    forwards.inc(static_cast<size_t>(forward_outcome::second_hop));
+    return done(make_error(api_error::unavailable,
+                           "the workspace is moving between nodes; try again"));
+  }
+  outbound_request out;
+  out.method = req.method;
+  out.url = owner_url + req.target;
+  out.timeout_ms = timeout_ms_;
+  for (auto& [name, value] : req.headers)
+    if (!hop_by_hop(name))
+      out.headers.emplace_back(name, value);
+  if (req.header("x-request-id").empty())
+    out.headers.emplace_back("x-request-id", req.request_id);
+  auto time = std::to_string(now_ms());
+  out.headers.emplace_back("x-inboxd-hop", node_);
+  out.headers.emplace_back("x-inboxd-hop-time", time);
+  out.headers.emplace_back("x-inboxd-hop-signature",
+                           sign(secret_, req.method, req.target, time, node_, body));
+  out.body = std::move(body);
+  client_->post(std::move(out), [done = std::move(done)](outbound_response res) {
+    if (!res.ok()) {
+      forwards.inc(static_cast<size_t>(forward_outcome::unreachable));
+      return done(make_error(api_error::unavailable, "the workspace's node is unreachable; try again"));
+    }
+    forwards.inc(static_cast<size_t>(forward_outcome::answered));
+    http_response r;
+    r.status = res.status;
+    r.body = std::move(res.body);
+    if (!res.content_type.empty())
+      r.content_type = std::move(res.content_type);
+    done(std::move(r));
+  });
+}
+
+namespace {
+
+class forwarding_sink final : public reply_sink {
+public:
+  forwarding_sink(std::shared_ptr<const http_request> req, reply_handle inner,
+                  std::shared_ptr<const forwarder> fwd)
+    : req_(std::move(req)), inner_(std::move(inner)), fwd_(std::move(fwd)) {}
+  void deliver(http_response res) override { inner_.send(std::move(res)); }
+  event_stream_ptr open_stream(http_response head) override {
+    return inner_.open_stream(std::move(head));
+  }
+  void set_route(int route) override { inner_.set_route(route); }
+  void forward(const std::string& owner_url) override {
+    fwd_->forward(*req_, owner_url, req_->body,
+                  [inner = inner_](http_response res) { inner.send(std::move(res)); });
+  }
+
+private:
+  std::shared_ptr<const http_request> req_;
+  reply_handle inner_;
+  std::shared_ptr<const forwarder> fwd_;
+};
+
+} // namespace
+
+reply_handle forwarding_reply(std::shared_ptr<const http_request> req, reply_handle inner,
+                              std::shared_ptr<const forwarder> fwd) {
+  return reply_handle(
+      std::make_shared<forwarding_sink>(std::move(req), std::move(inner), std::move(fwd)));
+}
+
+} // namespace inboxd

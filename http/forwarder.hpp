@@ -1,0 +1,57 @@
+#pragma once
+// Forwards a request to the node that holds its workspace's lease (DESIGN.md "Scale-out"): once,
+// over plain HTTP, with hop headers signed by the cluster secret. The receiving node never
+// forwards a forwarded request again (no second hop: it answers 503 and the client retries), and
+// it takes a webhook part from a peer on the signature of the cluster secret, since the part is
+// not the body Meta or Kapso signed.
+//
+// Hop headers: x-inboxd-hop (the sending node), x-inboxd-hop-time (ms since the epoch) and
+// x-inboxd-hop-signature = hex HMAC-SHA256(secret, method \n target \n time \n node \n body);
+// a signature older or newer than 60 s is refused.
+//
+// Thread-safe; forward() never blocks, `done` runs once on the HTTP client's thread.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "messages/http_exchange.hpp"
+
+namespace inboxd {
+
+class outbound_transport;
+
+class forwarder {
+public:
+  forwarder(std::shared_ptr<outbound_transport> client, std::string node_id, std::string secret,
+            int64_t timeout_ms);
+
+  /// Sends `req` with `body` in place of its own to `owner_url` (http://host:port) and hands the
+  /// owner's answer to `done`: 503 when it cannot be reached or `req` came through a hop already.
+  void forward(const http_request& req, const std::string& owner_url, std::string body,
+               std::function<void(http_response)> done) const;
+
+  /// Whether `req` was forwarded by a node of this deployment (a valid hop signature).
+  bool from_peer(const http_request& req) const;
+
+  /// Whether `req` carries a hop header at all (signed or not): it must not be forwarded again.
+  static bool is_hop(const http_request& req);
+
+  /// The hop signature of a request (for tests).
+  static std::string sign(const std::string& secret, const std::string& method,
+                          const std::string& target, const std::string& time,
+                          const std::string& node, const std::string& body);
+
+private:
+  std::shared_ptr<outbound_transport> client_;
+  std::string node_, secret_;
+  int64_t timeout_ms_;
+};
+
+/// `inner` (a session's reply handle) with forward() done by `fwd`: the owner's answer to `req`
+/// is delivered through `inner`.
+reply_handle forwarding_reply(std::shared_ptr<const http_request> req, reply_handle inner,
+                              std::shared_ptr<const forwarder> fwd);
+
+} // namespace inboxd
