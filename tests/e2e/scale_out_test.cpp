@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <csignal>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -37,7 +39,9 @@ class scale_out_test : public ::testing::Test {
 protected:
   // Leases of 10 minutes: nothing runs out or renews by itself during a test; the tests end a
   // lease by deleting it (what a lease running out does) or by stopping its node.
-  void start_nodes(const std::string& lease_ms = "600000") {
+  virtual std::string lease_ms() const { return "600000"; }
+
+  void start_nodes() {
     for (auto name : {"a", "b"}) {
       auto port = free_port();
       auto& node = name == std::string("a") ? a_ : b_;
@@ -49,7 +53,7 @@ protected:
           {"INBOXD_NODE_ID", name},
           {"INBOXD_ADVERTISE_URL", "http://127.0.0.1:" + std::to_string(port)},
           {"INBOXD_CLUSTER_SECRET", kClusterSecret},
-          {"INBOXD_LEASE_MS", lease_ms},
+          {"INBOXD_LEASE_MS", lease_ms()},
           {"INBOXD_LOG_LEVEL", "info"}});
       wait_until_ready(node->port());
     }
@@ -89,11 +93,28 @@ protected:
         .get("/api/conversations?status=all&limit=100", {{"X-API-Key", key_}});
   }
 
-  // A signed text message from the fixtures' contact, with a fresh wamid.
-  std::string text_body(const std::string& text) {
+  // A signed text message from `from` (default: the fixtures' contact), with a fresh wamid.
+  std::string text_body(const std::string& text, const std::string& from = "") {
     auto body = with_unique_wamids(fixture_case("meta/message.json", "text"));
-    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = text;
+    auto& value = body["entry"][0]["changes"][0]["value"];
+    value["messages"][0]["text"]["body"] = text;
+    if (!from.empty()) {
+      value["messages"][0]["from"] = from;
+      value["contacts"][0]["wa_id"] = from;
+    }
     return body.dump();
+  }
+  // The status of a webhook post (0 when the node cannot be reached).
+  int post_status(int port, const std::string& raw) {
+    try {
+      return http_client(port, false)
+          .request("POST", "/api/webhook/whatsapp", raw,
+                   {{"Content-Type", "application/json"},
+                    {"X-Hub-Signature-256", meta_signature(kMetaSecret, raw)}})
+          .status;
+    } catch (const std::exception&) {
+      return 0;
+    }
   }
   http_response post(inboxd_process& node, const std::string& raw) {
     return http_client(node.port(), false)
@@ -188,6 +209,85 @@ TEST_F(scale_out_test, a_node_whose_lease_was_taken_is_fenced_and_then_forwards)
   EXPECT_EQ(texts(*b_), (std::vector<std::string>{"first", "late"}));
   EXPECT_EQ(texts(*a_), (std::vector<std::string>{"first", "late"}));
   EXPECT_EQ(owner_node(), "b");
+}
+
+class scale_out_failover_test : public scale_out_test {
+protected:
+  std::string lease_ms() const override { return "1000"; }
+};
+
+// kill -9 of the node holding the workspace while webhooks arrive through both nodes: every
+// webhook answered 200 is stored once, each contact has one conversation, and the other node
+// serves the workspace again well within the 15 s API.md allows.
+TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is_replaced) {
+  constexpr int kThreads = 4, kPerThread = 40, kContacts = 6;
+  std::mutex mtx;
+  std::map<std::string, std::vector<std::string>> acked; // contact -> texts answered 200
+  std::atomic<int> sent{0};
+  std::atomic<bool> killed{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t)
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto from = "97250000000" + std::to_string((t + i) % kContacts);
+        auto text = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto body = text_body(text, from);
+        // Alternate the nodes; once a is gone, everything goes to b. Like Meta, a webhook not
+        // answered 200 is delivered again (the same body), for up to 20 s.
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        int status = 0;
+        for (int attempt = 0; status != 200 && std::chrono::steady_clock::now() < until; ++attempt) {
+          if (attempt > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          bool to_a = (i + attempt) % 2 == 0 && !killed.load();
+          status = post_status(to_a ? a_->port() : b_->port(), body);
+        }
+        ++sent;
+        if (status == 200) {
+          std::lock_guard<std::mutex> lock(mtx);
+          acked[from].push_back(text);
+        }
+      }
+    });
+  while (sent.load() < kThreads * kPerThread / 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  a_->kill(SIGKILL);
+  auto killed_at = std::chrono::steady_clock::now();
+  killed = true;
+  ASSERT_NE(a_->wait(), -1);
+  for (auto& c : clients)
+    c.join();
+  // b serves the workspace again.
+  while (list(*b_).status != 200 &&
+         std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(15))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(list(*b_).status, 200) << "not served again within 15 s of the kill";
+  EXPECT_EQ(owner_node(), "b");
+  auto l = list(*b_).json();
+  std::map<std::string, std::string> conv_of; // contact phone -> conversation
+  for (auto& c : l["conversations"]) {
+    auto phone = c["contact"]["phone"].get<std::string>();
+    EXPECT_EQ(conv_of.count(phone), 0u) << "two conversations for " << phone;
+    conv_of[phone] = c["id"];
+  }
+  size_t total_acked = 0;
+  for (auto& [from, texts] : acked) {
+    total_acked += texts.size();
+    ASSERT_EQ(conv_of.count(from), 1u) << "no conversation for " << from;
+    auto m = http_client(b_->port(), false)
+                 .get("/api/conversations/" + conv_of[from] + "/messages?limit=100",
+                      {{"X-API-Key", key_}});
+    ASSERT_EQ(m.status, 200) << m.body;
+    auto page = m.json();
+    std::map<std::string, int> seen;
+    for (auto& msg : page["messages"])
+      ++seen[msg.value("text", "")];
+    for (auto& [text, n] : seen)
+      EXPECT_EQ(n, 1) << text << " stored " << n << " times";
+    for (auto& text : texts)
+      EXPECT_EQ(seen.count(text), 1u) << text << " was answered 200 but is not stored";
+  }
+  EXPECT_EQ(total_acked, static_cast<size_t>(kThreads * kPerThread)) << "every webhook, redelivered, is acknowledged";
 }
 
 } // namespace
