@@ -19,6 +19,9 @@ const entry table[] = {
     {"GET", "/api/webhook/whatsapp", route::wa_verify},
     {"POST", "/api/webhook/whatsapp", route::wa_webhook},
     {"POST", "/api/webhook/kapso", route::kapso_webhook},
+    // Per-number callback URLs (scale-out: the balancer places them by number).
+    {"GET", "/api/webhook/whatsapp/{}", route::wa_verify},
+    {"POST", "/api/webhook/whatsapp/{}", route::wa_webhook},
     {"POST", "/api/admin/workspaces", route::admin_ws_create},
     {"GET", "/api/admin/workspaces/{}", route::admin_ws_get},
     {"PATCH", "/api/admin/workspaces/{}", route::admin_ws_patch},

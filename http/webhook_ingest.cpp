@@ -62,6 +62,16 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   }
   if (!decoded.ok)
     return reply.error(api_error::bad_request, decoded.error);
+  // A per-number callback URL (/api/webhook/whatsapp/<phone_number_id>) takes only that number.
+  constexpr std::string_view kNumberPath = "/api/webhook/whatsapp/";
+  if (req.path.size() > kNumberPath.size() && req.path.starts_with(kNumberPath)) {
+    auto path_pid = std::string_view(req.path).substr(kNumberPath.size());
+    for (auto& pid : decoded.value.phone_number_ids)
+      if (pid != path_pid)
+        return reply.error(api_error::bad_request,
+                           "the body names phone_number_id " + pid.substr(0, 64) +
+                               ", not the one in the path");
+  }
   // Group by owning workspace; numbers nobody owns go to the dead-letter store.
   std::map<const registry_entry*, std::vector<wa_event>> by_ws;
   std::vector<std::string> unknown;

@@ -78,8 +78,9 @@ up() {
   done
 
   # Requests are placed by workspace: X-Workspace-Id (user tokens), the workspace id inside an
-  # API key (ibx.<workspaceId>.<keyId>.<secret>) or in an admin path; the rest (webhooks on the
-  # shared path) round-robin, and the nodes forward what is not theirs.
+  # API key (ibx.<workspaceId>.<keyId>.<secret>) or in an admin path; per-number webhook paths by
+  # their number; the rest (webhooks on the shared path) round-robin. The nodes forward what is
+  # not theirs.
   cat >"$dir/haproxy.cfg" <<CFG
 global
   daemon
@@ -98,6 +99,7 @@ backend inboxd
   http-request set-var(txn.ws) req.hdr(x-workspace-id) if { req.hdr(x-workspace-id) -m found }
   http-request set-var(txn.ws) req.hdr(x-api-key),field(2,.) if { req.hdr(x-api-key) -m found }
   http-request set-var(txn.ws) path,field(5,/) if { path_beg /api/admin/workspaces/ }
+  http-request set-var(txn.ws) path,field(5,/) if { path_beg /api/webhook/whatsapp/ }
   balance hash var(txn.ws)
   hash-type consistent
   option httpchk GET /readyz

@@ -547,3 +547,33 @@ TEST_F(webhook_test, kapso_received_text_is_stored) {
 
 } // namespace
 } // namespace inboxd::test
+
+namespace inboxd::test {
+namespace {
+
+// A per-number callback URL: the same rules as the shared path, for that number only.
+TEST_F(webhook_test, a_per_number_path_takes_only_bodies_of_its_number) {
+  auto raw = with_unique_wamids(fixture_case("meta/message.json", "text")).dump();
+  header_list signed_headers{{"Content-Type", "application/json"},
+                             {"X-Hub-Signature-256", meta_signature(kMetaSecret, raw)}};
+  auto other = client().request("POST", "/api/webhook/whatsapp/5550001112223", raw, signed_headers);
+  expect_error(other, 400, "bad_request");
+  expect_nothing_stored();
+  auto unsigned_post = client().request("POST", std::string("/api/webhook/whatsapp/") + kPhoneNumberId,
+                                        raw, {{"Content-Type", "application/json"}});
+  expect_error(unsigned_post, 401, "unauthorized");
+  auto ok = client().request("POST", std::string("/api/webhook/whatsapp/") + kPhoneNumberId, raw,
+                             signed_headers);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  auto convs = conversations_expecting(1);
+  ASSERT_EQ(convs.size(), 1u);
+  EXPECT_EQ(messages_of(convs[0]["id"]).size(), 1u);
+  auto verify = client().get(std::string("/api/webhook/whatsapp/") + kPhoneNumberId +
+                             "?hub.mode=subscribe&hub.verify_token=" + kVerifyToken +
+                             "&hub.challenge=42");
+  EXPECT_EQ(verify.status, 200) << verify.body;
+  EXPECT_EQ(verify.body, "42");
+}
+
+} // namespace
+} // namespace inboxd::test

@@ -15,6 +15,11 @@ TEST(router, matches_routes_and_params) {
   auto k = match_route("DELETE", "/api/admin/workspaces/ws_1/api-keys/key_2");
   EXPECT_EQ(k.which, route::admin_key_delete);
   EXPECT_EQ(k.params, (std::vector<std::string>{"ws_1", "key_2"}));
+  auto w = match_route("POST", "/api/webhook/whatsapp/1122334455667");
+  EXPECT_EQ(w.which, route::wa_webhook);
+  EXPECT_EQ(w.params, (std::vector<std::string>{"1122334455667"}));
+  EXPECT_EQ(match_route("GET", "/api/webhook/whatsapp/1122334455667").which, route::wa_verify);
+  EXPECT_EQ(match_route("POST", "/api/webhook/whatsapp").which, route::wa_webhook);
 }
 
 TEST(router, unknown_and_wrong_method) {
