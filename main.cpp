@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
       redis_thread.join();
       return 2;
     }
-    fwd = std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret,
-                                      cfg.request_timeout_ms);
+    fwd =
+        std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret, cfg.request_timeout_ms);
     spdlog::info("scale-out: node {} at {}, lease {} ms", cfg.node_id, cfg.advertise_url,
                  cfg.lease_ms);
   }

@@ -54,12 +54,13 @@ using conv_actor = caf::stateful_actor<conversation_state>;
 template <class F>
 void commit(conv_actor* self, change_set cs, F done) {
   auto& st = self->state;
-  st.db->commit(std::move(cs), st.seed.epoch,
-                in_actor<commit_result>(self, [self, done = std::move(done)](commit_result& r) mutable {
-                  if (r.status == commit_status::stale_epoch)
-                    self->send(self->state.workspace, fenced_atom::value, self->state.seed.epoch);
-                  done(r);
-                }));
+  st.db->commit(
+      std::move(cs), st.seed.epoch,
+      in_actor<commit_result>(self, [self, done = std::move(done)](commit_result& r) mutable {
+        if (r.status == commit_status::stale_epoch)
+          self->send(self->state.workspace, fenced_atom::value, self->state.seed.epoch);
+        done(r);
+      }));
 }
 
 double timeline_score(int64_t ts_ms, uint64_t seq) {
@@ -142,37 +143,37 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
 void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
                    bool assumed) {
   auto changes = std::move(out.changes);
-  commit(self, std::move(changes), [self, work = std::move(work), out = std::move(out),
-                                     assumed](commit_result& r) mutable {
-        auto& st = self->state;
-        switch (r.status) {
-          case commit_status::applied:
-            // Memory changes only now that the change is stored.
-            st.seed.conv = out.conv;
-            st.seed.ct = out.ct;
-            st.seed.persisted = true;
-            // Tell the workspace first: a read after the ack must see the change.
-            self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
-            metrics::webhook_items.inc(metrics::webhook_outcome::stored,
-                                       work.size() - out.duplicates);
-            metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
-            for (auto& w : work)
-              w.ack->complete(true);
-            return done_with_item(self);
-          case commit_status::conflict:
-            // A duplicate, an echo of our own send, or something parked: read first.
-            if (assumed) {
-              auto events = events_of(work); // before `work` is moved from
-              return read_and_ingest(self, std::move(work), std::move(events));
-            }
-            return fail_batch(self, work, "commit conflict after reading (another writer?)");
-          case commit_status::unknown:
-            st.suspect = true; // reload the records before the next change
-            return fail_batch(self, work, "outcome unknown: " + r.error);
-          default:
-            return fail_batch(self, work, std::string(to_string(r.status)) + ": " + r.error);
-        }
-      });
+  commit(self, std::move(changes),
+         [self, work = std::move(work), out = std::move(out), assumed](commit_result& r) mutable {
+           auto& st = self->state;
+           switch (r.status) {
+             case commit_status::applied:
+               // Memory changes only now that the change is stored.
+               st.seed.conv = out.conv;
+               st.seed.ct = out.ct;
+               st.seed.persisted = true;
+               // Tell the workspace first: a read after the ack must see the change.
+               self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
+               metrics::webhook_items.inc(metrics::webhook_outcome::stored,
+                                          work.size() - out.duplicates);
+               metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
+               for (auto& w : work)
+                 w.ack->complete(true);
+               return done_with_item(self);
+             case commit_status::conflict:
+               // A duplicate, an echo of our own send, or something parked: read first.
+               if (assumed) {
+                 auto events = events_of(work); // before `work` is moved from
+                 return read_and_ingest(self, std::move(work), std::move(events));
+               }
+               return fail_batch(self, work, "commit conflict after reading (another writer?)");
+             case commit_status::unknown:
+               st.suspect = true; // reload the records before the next change
+               return fail_batch(self, work, "outcome unknown: " + r.error);
+             default:
+               return fail_batch(self, work, std::string(to_string(r.status)) + ": " + r.error);
+           }
+         });
 }
 
 // Fails the unit of work at the front of the queue, if any (storage could not be read).
@@ -258,23 +259,23 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
     cs.outbox_add.push_back(*enqueue);
   cs.events.push_back(conversation_event("conversation.updated", cv));
   commit(self, std::move(cs), [self, call, cv, ct, enqueue](commit_result& r) {
-        auto& st = self->state;
-        if (!r.ok()) {
-          action_failed(self, r, call->reply);
-          return done_with_item(self);
-        }
-        st.seed.conv = cv;
-        st.seed.ct = ct;
-        st.seed.persisted = true;
-        self->send(st.workspace, conversation_changed{cv, ct, {}});
-        if (enqueue && st.seed.outbound)
-          self->send(st.seed.outbound, outbox_enqueued{*enqueue});
-        if (call->what == inbox_call::op::patch_contact)
-          call->reply.json(200, contact_api(ct));
-        else
-          call->reply.json(200, conversation_api(cv, ct, now_ms()));
-        done_with_item(self);
-      });
+    auto& st = self->state;
+    if (!r.ok()) {
+      action_failed(self, r, call->reply);
+      return done_with_item(self);
+    }
+    st.seed.conv = cv;
+    st.seed.ct = ct;
+    st.seed.persisted = true;
+    self->send(st.workspace, conversation_changed{cv, ct, {}});
+    if (enqueue && st.seed.outbound)
+      self->send(st.seed.outbound, outbox_enqueued{*enqueue});
+    if (call->what == inbox_call::op::patch_contact)
+      call->reply.json(200, contact_api(ct));
+    else
+      call->reply.json(200, conversation_api(cv, ct, now_ms()));
+    done_with_item(self);
+  });
 }
 
 // Marks the conversation read: unreadCount 0 and its recent inbound messages `read`.
@@ -431,21 +432,21 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   cs.events.push_back(message_event("message.created", id));
   cs.events.push_back(conversation_event("conversation.updated", cv));
   commit(self, std::move(cs), [self, call, cv, rec, entry](commit_result& r) {
-                  auto& st = self->state;
-                  if (!r.client_message_taken.empty()) // a concurrent send with the same id won
-                    return answer_first_send(self, call, r.client_message_taken);
-                  if (!r.ok()) {
-                    action_failed(self, r, call->reply);
-                    return done_with_item(self);
-                  }
-                  st.seed.conv = cv;
-                  st.seed.persisted = true;
-                  self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
-                  if (st.seed.outbound)
-                    self->send(st.seed.outbound, outbox_enqueued{entry});
-                  call->reply.json(202, {{"message", rec}});
-                  done_with_item(self);
-                });
+    auto& st = self->state;
+    if (!r.client_message_taken.empty()) // a concurrent send with the same id won
+      return answer_first_send(self, call, r.client_message_taken);
+    if (!r.ok()) {
+      action_failed(self, r, call->reply);
+      return done_with_item(self);
+    }
+    st.seed.conv = cv;
+    st.seed.persisted = true;
+    self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
+    if (st.seed.outbound)
+      self->send(st.seed.outbound, outbox_enqueued{entry});
+    call->reply.json(202, {{"message", rec}});
+    done_with_item(self);
+  });
 }
 
 // Records a send's outcome on its message, applies what was parked under the wamid, keeps the
@@ -513,12 +514,12 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
         }
         cs.outbox_remove.push_back(id);
         commit(self, std::move(cs), [self, answer](commit_result& r) {
-                        if (r.status == commit_status::unknown)
-                          self->state.suspect = true;
-                        if (r.ok())
-                          self->send(self->state.workspace, events_atom::value);
-                        answer(r.ok());
-                      });
+          if (r.status == commit_status::unknown)
+            self->state.suspect = true;
+          if (r.ok())
+            self->send(self->state.workspace, events_atom::value);
+          answer(r.ok());
+        });
       }));
 }
 

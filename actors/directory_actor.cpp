@@ -302,15 +302,15 @@ void refresh(dir_actor* self) {
 
 caf::behavior running(dir_actor* self) {
   return {
-    [self](refresh_atom) { refresh(self); },
-    [self](admin_call& call) {
-      if (call.what == admin_call::op::finish_replay)
-        finish_replay(self, call);
-      else
-        handle_admin(self, call);
-    },
-    [self](dead_letter& dl) { store_dead_letter(self, dl); },
-    [](continuation& c) { c.run(); },
+      [self](refresh_atom) { refresh(self); },
+      [self](admin_call& call) {
+        if (call.what == admin_call::op::finish_replay)
+          finish_replay(self, call);
+        else
+          handle_admin(self, call);
+      },
+      [self](dead_letter& dl) { store_dead_letter(self, dl); },
+      [](continuation& c) { c.run(); },
   };
 }
 

@@ -47,39 +47,38 @@ void event_hub::subscribe(reply_handle reply, const std::string& last_event_id) 
   ++opening_;
   // The log's tail is read before the stream opens, so every event committed after the
   // response headers were sent is above it.
-  read_({}, {}, 0,
-       [this, reply, last_event_id, generation = generation_](event_read& r) {
-         --opening_;
-         if (generation != generation_)
-           return reply.error(api_error::unavailable, "the workspace moved; try again");
-         if (!r.ok) {
-           sweep();
-           return reply.error(api_error::unavailable, "storage unavailable; try again");
-         }
-         stream_id tail{0, 0};
-         if (!r.entries.empty())
-           parse_stream_id(r.entries[0].id, tail);
-         if (!tail_known_) {
-           live_id_ = tail;
-           tail_known_ = true;
-         }
-         http_response head;
-         head.headers.emplace_back("X-Accel-Buffering", "no");
-         auto stream = reply.open_stream(std::move(head));
-         if (!stream) {
-           sweep();
-           return reply.error(api_error::rate_limited, "too many event streams on this server");
-         }
-         stream->push("retry: 2000\n\n");
-         auto sub = std::make_shared<subscriber>();
-         sub->stream = std::move(stream);
-         sub->cursor = tail;
-         if (!last_event_id.empty() && !parse_stream_id(last_event_id, sub->cursor))
-           sub->cursor = {0, 0}; // unknown: replay everything retained
-         subs_.push_back(sub);
-         catch_up(sub);
-         read_tail(); // anything appended while the stream opened
-       });
+  read_({}, {}, 0, [this, reply, last_event_id, generation = generation_](event_read& r) {
+    --opening_;
+    if (generation != generation_)
+      return reply.error(api_error::unavailable, "the workspace moved; try again");
+    if (!r.ok) {
+      sweep();
+      return reply.error(api_error::unavailable, "storage unavailable; try again");
+    }
+    stream_id tail{0, 0};
+    if (!r.entries.empty())
+      parse_stream_id(r.entries[0].id, tail);
+    if (!tail_known_) {
+      live_id_ = tail;
+      tail_known_ = true;
+    }
+    http_response head;
+    head.headers.emplace_back("X-Accel-Buffering", "no");
+    auto stream = reply.open_stream(std::move(head));
+    if (!stream) {
+      sweep();
+      return reply.error(api_error::rate_limited, "too many event streams on this server");
+    }
+    stream->push("retry: 2000\n\n");
+    auto sub = std::make_shared<subscriber>();
+    sub->stream = std::move(stream);
+    sub->cursor = tail;
+    if (!last_event_id.empty() && !parse_stream_id(last_event_id, sub->cursor))
+      sub->cursor = {0, 0}; // unknown: replay everything retained
+    subs_.push_back(sub);
+    catch_up(sub);
+    read_tail(); // anything appended while the stream opened
+  });
 }
 
 void event_hub::catch_up(const std::shared_ptr<subscriber>& sub) {

@@ -436,7 +436,6 @@ void handle_call(ws_actor* self, inbox_call& call) {
   }
 }
 
-
 // --- Scale-out: the lease -------------------------------------------------------------------
 
 // How long a node trusts what it learned of another holder before asking Redis again: a dead
@@ -456,7 +455,8 @@ void forward_elsewhere(ws_actor* self, inbox_call& call) {
   // An event stream is not forwarded (it would hold a forward open for its lifetime): the
   // client retries, and the balancer sends it to the owner.
   if (url.empty() || call.what == inbox_call::op::subscribe_events)
-    return call.reply.error(api_error::unavailable, "the workspace is served by another node; try again");
+    return call.reply.error(api_error::unavailable,
+                            "the workspace is served by another node; try again");
   call.reply.forward(url);
 }
 
@@ -515,37 +515,38 @@ void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms) {
 void acquire(ws_actor* self) {
   auto& st = self->state;
   st.acquiring = true;
-  registry_db(self).acquire_lease(st.ws.id, st.opts.lease, in_actor<lease_reply>(self, [self](lease_reply& r) {
-    auto& st = self->state;
-    st.acquiring = false;
-    if (!r.ok) {
-      spdlog::warn("workspace {}: lease not acquired: {}", st.ws.id, r.error);
-      st.holder_url.clear();
-      return forward_waiting(self); // 503: the client retries
-    }
-    if (!r.mine) {
-      st.holder_url = r.holder_url;
-      st.holder_until = std::chrono::steady_clock::now() +
-                        std::min(std::chrono::milliseconds(r.ttl_ms), kHolderRecheck);
-      return forward_waiting(self);
-    }
-    spdlog::info("workspace {}: lease acquired, epoch {}", st.ws.id, r.epoch);
-    lease_changes.inc(static_cast<size_t>(lease_change::acquired));
-    leases_held.add(1);
-    st.owner = true;
-    st.epoch = r.epoch;
-    st.renewed_at = std::chrono::steady_clock::now();
-    st.holder_url.clear();
-    schedule_renew(self);
-    // Until loaded, new work waits in the mailbox behind `waiting`.
-    self->set_default_handler(caf::skip);
-    self->become({
-      [](continuation& c) { c.run(); },
-      [self](retry_atom) { load(self); },
-      [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
-    });
-    load(self);
-  }));
+  registry_db(self).acquire_lease(
+      st.ws.id, st.opts.lease, in_actor<lease_reply>(self, [self](lease_reply& r) {
+        auto& st = self->state;
+        st.acquiring = false;
+        if (!r.ok) {
+          spdlog::warn("workspace {}: lease not acquired: {}", st.ws.id, r.error);
+          st.holder_url.clear();
+          return forward_waiting(self); // 503: the client retries
+        }
+        if (!r.mine) {
+          st.holder_url = r.holder_url;
+          st.holder_until = std::chrono::steady_clock::now() +
+                            std::min(std::chrono::milliseconds(r.ttl_ms), kHolderRecheck);
+          return forward_waiting(self);
+        }
+        spdlog::info("workspace {}: lease acquired, epoch {}", st.ws.id, r.epoch);
+        lease_changes.inc(static_cast<size_t>(lease_change::acquired));
+        leases_held.add(1);
+        st.owner = true;
+        st.epoch = r.epoch;
+        st.renewed_at = std::chrono::steady_clock::now();
+        st.holder_url.clear();
+        schedule_renew(self);
+        // Until loaded, new work waits in the mailbox behind `waiting`.
+        self->set_default_handler(caf::skip);
+        self->become({
+            [](continuation& c) { c.run(); },
+            [self](retry_atom) { load(self); },
+            [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
+        });
+        load(self);
+      }));
 }
 
 // A request while this node does not hold the lease: forwarded while the holder's lease is
@@ -562,10 +563,10 @@ void not_owner_request(ws_actor* self, Message& m) {
 
 caf::behavior not_owner(ws_actor* self) {
   return {
-    [self](ingest_batch& b) { not_owner_request(self, b); },
-    [self](inbox_call& call) { not_owner_request(self, call); },
-    [self](workspace_changed& w) { self->state.ws = w.ws; },
-    [](continuation& c) { c.run(); },
+      [self](ingest_batch& b) { not_owner_request(self, b); },
+      [self](inbox_call& call) { not_owner_request(self, call); },
+      [self](workspace_changed& w) { self->state.ws = w.ws; },
+      [](continuation& c) { c.run(); },
   };
 }
 
@@ -573,78 +574,79 @@ void renew(ws_actor* self, uint64_t epoch) {
   auto& st = self->state;
   if (!st.owner || epoch != st.epoch)
     return; // a timer of an earlier lease
-  registry_db(self).renew_lease(st.ws.id, st.opts.lease, epoch, in_actor<lease_reply>(self, [self, epoch](lease_reply& r) {
-    auto& st = self->state;
-    if (!st.owner || epoch != st.epoch)
-      return;
-    auto now = std::chrono::steady_clock::now();
-    if (r.ok && r.mine) {
-      st.renewed_at = now;
-    } else if (r.ok) {
-      return lose_lease(self, r.holder_url, r.ttl_ms);
-    } else {
-      spdlog::warn("workspace {}: lease renewal failed: {}", st.ws.id, r.error);
-      // Past a whole TTL without a renewal another node may hold it: stop serving.
-      if (now - st.renewed_at >= std::chrono::milliseconds(st.opts.lease.ttl_ms))
-        return lose_lease(self, "", 0);
-    }
-    schedule_renew(self);
-  }));
+  registry_db(self).renew_lease(
+      st.ws.id, st.opts.lease, epoch, in_actor<lease_reply>(self, [self, epoch](lease_reply& r) {
+        auto& st = self->state;
+        if (!st.owner || epoch != st.epoch)
+          return;
+        auto now = std::chrono::steady_clock::now();
+        if (r.ok && r.mine) {
+          st.renewed_at = now;
+        } else if (r.ok) {
+          return lose_lease(self, r.holder_url, r.ttl_ms);
+        } else {
+          spdlog::warn("workspace {}: lease renewal failed: {}", st.ws.id, r.error);
+          // Past a whole TTL without a renewal another node may hold it: stop serving.
+          if (now - st.renewed_at >= std::chrono::milliseconds(st.opts.lease.ttl_ms))
+            return lose_lease(self, "", 0);
+        }
+        schedule_renew(self);
+      }));
 }
 
 caf::behavior running(ws_actor* self) {
   return {
-    [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
-    [self](fenced_atom, uint64_t epoch) {
-      if (self->state.owner && epoch == self->state.epoch)
-        lose_lease(self, "", 0);
-    },
-    [self](ingest_batch& b) { ingest(self, b); },
-    [self](inbox_call& call) { handle_call(self, call); },
-    [self](conversation_changed& c) {
-      auto& idx = self->state.index;
-      if (!c.old_phone.empty())
-        idx.remove_phone(c.old_phone);
-      idx.put_contact(c.ct);
-      idx.put_conversation(c.conv);
-      self->state.hub->appended();
-    },
-    [self](events_atom) { self->state.hub->appended(); },
-    [self](tick_atom, uint64_t tag) {
-      auto i = self->state.timers.find(tag);
-      if (i == self->state.timers.end())
-        return;
-      auto fn = std::move(i->second);
-      self->state.timers.erase(i);
-      fn();
-    },
-    [self](sweep_atom) { sweep(self); },
-    [self](conversation_idle& idle) {
-      auto& children = self->state.children;
-      auto i = children.find(idle.conversation_id);
-      auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-      if (i != children.end() && i->second.handle == sender) {
-        if (i->second.sent != idle.handled)
-          return; // something is on its way to it: keep it
-        children.erase(i);
-      }
-      self->demonitor(sender);
-      self->send(sender, stop_atom::value);
-    },
-    [self](workspace_changed& w) {
-      self->state.ws = w.ws;
-      self->send(self->state.outbound, std::move(w));
-    },
-    [self](send_result& r) {
-      if (!self->state.index.conversation_by_id(r.conversation_id)) {
-        spdlog::error("workspace {}: send result for unknown conversation {}", self->state.ws.id,
-                      r.conversation_id);
-        return;
-      }
-      auto id = r.conversation_id;
-      to_conversation(self, id, std::move(r));
-    },
-    [](continuation& c) { c.run(); },
+      [self](lease_atom, uint64_t epoch) { renew(self, epoch); },
+      [self](fenced_atom, uint64_t epoch) {
+        if (self->state.owner && epoch == self->state.epoch)
+          lose_lease(self, "", 0);
+      },
+      [self](ingest_batch& b) { ingest(self, b); },
+      [self](inbox_call& call) { handle_call(self, call); },
+      [self](conversation_changed& c) {
+        auto& idx = self->state.index;
+        if (!c.old_phone.empty())
+          idx.remove_phone(c.old_phone);
+        idx.put_contact(c.ct);
+        idx.put_conversation(c.conv);
+        self->state.hub->appended();
+      },
+      [self](events_atom) { self->state.hub->appended(); },
+      [self](tick_atom, uint64_t tag) {
+        auto i = self->state.timers.find(tag);
+        if (i == self->state.timers.end())
+          return;
+        auto fn = std::move(i->second);
+        self->state.timers.erase(i);
+        fn();
+      },
+      [self](sweep_atom) { sweep(self); },
+      [self](conversation_idle& idle) {
+        auto& children = self->state.children;
+        auto i = children.find(idle.conversation_id);
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (i != children.end() && i->second.handle == sender) {
+          if (i->second.sent != idle.handled)
+            return; // something is on its way to it: keep it
+          children.erase(i);
+        }
+        self->demonitor(sender);
+        self->send(sender, stop_atom::value);
+      },
+      [self](workspace_changed& w) {
+        self->state.ws = w.ws;
+        self->send(self->state.outbound, std::move(w));
+      },
+      [self](send_result& r) {
+        if (!self->state.index.conversation_by_id(r.conversation_id)) {
+          spdlog::error("workspace {}: send result for unknown conversation {}", self->state.ws.id,
+                        r.conversation_id);
+          return;
+        }
+        auto id = r.conversation_id;
+        to_conversation(self, id, std::move(r));
+      },
+      [](continuation& c) { c.run(); },
   };
 }
 
@@ -736,8 +738,10 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
     st.children.clear();
     self->set_default_handler(caf::drop);
     self->become([](continuation&) {}, // store results too: nothing may spawn a child now
-                 [self](lease_atom, uint64_t) { // the lease's release was answered
-                   self->state.releasing = false;
+                 [self](lease_atom, uint64_t epoch) {
+                   if (epoch != 0)
+                     return;                      // a renewal's timer
+                   self->state.releasing = false; // the release was answered
                    stop_next_batch(self);
                  });
     stop_next_batch(self);

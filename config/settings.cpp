@@ -41,100 +41,103 @@ std::function<std::string(settings&, std::string_view)> text(std::string setting
 
 const std::vector<option>& options() {
   static const std::vector<option> opts = {
-    {"http-addr", "INBOXD_HTTP_ADDR", "listen address (127.0.0.1)", text(&settings::http_addr)},
-    {"http-port", "INBOXD_HTTP_PORT", "listen port (8080; 0 picks one)",
-     number(&settings::http_port, 0, 65535)},
-    {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
-     number(&settings::http_threads, 1, 64)},
-    {"redis-url", "INBOXD_REDIS_URL",
-     "redis://[:password@]host:port[/db], or redis-cluster://[:password@]host:port[,host:port...]",
-     text(&settings::redis_url)},
-    {"admin-token", "INBOXD_ADMIN_TOKEN", "bearer token for /api/admin/* (off when unset)",
-     text(&settings::admin_token)},
-    {"jwt-secret", "INBOXD_JWT_SECRET", "HS256 secret for user tokens", text(&settings::jwt_secret)},
-    {"meta-app-secret", "INBOXD_META_APP_SECRET", "Meta app secret (X-Hub-Signature-256)",
-     text(&settings::meta_app_secret)},
-    {"meta-verify-token", "INBOXD_META_VERIFY_TOKEN", "token for Meta's GET handshake",
-     text(&settings::meta_verify_token)},
-    {"kapso-webhook-secret", "INBOXD_KAPSO_WEBHOOK_SECRET", "secret for X-Webhook-Signature",
-     text(&settings::kapso_webhook_secret)},
-    {"tls-ca-file", "INBOXD_TLS_CA_FILE", "extra CA bundle for outbound HTTPS",
-     text(&settings::tls_ca_file)},
-    {"request-timeout-ms", "INBOXD_REQUEST_TIMEOUT_MS", "503 after this many ms (2000)",
-     number(&settings::request_timeout_ms, 100, 600000)},
-    {"conversation-idle-ms", "INBOXD_CONVERSATION_IDLE_MS",
-     "passivate conversation actors idle this long (60000)",
-     number(&settings::conversation_idle_ms, 10, 86400000)},
-    {"api-body-limit", "INBOXD_API_BODY_LIMIT", "max body bytes on non-webhook routes (65536)",
-     number(&settings::api_body_limit, 1024, 3 * 1024 * 1024)},
-    {"http-idle-timeout-ms", "INBOXD_HTTP_IDLE_TIMEOUT_MS", "close idle connections (30000)",
-     number(&settings::http_idle_timeout_ms, 100, 3600000)},
-    {"http-max-pipelined", "INBOXD_HTTP_MAX_PIPELINED", "max queued requests per connection (16)",
-     number(&settings::max_pipelined, 1, 1024)},
-    {"http-max-connections", "INBOXD_HTTP_MAX_CONNECTIONS", "max open connections (10000)",
-     number(&settings::max_connections, 1, 1000000)},
-    {"max-in-flight", "INBOXD_MAX_IN_FLIGHT",
-     "requests being processed at once; beyond this 503 (20000)",
-     number(&settings::max_in_flight, 1, 10000000)},
-    {"send-timeout-ms", "INBOXD_SEND_TIMEOUT_MS",
-     "one Cloud API request (connect+TLS+write+read) times out after this (10000)",
-     number(&settings::send_timeout_ms, 100, 600000)},
-    {"send-max-attempts", "INBOXD_SEND_MAX_ATTEMPTS",
-     "attempts for a retryable send failure before the message fails (8)",
-     number(&settings::send_max_attempts, 1, 100)},
-    {"send-retry-base-ms", "INBOXD_SEND_RETRY_BASE_MS",
-     "first retry delay; doubles per attempt, with jitter (1000)",
-     number(&settings::send_retry_base_ms, 1, 5000)},
-    {"send-retry-max-ms", "INBOXD_SEND_RETRY_MAX_MS", "longest retry delay (60000)",
-     number(&settings::send_retry_max_ms, 1, 3600000)},
-    {"send-rate", "INBOXD_SEND_RATE", "messages per second per phone number (80)",
-     number(&settings::send_rate_per_second, 1, 100000)},
-    {"send-concurrency", "INBOXD_SEND_CONCURRENCY",
-     "Cloud API requests in flight per workspace (32)",
-     number(&settings::send_concurrency, 1, 4096)},
-    {"events-retain", "INBOXD_EVENTS_RETAIN",
-     "events kept per workspace for Last-Event-ID replay, at least (10000)",
-     number(&settings::events_retain, 100, 10000000)},
-    {"sse-buffer-bytes", "INBOXD_SSE_BUFFER_BYTES",
-     "unsent bytes a subscriber may lag before it is dropped (1048576)",
-     number(&settings::sse_buffer_bytes, 4096, 1024 * 1024 * 1024)},
-    {"sse-ping-ms", "INBOXD_SSE_PING_MS", "interval of ': ping' comments on streams (15000)",
-     number(&settings::sse_ping_ms, 100, 3600000)},
-    {"sse-max-per-workspace", "INBOXD_SSE_MAX_PER_WORKSPACE",
-     "event stream subscribers per workspace; beyond it 429 (1000)",
-     number(&settings::sse_max_per_workspace, 1, 1000000)},
-    {"sse-max-streams", "INBOXD_SSE_MAX_STREAMS",
-     "event stream subscribers per process; beyond it 429 (10000)",
-     number(&settings::sse_max_streams, 1, 1000000)},
-    {"node-id", "INBOXD_NODE_ID",
-     "scale-out: this node's unique name, [A-Za-z0-9._-]{1,64} (off when unset)",
-     [](settings& s, std::string_view v) -> std::string {
-       bool ok = !v.empty() && v.size() <= 64;
-       for (char c : v)
-         ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-       if (!ok)
-         return "expected 1 to 64 of [A-Za-z0-9._-], got '" + std::string(v) + "'";
-       s.node_id = std::string(v);
-       return "";
-     }},
-    {"advertise-url", "INBOXD_ADVERTISE_URL",
-     "scale-out: http://host:port where other nodes reach this one",
-     text(&settings::advertise_url)},
-    {"cluster-secret", "INBOXD_CLUSTER_SECRET",
-     "scale-out: HMAC key for requests forwarded between nodes (16+ characters)",
-     text(&settings::cluster_secret)},
-    {"lease-ms", "INBOXD_LEASE_MS", "scale-out: TTL of a workspace lease (5000)",
-     number(&settings::lease_ms, 100, 3600000)},
-    {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
-     [](settings& s, std::string_view v) -> std::string {
-       static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
-       for (auto l : levels)
-         if (v == l) {
-           s.log_level = std::string(v);
-           return "";
-         }
-       return "expected trace|debug|info|warn|error|off, got '" + std::string(v) + "'";
-     }},
+      {"http-addr", "INBOXD_HTTP_ADDR", "listen address (127.0.0.1)", text(&settings::http_addr)},
+      {"http-port", "INBOXD_HTTP_PORT", "listen port (8080; 0 picks one)",
+       number(&settings::http_port, 0, 65535)},
+      {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
+       number(&settings::http_threads, 1, 64)},
+      {"redis-url", "INBOXD_REDIS_URL",
+       "redis://[:password@]host:port[/db], or "
+       "redis-cluster://[:password@]host:port[,host:port...]",
+       text(&settings::redis_url)},
+      {"admin-token", "INBOXD_ADMIN_TOKEN", "bearer token for /api/admin/* (off when unset)",
+       text(&settings::admin_token)},
+      {"jwt-secret", "INBOXD_JWT_SECRET", "HS256 secret for user tokens",
+       text(&settings::jwt_secret)},
+      {"meta-app-secret", "INBOXD_META_APP_SECRET", "Meta app secret (X-Hub-Signature-256)",
+       text(&settings::meta_app_secret)},
+      {"meta-verify-token", "INBOXD_META_VERIFY_TOKEN", "token for Meta's GET handshake",
+       text(&settings::meta_verify_token)},
+      {"kapso-webhook-secret", "INBOXD_KAPSO_WEBHOOK_SECRET", "secret for X-Webhook-Signature",
+       text(&settings::kapso_webhook_secret)},
+      {"tls-ca-file", "INBOXD_TLS_CA_FILE", "extra CA bundle for outbound HTTPS",
+       text(&settings::tls_ca_file)},
+      {"request-timeout-ms", "INBOXD_REQUEST_TIMEOUT_MS", "503 after this many ms (2000)",
+       number(&settings::request_timeout_ms, 100, 600000)},
+      {"conversation-idle-ms", "INBOXD_CONVERSATION_IDLE_MS",
+       "passivate conversation actors idle this long (60000)",
+       number(&settings::conversation_idle_ms, 10, 86400000)},
+      {"api-body-limit", "INBOXD_API_BODY_LIMIT", "max body bytes on non-webhook routes (65536)",
+       number(&settings::api_body_limit, 1024, 3 * 1024 * 1024)},
+      {"http-idle-timeout-ms", "INBOXD_HTTP_IDLE_TIMEOUT_MS", "close idle connections (30000)",
+       number(&settings::http_idle_timeout_ms, 100, 3600000)},
+      {"http-max-pipelined", "INBOXD_HTTP_MAX_PIPELINED", "max queued requests per connection (16)",
+       number(&settings::max_pipelined, 1, 1024)},
+      {"http-max-connections", "INBOXD_HTTP_MAX_CONNECTIONS", "max open connections (10000)",
+       number(&settings::max_connections, 1, 1000000)},
+      {"max-in-flight", "INBOXD_MAX_IN_FLIGHT",
+       "requests being processed at once; beyond this 503 (20000)",
+       number(&settings::max_in_flight, 1, 10000000)},
+      {"send-timeout-ms", "INBOXD_SEND_TIMEOUT_MS",
+       "one Cloud API request (connect+TLS+write+read) times out after this (10000)",
+       number(&settings::send_timeout_ms, 100, 600000)},
+      {"send-max-attempts", "INBOXD_SEND_MAX_ATTEMPTS",
+       "attempts for a retryable send failure before the message fails (8)",
+       number(&settings::send_max_attempts, 1, 100)},
+      {"send-retry-base-ms", "INBOXD_SEND_RETRY_BASE_MS",
+       "first retry delay; doubles per attempt, with jitter (1000)",
+       number(&settings::send_retry_base_ms, 1, 5000)},
+      {"send-retry-max-ms", "INBOXD_SEND_RETRY_MAX_MS", "longest retry delay (60000)",
+       number(&settings::send_retry_max_ms, 1, 3600000)},
+      {"send-rate", "INBOXD_SEND_RATE", "messages per second per phone number (80)",
+       number(&settings::send_rate_per_second, 1, 100000)},
+      {"send-concurrency", "INBOXD_SEND_CONCURRENCY",
+       "Cloud API requests in flight per workspace (32)",
+       number(&settings::send_concurrency, 1, 4096)},
+      {"events-retain", "INBOXD_EVENTS_RETAIN",
+       "events kept per workspace for Last-Event-ID replay, at least (10000)",
+       number(&settings::events_retain, 100, 10000000)},
+      {"sse-buffer-bytes", "INBOXD_SSE_BUFFER_BYTES",
+       "unsent bytes a subscriber may lag before it is dropped (1048576)",
+       number(&settings::sse_buffer_bytes, 4096, 1024 * 1024 * 1024)},
+      {"sse-ping-ms", "INBOXD_SSE_PING_MS", "interval of ': ping' comments on streams (15000)",
+       number(&settings::sse_ping_ms, 100, 3600000)},
+      {"sse-max-per-workspace", "INBOXD_SSE_MAX_PER_WORKSPACE",
+       "event stream subscribers per workspace; beyond it 429 (1000)",
+       number(&settings::sse_max_per_workspace, 1, 1000000)},
+      {"sse-max-streams", "INBOXD_SSE_MAX_STREAMS",
+       "event stream subscribers per process; beyond it 429 (10000)",
+       number(&settings::sse_max_streams, 1, 1000000)},
+      {"node-id", "INBOXD_NODE_ID",
+       "scale-out: this node's unique name, [A-Za-z0-9._-]{1,64} (off when unset)",
+       [](settings& s, std::string_view v) -> std::string {
+         bool ok = !v.empty() && v.size() <= 64;
+         for (char c : v)
+           ok = ok &&
+                (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+         if (!ok)
+           return "expected 1 to 64 of [A-Za-z0-9._-], got '" + std::string(v) + "'";
+         s.node_id = std::string(v);
+         return "";
+       }},
+      {"advertise-url", "INBOXD_ADVERTISE_URL",
+       "scale-out: http://host:port where other nodes reach this one",
+       text(&settings::advertise_url)},
+      {"cluster-secret", "INBOXD_CLUSTER_SECRET",
+       "scale-out: HMAC key for requests forwarded between nodes (16+ characters)",
+       text(&settings::cluster_secret)},
+      {"lease-ms", "INBOXD_LEASE_MS", "scale-out: TTL of a workspace lease (5000)",
+       number(&settings::lease_ms, 100, 3600000)},
+      {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
+       [](settings& s, std::string_view v) -> std::string {
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+         for (auto l : levels)
+           if (v == l) {
+             s.log_level = std::string(v);
+             return "";
+           }
+         return "expected trace|debug|info|warn|error|off, got '" + std::string(v) + "'";
+       }},
   };
   return opts;
 }
@@ -191,7 +194,8 @@ std::variant<settings, std::string> load_settings(int argc, char** argv) {
                   u.find_first_of("|/?# ", 7) == std::string::npos;
     if (!url_ok)
       return "INBOXD_ADVERTISE_URL: INBOXD_NODE_ID is set, so expected http://host:port "
-             "(no path), got '" + u + "'";
+             "(no path), got '" +
+             u + "'";
     if (s.cluster_secret.size() < 16)
       return "INBOXD_CLUSTER_SECRET: INBOXD_NODE_ID is set, so expected at least 16 characters";
   }

@@ -40,10 +40,10 @@ struct settings {
   int sse_max_streams = 10000;             // INBOXD_SSE_MAX_STREAMS: per process; beyond it 429
   std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
   // Scale-out (API.md "Scale-out"): several nodes share one Redis; off while node_id is empty.
-  std::string node_id;                     // INBOXD_NODE_ID: unique per node, [A-Za-z0-9._-]{1,64}
-  std::string advertise_url;               // INBOXD_ADVERTISE_URL: http://host:port other nodes use
-  std::string cluster_secret;              // INBOXD_CLUSTER_SECRET: HMAC key of forwarded requests
-  int64_t lease_ms = 5000;                 // INBOXD_LEASE_MS: a workspace lease's TTL
+  std::string node_id;        // INBOXD_NODE_ID: unique per node, [A-Za-z0-9._-]{1,64}
+  std::string advertise_url;  // INBOXD_ADVERTISE_URL: http://host:port other nodes use
+  std::string cluster_secret; // INBOXD_CLUSTER_SECRET: HMAC key of forwarded requests
+  int64_t lease_ms = 5000;    // INBOXD_LEASE_MS: a workspace lease's TTL
 
   bool scale_out() const { return !node_id.empty(); }
 };

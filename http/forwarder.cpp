@@ -30,8 +30,8 @@ int64_t now_ms() {
 // Headers that describe this hop's connection or our own hop, not the request.
 bool hop_by_hop(const std::string& name) {
   return name == "host" || name == "content-length" || name == "transfer-encoding" ||
-         name == "connection" || name == "keep-alive" || name == "expect" ||
-         name == "upgrade" || name.rfind("x-inboxd-hop", 0) == 0;
+         name == "connection" || name == "keep-alive" || name == "expect" || name == "upgrade" ||
+         name.rfind("x-inboxd-hop", 0) == 0;
 }
 
 } // namespace
@@ -82,8 +82,8 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
                         std::function<void(http_response)> done) const {
   if (is_hop(req)) {
     forwards.inc(static_cast<size_t>(forward_outcome::second_hop));
-    return done(make_error(api_error::unavailable,
-                           "the workspace is moving between nodes; try again"));
+    return done(
+        make_error(api_error::unavailable, "the workspace is moving between nodes; try again"));
   }
   outbound_request out;
   out.method = req.method;
@@ -103,7 +103,8 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
   client_->post(std::move(out), [done = std::move(done)](outbound_response res) {
     if (!res.ok()) {
       forwards.inc(static_cast<size_t>(forward_outcome::unreachable));
-      return done(make_error(api_error::unavailable, "the workspace's node is unreachable; try again"));
+      return done(
+          make_error(api_error::unavailable, "the workspace's node is unreachable; try again"));
     }
     forwards.inc(static_cast<size_t>(forward_outcome::answered));
     http_response r;

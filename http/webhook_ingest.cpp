@@ -46,9 +46,9 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
       verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
   }
   if (!verified)
-    return reply.error(api_error::unauthorized,
-                       sig.empty() && !forwarder::is_hop(req) ? "missing webhook signature"
-                                                              : "invalid webhook signature");
+    return reply.error(api_error::unauthorized, sig.empty() && !forwarder::is_hop(req)
+                                                    ? "missing webhook signature"
+                                                    : "invalid webhook signature");
   if (!parsed)
     return reply.error(api_error::bad_request, parse_error);
   // The decoders check every field they read; should one still throw, this is the HTTP thread,
@@ -68,9 +68,9 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
     auto path_pid = std::string_view(req.path).substr(kNumberPath.size());
     for (auto& pid : decoded.value.phone_number_ids)
       if (pid != path_pid)
-        return reply.error(api_error::bad_request,
-                           "the body names phone_number_id " + pid.substr(0, 64) +
-                               ", not the one in the path");
+        return reply.error(
+            api_error::bad_request,
+            "the body names phone_number_id " + pid.substr(0, 64) + ", not the one in the path");
   }
   // Group by owning workspace; numbers nobody owns go to the dead-letter store.
   std::map<const registry_entry*, std::vector<wa_event>> by_ws;

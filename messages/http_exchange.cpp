@@ -32,7 +32,7 @@ http_response make_error(api_error code, std::string_view message) {
 }
 
 void reply_sink::forward(const std::string& owner_url) {
-  (void) owner_url;
+  (void)owner_url;
   deliver(make_error(api_error::unavailable, "the workspace is served by another node; try again"));
 }
 

@@ -65,8 +65,12 @@ inline std::string outbox_entry(std::string_view ws, std::string_view id) {
 /// entries {type, data}), trimmed to about INBOXD_EVENTS_RETAIN.
 inline std::string events(std::string_view ws) { return tag(ws) + ":events"; }
 /// STRING "<epoch>|<node>|<url>" with a TTL: the node holding the workspace's lease (scale-out).
-inline std::string owner(std::string_view ws) { return tag(ws) + ":owner"; }
+inline std::string owner(std::string_view ws) {
+  return tag(ws) + ":owner";
+}
 /// STRING: the fencing epoch of the workspace's latest lease; it only grows (INCR).
-inline std::string epoch(std::string_view ws) { return tag(ws) + ":epoch"; }
+inline std::string epoch(std::string_view ws) {
+  return tag(ws) + ":epoch";
+}
 
 } // namespace inboxd::keys

@@ -429,8 +429,7 @@ void redis_registry_store::acquire_lease(std::string workspace_id, lease_claim m
 
 void redis_registry_store::renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                                        lease_done done) {
-  run_script(client_, renew_lease_script(),
-             {keys::owner(workspace_id), keys::epoch(workspace_id)},
+  run_script(client_, renew_lease_script(), {keys::owner(workspace_id), keys::epoch(workspace_id)},
              {me.node, me.url, std::to_string(me.ttl_ms), std::to_string(epoch)},
              [done = std::move(done)](redis_result r) { done(read_lease(r)); });
 }

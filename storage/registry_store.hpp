@@ -81,12 +81,12 @@ struct workspace_records {
 
 /// Who a lease call found holding a workspace's lease (DESIGN.md "Scale-out").
 struct lease_reply {
-  bool ok = false;    // false: no answer from Redis (error says why): nothing is known
+  bool ok = false; // false: no answer from Redis (error says why): nothing is known
   std::string error;
-  bool mine = false;  // this node holds the lease under `epoch` (commit with it)
-  uint64_t epoch = 0; // mine: our epoch; else the holder's (0: none known)
+  bool mine = false;                   // this node holds the lease under `epoch` (commit with it)
+  uint64_t epoch = 0;                  // mine: our epoch; else the holder's (0: none known)
   std::string holder_node, holder_url; // !mine: the holder ("" when the lease is free)
-  int64_t ttl_ms = 0; // !mine: the holder's lease ends within this time
+  int64_t ttl_ms = 0;                  // !mine: the holder's lease ends within this time
 };
 
 /// This node, as a lease names it.

@@ -22,7 +22,7 @@ struct outbound_request {
 struct outbound_response {
   int status = 0;        // HTTP status; 0 when no response was read (see transport_error)
   std::string body;      // at most 1 MiB (a longer body is a transport error)
-  std::string content_type; // the response's Content-Type ("" when absent)
+  std::string content_type;    // the response's Content-Type ("" when absent)
   std::string transport_error; // non-empty: DNS/connect/TLS/timeout/reset/parse failure
   bool tls_verify_failed = false; // the peer's certificate was refused (wrong CA or host name)
   bool ok() const { return transport_error.empty(); }

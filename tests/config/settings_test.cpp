@@ -55,10 +55,11 @@ TEST(settings, scale_out_needs_an_advertised_url_and_a_secret) {
   auto no_url = load({"--node-id=n-1", "--cluster-secret=0123456789abcdef"});
   ASSERT_TRUE(std::holds_alternative<std::string>(no_url));
   EXPECT_NE(std::get<std::string>(no_url).find("INBOXD_ADVERTISE_URL"), std::string::npos);
-  auto with_path = load({"--node-id=n-1", "--advertise-url=http://h:1/x",
-                         "--cluster-secret=0123456789abcdef"});
+  auto with_path =
+      load({"--node-id=n-1", "--advertise-url=http://h:1/x", "--cluster-secret=0123456789abcdef"});
   EXPECT_TRUE(std::holds_alternative<std::string>(with_path));
-  auto short_secret = load({"--node-id=n-1", "--advertise-url=http://h:1", "--cluster-secret=short"});
+  auto short_secret =
+      load({"--node-id=n-1", "--advertise-url=http://h:1", "--cluster-secret=short"});
   ASSERT_TRUE(std::holds_alternative<std::string>(short_secret));
   EXPECT_NE(std::get<std::string>(short_secret).find("INBOXD_CLUSTER_SECRET"), std::string::npos);
   EXPECT_TRUE(std::holds_alternative<std::string>(load({"--node-id=a|b"})));

@@ -4,8 +4,8 @@
 // took is fenced: its late commit is refused whole, it drops the workspace, and it forwards.
 
 #include <algorithm>
-#include <csignal>
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -62,10 +62,11 @@ protected:
   void SetUp() override {
     start_nodes();
     // Created through a; its first workspace request (the API key) makes a take the lease.
-    auto ws = http_client(a_->port(), false)
-                  .post_json("/api/admin/workspaces",
-                             json{{"name", "Acme"}, {"slug", "acme"}, {"phoneNumberId", kPhoneNumberId}},
-                             admin());
+    auto ws =
+        http_client(a_->port(), false)
+            .post_json("/api/admin/workspaces",
+                       json{{"name", "Acme"}, {"slug", "acme"}, {"phoneNumberId", kPhoneNumberId}},
+                       admin());
     ASSERT_EQ(ws.status, 201) << ws.body;
     ws_id_ = ws.json()["id"];
     auto key = http_client(a_->port(), false)
@@ -236,7 +237,8 @@ TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is
         // answered 200 is delivered again (the same body), for up to 20 s.
         auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         int status = 0;
-        for (int attempt = 0; status != 200 && std::chrono::steady_clock::now() < until; ++attempt) {
+        for (int attempt = 0; status != 200 && std::chrono::steady_clock::now() < until;
+             ++attempt) {
           if (attempt > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
           bool to_a = (i + attempt) % 2 == 0 && !killed.load();
@@ -287,7 +289,8 @@ TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is
     for (auto& text : texts)
       EXPECT_EQ(seen.count(text), 1u) << text << " was answered 200 but is not stored";
   }
-  EXPECT_EQ(total_acked, static_cast<size_t>(kThreads * kPerThread)) << "every webhook, redelivered, is acknowledged";
+  EXPECT_EQ(total_acked, static_cast<size_t>(kThreads * kPerThread))
+      << "every webhook, redelivered, is acknowledged";
 }
 
 } // namespace

@@ -559,8 +559,9 @@ TEST_F(webhook_test, a_per_number_path_takes_only_bodies_of_its_number) {
   auto other = client().request("POST", "/api/webhook/whatsapp/5550001112223", raw, signed_headers);
   expect_error(other, 400, "bad_request");
   expect_nothing_stored();
-  auto unsigned_post = client().request("POST", std::string("/api/webhook/whatsapp/") + kPhoneNumberId,
-                                        raw, {{"Content-Type", "application/json"}});
+  auto unsigned_post =
+      client().request("POST", std::string("/api/webhook/whatsapp/") + kPhoneNumberId, raw,
+                       {{"Content-Type", "application/json"}});
   expect_error(unsigned_post, 401, "unauthorized");
   auto ok = client().request("POST", std::string("/api/webhook/whatsapp/") + kPhoneNumberId, raw,
                              signed_headers);
@@ -568,9 +569,9 @@ TEST_F(webhook_test, a_per_number_path_takes_only_bodies_of_its_number) {
   auto convs = conversations_expecting(1);
   ASSERT_EQ(convs.size(), 1u);
   EXPECT_EQ(messages_of(convs[0]["id"]).size(), 1u);
-  auto verify = client().get(std::string("/api/webhook/whatsapp/") + kPhoneNumberId +
-                             "?hub.mode=subscribe&hub.verify_token=" + kVerifyToken +
-                             "&hub.challenge=42");
+  auto verify =
+      client().get(std::string("/api/webhook/whatsapp/") + kPhoneNumberId +
+                   "?hub.mode=subscribe&hub.verify_token=" + kVerifyToken + "&hub.challenge=42");
   EXPECT_EQ(verify.status, 200) << verify.body;
   EXPECT_EQ(verify.body, "42");
 }

@@ -400,7 +400,8 @@ lease_claim node(const std::string& name) {
 
 TEST_F(RedisRegistryStoreTest, ALeaseIsTakenUnderANewEpochAndHeldAgainstOtherNodes) {
   auto take = [&](const lease_claim& me) {
-    return wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", me, std::move(done)); });
+    return wait_for<lease_reply>(
+        [&](auto done) { store_->acquire_lease("ws_1", me, std::move(done)); });
   };
   auto a = take(node("a"));
   ASSERT_TRUE(a.ok) << a.error;
@@ -422,7 +423,8 @@ TEST_F(RedisRegistryStoreTest, ALeaseIsTakenUnderANewEpochAndHeldAgainstOtherNod
 }
 
 TEST_F(RedisRegistryStoreTest, ARenewKeepsTheLeaseUntilAnotherNodeTookIt) {
-  auto a = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
+  auto a = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
   ASSERT_TRUE(a.mine);
   auto renew = [&](uint64_t epoch) {
     return wait_for<lease_reply>(
@@ -436,7 +438,8 @@ TEST_F(RedisRegistryStoreTest, ARenewKeepsTheLeaseUntilAnotherNodeTookIt) {
   EXPECT_EQ(cli("GET {ws:ws_1}:owner"), "1|a|" + node("a").url + "\n");
   // Ran out and node bb took it: lost, and bb is named.
   cli("DEL {ws:ws_1}:owner");
-  auto b = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
+  auto b = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
   ASSERT_TRUE(b.mine);
   EXPECT_EQ(b.epoch, 2u);
   auto lost = renew(a.epoch);
@@ -453,7 +456,8 @@ TEST_F(RedisRegistryStoreTest, ARenewKeepsTheLeaseUntilAnotherNodeTookIt) {
 }
 
 TEST_F(RedisRegistryStoreTest, OnlyTheHolderReleasesALeaseAndTheEpochStays) {
-  auto a = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
+  auto a = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
   ASSERT_TRUE(a.mine);
   auto release = [&](const lease_claim& me, uint64_t epoch) {
     return wait_for<lease_reply>(
@@ -465,7 +469,8 @@ TEST_F(RedisRegistryStoreTest, OnlyTheHolderReleasesALeaseAndTheEpochStays) {
   EXPECT_TRUE(release(node("a"), a.epoch).mine);
   EXPECT_EQ(cli("EXISTS {ws:ws_1}:owner"), "0\n");
   EXPECT_EQ(cli("GET {ws:ws_1}:epoch"), "1\n");
-  auto b = wait_for<lease_reply>([&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
+  auto b = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
   EXPECT_TRUE(b.mine);
   EXPECT_EQ(b.epoch, 2u);
 }

@@ -26,10 +26,11 @@ json meta_change(const std::string& pid, const std::string& wamid) {
 }
 
 TEST(body_for_numbers, a_meta_body_keeps_only_the_changes_of_the_numbers_kept) {
-  json body = {{"object", "whatsapp_business_account"},
-               {"entry",
-                {{{"id", "w1"}, {"changes", {meta_change("111", "wamid.a"), meta_change("222", "wamid.b")}}},
-                 {{"id", "w2"}, {"changes", {meta_change("222", "wamid.c")}}}}}};
+  json body = {
+      {"object", "whatsapp_business_account"},
+      {"entry",
+       {{{"id", "w1"}, {"changes", {meta_change("111", "wamid.a"), meta_change("222", "wamid.b")}}},
+        {{"id", "w2"}, {"changes", {meta_change("222", "wamid.c")}}}}}};
   auto part = body_for_numbers(body, {"111"});
   EXPECT_EQ(phone_number_ids_of(part), std::vector<std::string>{"111"});
   auto decoded = decode_meta(part);
@@ -46,9 +47,10 @@ TEST(body_for_numbers, a_meta_body_keeps_only_the_changes_of_the_numbers_kept) {
 TEST(body_for_numbers, a_batched_kapso_body_keeps_only_those_events_and_a_single_one_stays_whole) {
   json batch = {{"type", "whatsapp.message.received"},
                 {"batch", true},
-                {"data", {{{"phone_number_id", "111"}, {"n", 1}},
-                          {{"conversation", {{"phone_number_id", "222"}}}, {"n", 2}},
-                          {{"phone_number_id", "111"}, {"n", 3}}}}};
+                {"data",
+                 {{{"phone_number_id", "111"}, {"n", 1}},
+                  {{"conversation", {{"phone_number_id", "222"}}}, {"n", 2}},
+                  {{"phone_number_id", "111"}, {"n", 3}}}}};
   auto part = body_for_numbers(batch, {"111"});
   ASSERT_EQ(part["data"].size(), 2u);
   EXPECT_EQ(part["data"][1]["n"], 3);
