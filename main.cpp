@@ -57,14 +57,19 @@ int main(int argc, char** argv) {
   auto redis_work = net::make_work_guard(redis_io);
   std::shared_ptr<redis_executor> store;
   std::function<void()> stop_redis;
+  redis_client_timing node_timing;
+  node_timing.command_timeout = std::chrono::milliseconds(cfg.redis_command_timeout_ms);
   if (cluster) {
-    auto c = std::make_shared<redis_cluster>(redis_io,
-                                             std::get<redis_cluster_endpoint>(cluster_endpoint));
+    redis_cluster_timing timing;
+    timing.replica_wait = std::chrono::milliseconds(cfg.redis_replica_wait_ms);
+    auto c = std::make_shared<redis_cluster>(
+        redis_io, std::get<redis_cluster_endpoint>(cluster_endpoint), node_timing, timing);
     c->start();
     store = c;
     stop_redis = [c] { c->stop(); };
   } else {
-    auto c = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint));
+    auto c = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint),
+                                            size_t{1} << 20, node_timing);
     c->start();
     store = c;
     stop_redis = [c] { c->stop(); };
@@ -107,7 +112,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
-    caf_cfg.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
+    size_t workers = cfg.worker_threads > 0 ? static_cast<size_t>(cfg.worker_threads)
+                                            : std::max(2u, std::thread::hardware_concurrency());
+    caf_cfg.set("scheduler.max-threads", workers);
     caf_cfg.set("logger.verbosity", caf::atom("quiet"));
     // Idle workers block on their condition variable (which every enqueue from outside CAF, the
     // HTTP and Redis threads, signals) instead of CAF's default 500 rounds of 50 us sleeps: those
@@ -144,16 +151,19 @@ int main(int argc, char** argv) {
         r = forwarding_reply(req, std::move(r), fwd);
       // Webhooks are checked and decoded right here on the HTTP thread and go straight to their
       // workspace actors: the hot path skips the front actor's hop.
-      if (req->method == "POST") {
-        auto m = match_route(req->method, req->path);
+      http_exchange ex{std::move(req), std::move(r)};
+      if (ex.request->method == "POST") {
+        auto m = match_route(ex.request->method, ex.request->path);
         if (m.which == route::wa_webhook || m.which == route::kapso_webhook) {
-          r.set_route(static_cast<int>(m.which));
-          return ingest_webhook(webhook_deps, http_exchange{std::move(req), std::move(r)},
-                                m.which == route::wa_webhook);
+          ex.reply.set_route(static_cast<int>(m.which));
+          if (ingest_webhook(webhook_deps, ex, m.which == route::wa_webhook))
+            return;
+          // A number this node does not know (scale-out): a front actor has the workspaces
+          // read again first.
         }
       }
       auto& f = fronts[next.fetch_add(1, std::memory_order_relaxed) % fronts.size()];
-      caf::anon_send(f, http_exchange{std::move(req), std::move(r)});
+      caf::anon_send(f, std::move(ex));
     });
     try {
       auto port = server.listen();

@@ -1,7 +1,10 @@
 #include "actors/directory_actor.hpp"
 
+#include <chrono>
 #include <deque>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -23,6 +26,11 @@ constexpr size_t kReplayBatch = 1000;
 constexpr size_t kMaxWaitingSaves = 1024;
 // Scale-out: how often the directory reads the workspaces other nodes created or changed.
 constexpr auto kRefreshPeriod = std::chrono::milliseconds(1000);
+// ... and, for requests naming a workspace it did not know, at most once per kSyncSpacing (so
+// made-up ids cost Redis at most ten reads of the workspaces a second); beyond kMaxSyncWaiting
+// such requests waiting, the next are answered at once.
+constexpr auto kSyncSpacing = std::chrono::milliseconds(100);
+constexpr size_t kMaxSyncWaiting = 4096;
 
 struct directory_state {
   std::shared_ptr<registry> reg;
@@ -32,6 +40,12 @@ struct directory_state {
   // here, so each is checked (slug and number unique) and applied against the stored state.
   bool saving = false;
   std::deque<admin_call> waiting_saves;
+  // Scale-out: requests naming a workspace this node did not know, handed back after the next
+  // read of the workspaces (one read at a time, at most one per kSyncSpacing).
+  std::vector<std::pair<caf::actor, http_exchange>> sync_waiting;
+  std::vector<admin_call> sync_admin;
+  bool sync_due = false; // a read for the waiting requests is scheduled or in flight
+  std::chrono::steady_clock::time_point last_sync{};
   static inline const char* name = "directory";
 };
 
@@ -42,6 +56,7 @@ registry_store& registry_db(dir_actor* self) {
 }
 
 void handle_admin(dir_actor* self, admin_call& call);
+bool sync_later(dir_actor* self, admin_call& call);
 
 void publish(dir_actor* self) {
   auto snap = std::make_shared<registry_snapshot>();
@@ -151,6 +166,8 @@ void handle_admin(dir_actor* self, admin_call& call) {
         ws.created_at = now_ms();
       } else {
         auto i = st.workspaces.find(call.workspace_id);
+        if (i == st.workspaces.end() && sync_later(self, call))
+          return;
         if (i == st.workspaces.end())
           return call.reply.error(api_error::not_found, "no such workspace");
         old = &i->second.ws;
@@ -163,6 +180,8 @@ void handle_admin(dir_actor* self, admin_call& call) {
     }
     case op::get_workspace: {
       auto i = st.workspaces.find(call.workspace_id);
+      if (i == st.workspaces.end() && sync_later(self, call))
+        return;
       if (i == st.workspaces.end())
         return call.reply.error(api_error::not_found, "no such workspace");
       return call.reply.json(200, workspace_api(i->second.ws));
@@ -273,36 +292,105 @@ void store_dead_letter(dir_actor* self, dead_letter& dl) {
       }));
 }
 
-// Scale-out: workspaces created or changed through other nodes become known here (a webhook for
-// a number created elsewhere less than kRefreshPeriod ago is dead-lettered, and replayable).
+// Scale-out: what a read of every workspace shows that other nodes created or changed is added
+// here (a webhook for a number created elsewhere is looked up again before it is dead-lettered).
+void apply_read(dir_actor* self, workspaces_read& r) {
+  if (self->state.saving)
+    return; // a save of ours is in flight: the next read sees it settled
+  bool changed = false;
+  auto& all = self->state.workspaces;
+  for (auto& ws : r.workspaces) {
+    auto i = all.find(ws.id);
+    if (i == all.end()) {
+      add_workspace(self, std::move(ws));
+      changed = true;
+    } else if (nlohmann::json(i->second.ws) != nlohmann::json(ws)) {
+      i->second.ws = ws;
+      self->send(i->second.actor, workspace_changed{std::move(ws)});
+      changed = true;
+    }
+  }
+  if (changed)
+    publish(self);
+}
+
 void refresh(dir_actor* self) {
   registry_db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
     self->delayed_send(self, kRefreshPeriod, refresh_atom::value);
     if (!r.ok)
       return spdlog::warn("directory: cannot refresh workspaces: {}", r.error);
-    if (self->state.saving)
-      return; // a save of ours is in flight: the next refresh sees it settled
-    bool changed = false;
-    auto& all = self->state.workspaces;
-    for (auto& ws : r.workspaces) {
-      auto i = all.find(ws.id);
-      if (i == all.end()) {
-        add_workspace(self, std::move(ws));
-        changed = true;
-      } else if (nlohmann::json(i->second.ws) != nlohmann::json(ws)) {
-        i->second.ws = ws;
-        self->send(i->second.actor, workspace_changed{std::move(ws)});
-        changed = true;
-      }
-    }
-    if (changed)
-      publish(self);
+    apply_read(self, r);
   }));
+}
+
+// A read of the workspaces for the requests waiting in sync_waiting and sync_admin, which are
+// handed back afterwards (synced: a workspace still unknown then does not exist).
+void sync(dir_actor* self) {
+  self->state.last_sync = std::chrono::steady_clock::now();
+  registry_db(self).load_workspaces(in_actor<workspaces_read>(self, [self](workspaces_read& r) {
+    auto& st = self->state;
+    if (r.ok)
+      apply_read(self, r);
+    st.sync_due = false;
+    auto waiting = std::move(st.sync_waiting);
+    auto admin = std::move(st.sync_admin);
+    st.sync_waiting.clear();
+    st.sync_admin.clear();
+    for (auto& [front, ex] : waiting) {
+      ex.synced = true;
+      self->send(front, std::move(ex));
+    }
+    for (auto& call : admin)
+      handle_admin(self, call);
+  }));
+}
+
+void schedule_sync(dir_actor* self) {
+  auto& st = self->state;
+  if (st.sync_due)
+    return;
+  st.sync_due = true;
+  auto wait = st.last_sync + kSyncSpacing - std::chrono::steady_clock::now();
+  if (wait > decltype(wait)::zero())
+    self->delayed_send(
+        self,
+        std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1),
+        sync_atom::value);
+  else
+    self->send(self, sync_atom::value);
+}
+
+bool sync_full(dir_actor* self) {
+  auto& st = self->state;
+  return st.sync_waiting.size() + st.sync_admin.size() >= kMaxSyncWaiting;
+}
+
+// An admin call naming an unknown workspace (scale-out, not synced yet): handled again after the
+// next read of the workspaces; false when it is to be answered now.
+bool sync_later(dir_actor* self, admin_call& call) {
+  if (self->state.opts.lease.node.empty() || call.synced || sync_full(self))
+    return false;
+  call.synced = true;
+  self->state.sync_admin.push_back(std::move(call));
+  schedule_sync(self);
+  return true;
 }
 
 caf::behavior running(dir_actor* self) {
   return {
       [self](refresh_atom) { refresh(self); },
+      [self](sync_atom) { sync(self); },
+      [self](sync_atom, http_exchange& ex) {
+        auto front = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!front)
+          return; // only front actors ask, never anonymously
+        if (sync_full(self)) {
+          ex.synced = true;
+          return self->send(front, std::move(ex)); // answered as unknown
+        }
+        self->state.sync_waiting.emplace_back(std::move(front), std::move(ex));
+        schedule_sync(self);
+      },
       [self](admin_call& call) {
         if (call.what == admin_call::op::finish_replay)
           finish_replay(self, call);

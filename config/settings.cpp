@@ -46,6 +46,9 @@ const std::vector<option>& options() {
        number(&settings::http_port, 0, 65535)},
       {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
        number(&settings::http_threads, 1, 64)},
+      {"worker-threads", "INBOXD_WORKER_THREADS",
+       "threads running the actors (0: one per core, at least 2)",
+       number(&settings::worker_threads, 0, 256)},
       {"redis-url", "INBOXD_REDIS_URL",
        "redis://[:password@]host:port[/db], or "
        "redis-cluster://[:password@]host:port[,host:port...]",
@@ -128,6 +131,14 @@ const std::vector<option>& options() {
        text(&settings::cluster_secret)},
       {"lease-ms", "INBOXD_LEASE_MS", "scale-out: TTL of a workspace lease (5000)",
        number(&settings::lease_ms, 100, 3600000)},
+      {"redis-replica-wait-ms", "INBOXD_REDIS_REPLICA_WAIT_MS",
+       "Redis Cluster with replicas: how long an acknowledged write waits for one replica, "
+       "else 503; 0 does not wait (500)",
+       number(&settings::redis_replica_wait_ms, 0, 1000)},
+      {"redis-command-timeout-ms", "INBOXD_REDIS_COMMAND_TIMEOUT_MS",
+       "a Redis connection with no reply for this long to a waiting call is dropped and opened "
+       "again; at least twice the replica wait (2000)",
+       number(&settings::redis_command_timeout_ms, 100, 600000)},
       {"log-level", "INBOXD_LOG_LEVEL", "trace|debug|info|warn|error|off (info)",
        [](settings& s, std::string_view v) -> std::string {
          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -188,6 +199,10 @@ std::variant<settings, std::string> load_settings(int argc, char** argv) {
     return "INBOXD_REDIS_URL: expected redis://[:password@]host:port[/db] or "
            "redis-cluster://[:password@]host:port[,host:port...], got '" +
            s.redis_url + "'";
+  // Redis holds a connection's replies while its WAIT blocks: a wait as long as the timeout
+  // would drop the connection.
+  if (s.redis_command_timeout_ms < 2 * s.redis_replica_wait_ms)
+    return "INBOXD_REDIS_COMMAND_TIMEOUT_MS: expected at least twice INBOXD_REDIS_REPLICA_WAIT_MS";
   if (s.scale_out()) {
     auto& u = s.advertise_url;
     bool url_ok = u.rfind("http://", 0) == 0 && u.size() > 7 && u.size() <= 256 &&

@@ -12,6 +12,7 @@ struct settings {
   std::string http_addr = "127.0.0.1";     // INBOXD_HTTP_ADDR / --http-addr
   int http_port = 8080;                    // INBOXD_HTTP_PORT / --http-port (0: pick a free port)
   int http_threads = 2;                    // INBOXD_HTTP_THREADS / --http-threads
+  int worker_threads = 0; // INBOXD_WORKER_THREADS: actor threads (0: one per core, at least 2)
   std::string redis_url = "redis://127.0.0.1:6379/0"; // INBOXD_REDIS_URL / --redis-url
   std::string admin_token;                 // INBOXD_ADMIN_TOKEN: admin API off when empty
   std::string jwt_secret;                  // INBOXD_JWT_SECRET
@@ -44,6 +45,12 @@ struct settings {
   std::string advertise_url;  // INBOXD_ADVERTISE_URL: http://host:port other nodes use
   std::string cluster_secret; // INBOXD_CLUSTER_SECRET: HMAC key of forwarded requests
   int64_t lease_ms = 5000;    // INBOXD_LEASE_MS: a workspace lease's TTL
+  // INBOXD_REDIS_REPLICA_WAIT_MS: on a Redis Cluster whose masters have replicas, an
+  // acknowledged write waits this long for one replica to have it, else 503 (0: no waiting).
+  int64_t redis_replica_wait_ms = 500;
+  // INBOXD_REDIS_COMMAND_TIMEOUT_MS: a Redis connection whose oldest call waited this long with
+  // no reply at all meanwhile is dropped (its calls fail) and opened again.
+  int64_t redis_command_timeout_ms = 2000;
 
   bool scale_out() const { return !node_id.empty(); }
 };

@@ -93,6 +93,17 @@ void verify_handshake(front* self, const http_exchange& ex) {
   ex.reply.send(http_response{200, challenge, "text/plain; charset=utf-8", {}});
 }
 
+// Scale-out: a workspace (or number) this node does not know may have been created on another
+// node since the directory last read the workspaces (once a second). Unless that was done for
+// this exchange already, the directory reads them again and hands the exchange back (synced),
+// and true is returned: the caller stops here.
+bool resync(front* self, const http_exchange& ex) {
+  if (!self->state.deps.fwd || ex.synced)
+    return false;
+  self->send(*self->state.deps.directory, sync_atom::value, ex);
+  return true;
+}
+
 // User token: a verified HS256 JWT names the user; X-Workspace-Id or ?workspace= (id or slug)
 // names the workspace, whose actor checks membership on every request.
 void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
@@ -112,6 +123,8 @@ void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
   if (!entry)
     if (auto i = snap->by_slug.find(ws); i != snap->by_slug.end())
       entry = i->second.get();
+  if (!entry && resync(self, ex))
+    return;
   if (!entry)
     return ex.reply.error(api_error::forbidden, "not a member of this workspace");
   call.user_id = verified.claims.sub;
@@ -137,6 +150,8 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
     return ex.reply.error(api_error::unauthorized, "invalid API key");
   auto snap = self->state.deps.reg->get();
   auto entry = snap->find_id(key.substr(p1 + 1, p2 - p1 - 1));
+  if (!entry && resync(self, ex))
+    return;
   if (!entry)
     return ex.reply.error(api_error::unauthorized, "invalid API key");
   call.api_key = std::move(key);
@@ -367,7 +382,9 @@ void handle(front* self, http_exchange& ex) {
       return verify_handshake(self, ex);
     case route::wa_webhook:
     case route::kapso_webhook:
-      return ingest_webhook(deps, ex, m.which == route::wa_webhook);
+      if (!ingest_webhook(deps, ex, m.which == route::wa_webhook))
+        resync(self, ex); // an unknown number (scale-out): once more after a fresh read
+      return;
     default:
       break;
   }
@@ -421,6 +438,8 @@ void handle(front* self, http_exchange& ex) {
     case route::admin_member_delete:
     case route::admin_members_list: {
       auto entry = deps.reg->get()->find_id(m.params[0]);
+      if (!entry && resync(self, ex))
+        return;
       if (!entry)
         return reply.error(api_error::not_found, "no such workspace");
       inbox_call call;
@@ -517,7 +536,7 @@ void handle(front* self, http_exchange& ex) {
           with_token->headers.emplace_back("x-api-key", token);
         else
           with_token->headers.emplace_back("authorization", "Bearer " + token);
-        return inbox(self, http_exchange{std::move(with_token), reply}, std::move(call));
+        return inbox(self, http_exchange{std::move(with_token), reply, ex.synced}, std::move(call));
       }
       return inbox(self, ex, std::move(call));
     }

@@ -14,15 +14,25 @@
 
 namespace inboxd {
 
-void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) {
+namespace {
+
+// Answers with an error; the exchange is handled.
+bool refuse(const reply_handle& reply, api_error code, std::string_view message) {
+  reply.error(code, message);
+  return true;
+}
+
+} // namespace
+
+bool ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) {
   auto& req = *ex.request;
   auto& reply = ex.reply;
   auto& cfg = deps.cfg;
   if (!json_body_ok(req, reply))
-    return;
+    return true;
   auto snap = deps.reg->get();
   if (!snap->loaded)
-    return reply.error(api_error::unavailable, "starting up; try again");
+    return refuse(reply, api_error::unavailable, "starting up; try again");
   auto sig = req.header(meta ? "x-hub-signature-256" : "x-webhook-signature");
   auto verify = [&](const std::string& secret) {
     return meta ? verify_meta_signature(secret, req.body, sig)
@@ -46,30 +56,30 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
       verified = verify(meta ? owner->ws.meta_app_secret : owner->ws.kapso_webhook_secret);
   }
   if (!verified)
-    return reply.error(api_error::unauthorized, sig.empty() && !forwarder::is_hop(req)
-                                                    ? "missing webhook signature"
-                                                    : "invalid webhook signature");
+    return refuse(reply, api_error::unauthorized,
+                  sig.empty() && !forwarder::is_hop(req) ? "missing webhook signature"
+                                                         : "invalid webhook signature");
   if (!parsed)
-    return reply.error(api_error::bad_request, parse_error);
+    return refuse(reply, api_error::bad_request, parse_error);
   // The decoders check every field they read; should one still throw, this is the HTTP thread,
   // which must not unwind: the body is refused instead.
   decltype(decode_meta(body)) decoded;
   try {
     decoded = meta ? decode_meta(body) : decode_kapso(body, req.header("x-webhook-event"));
   } catch (const std::exception& e) {
-    return reply.error(api_error::bad_request,
-                       std::string("undecodable webhook body: ") + e.what());
+    return refuse(reply, api_error::bad_request,
+                  std::string("undecodable webhook body: ") + e.what());
   }
   if (!decoded.ok)
-    return reply.error(api_error::bad_request, decoded.error);
+    return refuse(reply, api_error::bad_request, decoded.error);
   // A per-number callback URL (/api/webhook/whatsapp/<phone_number_id>) takes only that number.
   constexpr std::string_view kNumberPath = "/api/webhook/whatsapp/";
   if (req.path.size() > kNumberPath.size() && req.path.starts_with(kNumberPath)) {
     auto path_pid = std::string_view(req.path).substr(kNumberPath.size());
     for (auto& pid : decoded.value.phone_number_ids)
       if (pid != path_pid)
-        return reply.error(
-            api_error::bad_request,
+        return refuse(
+            reply, api_error::bad_request,
             "the body names phone_number_id " + pid.substr(0, 64) + ", not the one in the path");
   }
   // Group by owning workspace; numbers nobody owns go to the dead-letter store.
@@ -83,6 +93,8 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   for (auto& pid : decoded.value.phone_number_ids)
     if (!snap->find_pid(pid))
       unknown.push_back(pid);
+  if (!unknown.empty() && deps.fwd && !ex.synced)
+    return false;
   size_t items = unknown.size();
   for (auto& [entry, evs] : by_ws)
     items += evs.size();
@@ -119,6 +131,7 @@ void ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   for (auto& pid : unknown)
     caf::anon_send(*deps.directory, dead_letter{pid, meta ? "meta" : "kapso",
                                                 req.header("x-webhook-event"), req.body, ack});
+  return true;
 }
 
 } // namespace inboxd

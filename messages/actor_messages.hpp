@@ -99,6 +99,7 @@ struct admin_call {
   std::string body; // JSON text
   int64_t limit = 25;
   reply_handle reply;
+  bool synced = false; // see http_exchange::synced
 };
 
 /// Conversation actor -> workspace actor after each stored change.
@@ -156,6 +157,9 @@ using fenced_atom = caf::atom_constant<caf::atom("fenced")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 /// Directory -> itself (scale-out): time to read the workspaces other nodes created or changed.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// Front actor -> directory (scale-out), with an http_exchange naming a workspace this node does
+/// not know: read the workspaces again, then hand the exchange back (synced).
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// Conversation actor -> workspace actor: events were appended to the event log.
 using events_atom = caf::atom_constant<caf::atom("events")>;
 

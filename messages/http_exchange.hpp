@@ -119,6 +119,10 @@ http_response make_json(int status, const nlohmann::json& body);
 struct http_exchange {
   std::shared_ptr<const http_request> request;
   reply_handle reply;
+  /// Scale-out: the workspaces were read from Redis again for this request, so a workspace it
+  /// names that is still unknown does not exist (it may have been created on another node less
+  /// than the directory's refresh period ago).
+  bool synced = false;
 };
 
 } // namespace inboxd

@@ -37,7 +37,7 @@ up() {
   bash scripts/deps.sh
   command -v haproxy >/dev/null || { apt-get update && apt-get install -y haproxy; }
   build_dir="$root/build/release"
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINBOXD_TESTS=OFF -DINBOXD_BENCH=OFF >/dev/null
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINBOXD_TESTS=OFF >/dev/null
   cmake --build "$build_dir" --target inboxd
   mkdir -p "$dir"
 

@@ -131,6 +131,9 @@ std::optional<std::vector<slot_range>> parse_cluster_slots(const redis_value& re
     }
     range.master.host = node[0].str.empty() || node[0].str == "?" ? fallback_host : node[0].str;
     range.master.port = static_cast<int>(node[1].integer);
+    for (size_t i = 3; i < r.elements.size(); ++i)
+      if (r.elements[i].kind == type::array)
+        ++range.replicas;
     out.push_back(std::move(range));
   }
   return out;

@@ -41,11 +41,13 @@ struct cluster_node_address {
 struct slot_range {
   int first = 0, last = 0;     // inclusive
   cluster_node_address master; // the node that serves the range
+  int replicas = 0;            // the replicas listed with it (Redis lists those it can reach)
 };
 
-/// The ranges of a CLUSTER SLOTS reply (masters only); an error message when the reply does
-/// not have its documented shape. An empty host (Redis answers "" when it does not know how
-/// clients reach it) is replaced by `fallback_host`, the host the reply came from.
+/// The ranges of a CLUSTER SLOTS reply (their masters, and how many replicas each lists); an error
+/// message when the reply does not have its documented shape. An empty host (Redis answers "" when
+/// it does not know how clients reach it) is replaced by `fallback_host`, the host the reply came
+/// from.
 std::optional<std::vector<slot_range>> parse_cluster_slots(const redis_value& reply,
                                                            const std::string& fallback_host,
                                                            std::string& error);

@@ -76,6 +76,15 @@ public:
   using callback = std::function<void(redis_result)>;
   virtual ~redis_executor() = default;
   virtual void exec(redis_pipeline cmds, callback done) = 0;
+  /// exec() for writes that are acknowledged to clients: where the master serving the
+  /// pipeline's keys has replicas and the executor is set to wait for them (a Redis Cluster
+  /// with a replica wait, storage/redis_cluster.hpp), it then waits for one replica to have
+  /// every write (WAIT). Should none have them in time, the call fails (`error` set, the
+  /// replies kept): the writes are on the master only, and a failover may lose them, so their
+  /// outcome is unknown. One server: exec().
+  virtual void exec_durable(redis_pipeline cmds, callback done) {
+    exec(std::move(cmds), std::move(done));
+  }
   virtual bool connected() const = 0;
 };
 

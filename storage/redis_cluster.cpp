@@ -1,5 +1,7 @@
 #include "storage/redis_cluster.hpp"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -26,6 +28,12 @@ metrics::counter_family redirects(
     "slot has a new master), ask (ASK, the slot is being migrated), retry (TRYAGAIN or "
     "CLUSTERDOWN, sent again after a backoff).",
     redirect_labels());
+enum class wait_outcome : uint8_t { acknowledged, timed_out };
+metrics::counter_family replica_waits(
+    "inboxd_redis_replica_waits_total",
+    "WAITs for one replica after acknowledged writes (shared by the writes finishing meanwhile): "
+    "acknowledged, or timed_out (the writes are answered as failed: their outcome is unknown).",
+    metrics::label_values("outcome", {"acknowledged", "timed_out"}));
 metrics::counter_family map_reads("inboxd_redis_cluster_map_reads_total",
                                   "Reads of the Redis Cluster slot map (CLUSTER SLOTS).");
 
@@ -102,6 +110,14 @@ struct redis_cluster::impl : std::enable_shared_from_this<impl> {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<redis_client>> nodes;                    // by "host:port"
   std::vector<std::string> slot_owner = std::vector<std::string>(kClusterSlots); // "" unknown
+  std::vector<uint8_t> slot_replicas = std::vector<uint8_t>(kClusterSlots);      // listed replicas
+  // exec_durable(): per master, whether a WAIT is in flight, and the calls waiting for the next.
+  using wait_done = std::function<void(std::string failure)>;
+  struct replica_wait {
+    bool in_flight = false;
+    std::vector<wait_done> next;
+  };
+  std::map<std::string, replica_wait> waits;
   bool loaded = false;
   bool stopped = false;
   bool refreshing = false, refresh_again = false;
@@ -206,13 +222,17 @@ struct redis_cluster::impl : std::enable_shared_from_this<impl> {
       return;
     }
     std::vector<std::string> owners(kClusterSlots);
+    std::vector<uint8_t> replicas(kClusterSlots);
     for (auto& range : *ranges) {
       node_locked(range.master);
       auto name = range.master.name();
-      for (int s = range.first; s <= range.last; ++s)
+      for (int s = range.first; s <= range.last; ++s) {
         owners[s] = name;
+        replicas[s] = static_cast<uint8_t>(std::min(range.replicas, 255));
+      }
     }
     slot_owner.swap(owners);
+    slot_replicas.swap(replicas);
     loaded = true;
     schedule_refresh_locked(refresh_again ? timing.refresh_backoff : timing.refresh_interval);
   }
@@ -372,6 +392,60 @@ struct redis_cluster::impl : std::enable_shared_from_this<impl> {
     maybe_done(j, 1);
   }
 
+  // Waits for one replica of `slot`'s master to have every write sent to it so far; `then` gets
+  // "" (acknowledged, or no replica is listed) or why not.
+  void wait_replica(int slot, wait_done then) {
+    std::shared_ptr<redis_client> client;
+    std::string node;
+    {
+      std::lock_guard lock(mu);
+      node = slot_owner[slot];
+      if (!stopped && !node.empty() && slot_replicas[slot] > 0) {
+        auto& w = waits[node];
+        if (w.in_flight) {
+          w.next.push_back(std::move(then));
+          return;
+        }
+        w.in_flight = true;
+        auto colon = node.rfind(':');
+        client = node_locked({node.substr(0, colon), std::stoi(node.substr(colon + 1))});
+      }
+    }
+    if (!client)
+      return then({});
+    std::vector<wait_done> batch;
+    batch.push_back(std::move(then));
+    send_wait(node, client, std::move(batch));
+  }
+
+  void send_wait(const std::string& node, const std::shared_ptr<redis_client>& client,
+                 std::vector<wait_done> batch) {
+    auto ms = std::to_string(timing.replica_wait.count());
+    client->exec({{"WAIT", "1", ms}}, [self = shared_from_this(), node, client, ms,
+                                       batch = std::move(batch)](redis_result r) mutable {
+      std::string failure;
+      if (!r.ok())
+        failure = "waiting for a replica failed: " + r.error;
+      else if (r.replies.empty() || r.replies[0].kind != redis_value::type::integer ||
+               r.replies[0].integer < 1)
+        failure = "no replica acknowledged the write within " + ms + " ms";
+      replica_waits.inc(failure.empty() ? wait_outcome::acknowledged : wait_outcome::timed_out);
+      if (!failure.empty())
+        self->refresh_soon();
+      for (auto& f : batch)
+        f(failure);
+      std::vector<wait_done> next;
+      {
+        std::lock_guard lock(self->mu);
+        auto& w = self->waits[node];
+        next.swap(w.next);
+        w.in_flight = !next.empty();
+      }
+      if (!next.empty())
+        self->send_wait(node, client, std::move(next));
+    });
+  }
+
   static void fail_reply(const std::shared_ptr<job>& j, size_t i, const std::string& why) {
     j->replies[i].kind = redis_value::type::error;
     j->replies[i].str = "ERR not sent: " + why;
@@ -450,6 +524,28 @@ void redis_cluster::exec(redis_pipeline cmds, callback done) {
   }
   impl_->dispatch(j, all);
   impl_->maybe_done(j, 1);
+}
+
+void redis_cluster::exec_durable(redis_pipeline cmds, callback done) {
+  std::optional<int> slot;
+  for (auto& c : cmds)
+    if (auto s = command_slot(c); s && *s >= 0) {
+      slot = s;
+      break;
+    }
+  if (impl_->timing.replica_wait.count() <= 0 || !slot)
+    return exec(std::move(cmds), std::move(done));
+  exec(std::move(cmds),
+       [impl = impl_, slot = *slot, done = std::move(done)](redis_result r) mutable {
+         if (!r.ok())
+           return done(std::move(r));
+         impl->wait_replica(
+             slot, [r = std::move(r), done = std::move(done)](std::string failure) mutable {
+               if (!failure.empty())
+                 r.error = std::move(failure);
+               done(std::move(r));
+             });
+       });
 }
 
 bool redis_cluster::connected() const {

@@ -20,6 +20,14 @@
 //   short.
 // - A transport failure (connection lost, timed out) fails the call as on one node (the outcome
 //   is unknown, nothing is resent) and makes the client read the slot map again.
+// - exec_durable(): after the pipeline, WAIT 1 <replica_wait> on the connection that carried it
+//   to its master, when the slot map lists a replica for that master. Calls finishing while a
+//   WAIT to the same master is in flight share the next one. Redis holds a connection's later
+//   replies while its WAIT blocks, so replica_wait stays well below the node connections'
+//   command timeout. A WAIT that times out makes the client read the slot map again (a replica
+//   that failed is no longer listed there, and is no longer waited for). A write redirected
+//   with ASK during a reshard is waited for on the slot's current master, not on the importing
+//   node that ran it.
 // - Until the slot map is loaded, calls fail at once with "redis cluster map not loaded".
 
 #include <chrono>
@@ -52,6 +60,8 @@ struct redis_cluster_timing {
   std::chrono::milliseconds refresh_interval{5000};
   /// The delay before the slot map is read again after a failed read.
   std::chrono::milliseconds refresh_backoff{200};
+  /// How long exec_durable() waits for one replica (0: it does not wait).
+  std::chrono::milliseconds replica_wait{0};
 };
 
 class redis_cluster final : public redis_executor {
@@ -70,6 +80,7 @@ public:
   void stop();
 
   void exec(redis_pipeline cmds, callback done) override;
+  void exec_durable(redis_pipeline cmds, callback done) override;
   /// True once the slot map is loaded and every master that serves a slot is connected.
   bool connected() const override;
 

@@ -125,14 +125,16 @@ void run_script(const std::shared_ptr<redis_executor>& client, const lua_script&
     cmd.insert(cmd.end(), args.begin(), args.end());
     return cmd;
   };
+  // Every registry script writes, and its caller acknowledges what it wrote (a workspace, a
+  // dead letter, a lease whose epoch must never be handed out twice): durable.
   auto first = command(false);
-  client->exec({std::move(first)}, [client, command = std::move(command),
-                                    done = std::move(done)](redis_result r) mutable {
-    bool noscript = r.ok() && r.replies.size() == 1 && r.replies[0].is_error() &&
-                    r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
+  client->exec_durable({std::move(first)}, [client, command = std::move(command),
+                                            done = std::move(done)](redis_result r) mutable {
+    bool noscript =
+        !r.replies.empty() && r.replies[0].is_error() && r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
     if (!noscript)
       return done(std::move(r));
-    client->exec({command(true)}, std::move(done));
+    client->exec_durable({command(true)}, std::move(done));
   });
 }
 

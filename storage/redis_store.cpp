@@ -349,12 +349,17 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     if (change_sets > 0)
       change_sets_per_round_trip.observe(change_sets);
     auto start = std::chrono::steady_clock::now();
-    client->exec(std::move(cmds), [start, done = std::move(done)](redis_result r) {
+    auto timed = [start, done = std::move(done)](redis_result r) {
       auto took = std::chrono::steady_clock::now() - start;
       round_trip_seconds.observe(
           std::chrono::duration_cast<std::chrono::microseconds>(took).count());
       done(std::move(r));
-    });
+    };
+    // Commits are acknowledged: on a Redis Cluster with replicas, one replica must have them.
+    if (change_sets > 0)
+      client->exec_durable(std::move(cmds), std::move(timed));
+    else
+      client->exec(std::move(cmds), std::move(timed));
   }
 
   // Sends `c` now if the workspace has nothing in flight, else queues it (bounded).

@@ -198,6 +198,7 @@ int cmd_run(const args& a) {
   tc.messages_per_post = int(a.u64("messages", 1));
   tc.statuses_per_post = int(a.u64("statuses", 0));
   tc.echoes = a.has("echoes");
+  tc.per_number_path = a.has("per-number-path");
   tc.contact_base = a.u64("contact-base", tc.contact_base);
   tc.contact_offset = a.u64("contact-offset", 0);
   tc.contacts = a.u64("contacts", 0);

@@ -123,7 +123,9 @@ public:
       body += "}}";
     }
     body += "]}]}";
-    head(out, "POST", "/api/webhook/whatsapp", c_.host_header);
+    head(out, "POST",
+         c_.per_number_path ? "/api/webhook/whatsapp/" + pnid : "/api/webhook/whatsapp",
+         c_.host_header);
     out += "X-Hub-Signature-256: ";
     out += meta_signature(c_.app_secret, body);
     out += "\r\n";

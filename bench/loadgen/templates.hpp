@@ -22,6 +22,7 @@ struct template_config {
   int messages_per_post = 1;
   int statuses_per_post = 0;
   bool echoes = false;                       // messages are smb_message_echoes (outbound)
+  bool per_number_path = false; // POST /api/webhook/whatsapp/<pnid> (not the shared path)
   uint64_t contact_base = 5511900000000ULL;  // contact phone = base + index
   uint64_t contact_offset = 0;               // first contact index used
   uint64_t contacts = 0;                     // contact pool (0: every message a new contact)

@@ -64,3 +64,17 @@ TEST(settings, scale_out_needs_an_advertised_url_and_a_secret) {
   EXPECT_NE(std::get<std::string>(short_secret).find("INBOXD_CLUSTER_SECRET"), std::string::npos);
   EXPECT_TRUE(std::holds_alternative<std::string>(load({"--node-id=a|b"})));
 }
+
+TEST(settings, a_replica_wait_must_fit_twice_in_the_redis_command_timeout) {
+  auto d = load({});
+  ASSERT_TRUE(std::holds_alternative<settings>(d));
+  EXPECT_EQ(std::get<settings>(d).redis_replica_wait_ms, 500);
+  EXPECT_EQ(std::get<settings>(d).redis_command_timeout_ms, 2000);
+  auto ok = load({"--redis-replica-wait-ms=0", "--redis-command-timeout-ms=100"});
+  ASSERT_TRUE(std::holds_alternative<settings>(ok)) << std::get<std::string>(ok);
+  auto too_long = load({"--redis-replica-wait-ms=800", "--redis-command-timeout-ms=1000"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(too_long));
+  EXPECT_NE(std::get<std::string>(too_long).find("INBOXD_REDIS_COMMAND_TIMEOUT_MS"),
+            std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<std::string>(load({"--redis-replica-wait-ms=1001"})));
+}

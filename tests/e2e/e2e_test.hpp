@@ -3,9 +3,13 @@
 // an admin token and deployment-wide secrets), one workspace for phone_number_id 1122334455667
 // (the number most Meta fixtures use) and an API key for it. Each test gets fresh processes.
 
+#include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +51,62 @@ inline void wait_until_ready(int port) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   FAIL() << "inboxd did not become ready";
+}
+
+/// Delivers as Meta does: `post(attempt)` is called again after anything but 200 (50 ms apart)
+/// for up to `limit`; it returns the status (its own choice for a failure to connect). Returns
+/// the last status.
+inline int deliver_until_acknowledged(const std::function<int(int attempt)>& post,
+                                      std::chrono::seconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (int attempt = 0; status != 200 && std::chrono::steady_clock::now() < until; ++attempt) {
+    if (attempt > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    status = post(attempt);
+  }
+  return status;
+}
+
+/// Contact phone -> the texts of the webhooks from it that were answered 200.
+using acknowledged_texts = std::map<std::string, std::vector<std::string>>;
+
+/// Reads the workspace of `api_key` through the node at `port` (fault tests): one conversation
+/// per contact, each acknowledged text stored in it exactly once, nothing stored twice. Returns
+/// the number of conversations and adds the number of acknowledged texts to `acked_total`.
+inline size_t expect_stored_once(int port, const std::string& api_key,
+                                 const acknowledged_texts& acked, size_t& acked_total) {
+  auto list = http_client(port, false)
+                  .get("/api/conversations?status=all&limit=100", {{"X-API-Key", api_key}});
+  EXPECT_EQ(list.status, 200) << list.body;
+  if (list.status != 200)
+    return 0;
+  auto listed = list.json();
+  std::map<std::string, std::string> conv_of; // contact phone -> conversation
+  for (auto& c : listed["conversations"]) {
+    auto phone = c["contact"]["phone"].get<std::string>();
+    EXPECT_EQ(conv_of.count(phone), 0u) << "two conversations for " << phone;
+    conv_of[phone] = c["id"];
+  }
+  for (auto& [from, texts] : acked) {
+    acked_total += texts.size();
+    EXPECT_EQ(conv_of.count(from), 1u) << "no conversation for " << from;
+    if (!conv_of.count(from))
+      continue;
+    auto m = http_client(port, false)
+                 .get("/api/conversations/" + conv_of[from] + "/messages?limit=100",
+                      {{"X-API-Key", api_key}});
+    EXPECT_EQ(m.status, 200) << m.body;
+    auto page = m.json();
+    std::map<std::string, int> seen;
+    for (auto& msg : page["messages"])
+      ++seen[msg.value("text", "")];
+    for (auto& [text, n] : seen)
+      EXPECT_EQ(n, 1) << text << " stored " << n << " times";
+    for (auto& text : texts)
+      EXPECT_EQ(seen.count(text), 1u) << text << " was answered 200 but is not stored";
+  }
+  return conv_of.size();
 }
 
 class e2e_test : public ::testing::Test {

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/e2e_test.hpp"
+#include "tests/support/io_thread.hpp"
+#include "tests/support/tcp_proxy.hpp"
 
 namespace inboxd::test {
 namespace {
@@ -40,13 +42,18 @@ protected:
   // Leases of 10 minutes: nothing runs out or renews by itself during a test; the tests end a
   // lease by deleting it (what a lease running out does) or by stopping its node.
   virtual std::string lease_ms() const { return "600000"; }
+  // The Redis node a reaches Redis through (a fixture may put a proxy in between).
+  virtual std::string redis_url_of_a() { return redis_.url(); }
 
   void start_nodes() {
     for (auto name : {"a", "b"}) {
       auto port = free_port();
-      auto& node = name == std::string("a") ? a_ : b_;
+      bool is_a = name == std::string("a");
+      auto& node = is_a ? a_ : b_;
       node = std::make_unique<inboxd_process>(inboxd_process::env_map{
-          {"INBOXD_REDIS_URL", redis_.url()},
+          {"INBOXD_REDIS_URL", is_a ? redis_url_of_a() : redis_.url()},
+          // Longer than any pause of a test: a paused node's connection is not given up.
+          {"INBOXD_REDIS_COMMAND_TIMEOUT_MS", "30000"},
           {"INBOXD_HTTP_PORT", std::to_string(port)},
           {"INBOXD_ADMIN_TOKEN", kAdminToken},
           {"INBOXD_META_APP_SECRET", kMetaSecret},
@@ -212,6 +219,99 @@ TEST_F(scale_out_test, a_node_whose_lease_was_taken_is_fenced_and_then_forwards)
   EXPECT_EQ(owner_node(), "b");
 }
 
+// A load balancer may send the next request for a workspace created a moment ago to a node that
+// has not read it yet (nodes read the others' workspaces once a second): that node reads them
+// again before it answers "unknown".
+TEST_F(scale_out_test, a_workspace_created_on_another_node_is_known_everywhere_at_once) {
+  auto created =
+      http_client(a_->port(), false)
+          .post_json("/api/admin/workspaces",
+                     json{{"name", "Beta"}, {"slug", "beta"}, {"phoneNumberId", "2233445566778"}},
+                     admin());
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string id = created.json()["id"];
+  auto got = http_client(b_->port(), false).get("/api/admin/workspaces/" + id, admin());
+  EXPECT_EQ(got.status, 200) << got.body;
+  auto key = http_client(b_->port(), false)
+                 .request("POST", "/api/admin/workspaces/" + id + "/api-keys", {}, admin());
+  ASSERT_EQ(key.status, 201) << key.body;
+  auto body = json::parse(text_body("hello beta"));
+  body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "2233445566778";
+  auto hook = post(*b_, body.dump());
+  ASSERT_EQ(hook.status, 200) << hook.body;
+  EXPECT_EQ(hook.json()["deadLettered"], 0) << hook.body;
+  auto convs =
+      http_client(b_->port(), false)
+          .get("/api/conversations", {{"X-API-Key", key.json()["key"].get<std::string>()}});
+  ASSERT_EQ(convs.status, 200) << convs.body;
+  EXPECT_EQ(convs.json()["conversations"].size(), 1u) << convs.body;
+  // A workspace that exists nowhere is still unknown after the second look.
+  auto missing = http_client(b_->port(), false).get("/api/admin/workspaces/ws_nosuch", admin());
+  expect_error(missing, 404, "not_found");
+  auto nokey = http_client(b_->port(), false)
+                   .request("POST", "/api/admin/workspaces/ws_nosuch/api-keys", {}, admin());
+  expect_error(nokey, 404, "not_found");
+}
+
+// a reaches Redis through a proxy that can hold what a sends, so a commit of a can be caught
+// on its way while a is paused (SIGSTOP) past its lease.
+class scale_out_pause_test : public scale_out_test {
+protected:
+  std::string lease_ms() const override { return "300"; }
+  std::string redis_url_of_a() override {
+    proxy_ = std::make_unique<tcp_proxy>(redis_.port());
+    return "redis://127.0.0.1:" + std::to_string(proxy_->port()) + "/0";
+  }
+  void TearDown() override {
+    if (a_ && a_->running())
+      a_->kill(SIGCONT);
+  }
+  std::unique_ptr<tcp_proxy> proxy_;
+};
+
+// a is paused (SIGSTOP) with a commit on its way to Redis, for longer than its lease; b takes
+// the workspace over; then the commit arrives and a runs again. Redis refuses the late commit
+// (a stale epoch), nothing of it is stored, a drops the workspace, and the webhook delivered
+// again is stored once, through b.
+TEST_F(scale_out_pause_test, a_paused_owner_is_fenced_and_nothing_it_writes_late_is_visible) {
+  ASSERT_EQ(post(*a_, text_body("before")).status, 200);
+  ASSERT_EQ(owner_node(), "a");
+  proxy_->hold();
+  auto late = text_body("late-while-paused");
+  int late_status = -1;
+  std::thread late_post([&] { late_status = post_status(a_->port(), late); });
+  // a's commit of it is on its way (held in the proxy): now a stops.
+  bool caught =
+      wait_until([&] { return proxy_->holds("late-while-paused"); }, std::chrono::seconds(10));
+  a_->kill(SIGSTOP);
+  ASSERT_TRUE(caught) << "a never sent the commit";
+  // a's lease runs out in Redis; b, which trusts what it learned of a's lease for a second,
+  // then takes the workspace over.
+  ASSERT_TRUE(wait_until([&] { return owner_node().empty(); }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_EQ(post(*b_, text_body("b took over")).status, 200);
+  ASSERT_EQ(owner_node(), "b");
+  // The late commit reaches Redis, and a runs again.
+  proxy_->release();
+  a_->kill(SIGCONT);
+  late_post.join();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return metric(a_->port(), "inboxd_store_commits_total{outcome=\"stale_epoch\"}") >= 1;
+      },
+      std::chrono::seconds(10)))
+      << "the late commit was not refused as fenced";
+  EXPECT_NE(late_status, 200) << "a acknowledged a write it no longer owned";
+  EXPECT_EQ(texts(*b_), (std::vector<std::string>{"b took over", "before"}));
+  EXPECT_TRUE(wait_until([&] { return metric(a_->port(), "inboxd_leases_held") == 0; },
+                         std::chrono::seconds(10)));
+  // Delivered again (Meta does, after the 503), it is stored once, through either node.
+  ASSERT_EQ(post(*a_, late).status, 200);
+  ASSERT_EQ(post(*b_, late).status, 200);
+  EXPECT_EQ(texts(*a_), (std::vector<std::string>{"b took over", "before", "late-while-paused"}));
+  EXPECT_EQ(owner_node(), "b");
+}
+
 class scale_out_failover_test : public scale_out_test {
 protected:
   std::string lease_ms() const override { return "1000"; }
@@ -223,7 +323,7 @@ protected:
 TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is_replaced) {
   constexpr int kThreads = 4, kPerThread = 40, kContacts = 6;
   std::mutex mtx;
-  std::map<std::string, std::vector<std::string>> acked; // contact -> texts answered 200
+  acknowledged_texts acked;
   std::atomic<int> sent{0};
   std::atomic<bool> killed{false};
   std::vector<std::thread> clients;
@@ -235,15 +335,12 @@ TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is
         auto body = text_body(text, from);
         // Alternate the nodes; once a is gone, everything goes to b. Like Meta, a webhook not
         // answered 200 is delivered again (the same body), for up to 20 s.
-        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        int status = 0;
-        for (int attempt = 0; status != 200 && std::chrono::steady_clock::now() < until;
-             ++attempt) {
-          if (attempt > 0)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          bool to_a = (i + attempt) % 2 == 0 && !killed.load();
-          status = post_status(to_a ? a_->port() : b_->port(), body);
-        }
+        int status = deliver_until_acknowledged(
+            [&](int attempt) {
+              bool to_a = (i + attempt) % 2 == 0 && !killed.load();
+              return post_status(to_a ? a_->port() : b_->port(), body);
+            },
+            std::chrono::seconds(20));
         ++sent;
         if (status == 200) {
           std::lock_guard<std::mutex> lock(mtx);
@@ -265,30 +362,8 @@ TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_EQ(list(*b_).status, 200) << "not served again within 15 s of the kill";
   EXPECT_EQ(owner_node(), "b");
-  auto l = list(*b_).json();
-  std::map<std::string, std::string> conv_of; // contact phone -> conversation
-  for (auto& c : l["conversations"]) {
-    auto phone = c["contact"]["phone"].get<std::string>();
-    EXPECT_EQ(conv_of.count(phone), 0u) << "two conversations for " << phone;
-    conv_of[phone] = c["id"];
-  }
   size_t total_acked = 0;
-  for (auto& [from, texts] : acked) {
-    total_acked += texts.size();
-    ASSERT_EQ(conv_of.count(from), 1u) << "no conversation for " << from;
-    auto m = http_client(b_->port(), false)
-                 .get("/api/conversations/" + conv_of[from] + "/messages?limit=100",
-                      {{"X-API-Key", key_}});
-    ASSERT_EQ(m.status, 200) << m.body;
-    auto page = m.json();
-    std::map<std::string, int> seen;
-    for (auto& msg : page["messages"])
-      ++seen[msg.value("text", "")];
-    for (auto& [text, n] : seen)
-      EXPECT_EQ(n, 1) << text << " stored " << n << " times";
-    for (auto& text : texts)
-      EXPECT_EQ(seen.count(text), 1u) << text << " was answered 200 but is not stored";
-  }
+  expect_stored_once(b_->port(), key_, acked, total_acked);
   EXPECT_EQ(total_acked, static_cast<size_t>(kThreads * kPerThread))
       << "every webhook, redelivered, is acknowledged";
 }

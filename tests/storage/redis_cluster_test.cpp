@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <future>
 #include <regex>
 #include <set>
@@ -41,6 +42,25 @@ uint64_t redirects(const std::string& kind) {
   auto text = metrics::registry::global().render();
   std::regex re("inboxd_redis_cluster_redirects_total\\{kind=\"" + kind + "\"\\} ([0-9]+)");
   return std::regex_search(text, m, re) ? std::stoull(m[1]) : 0;
+}
+
+// The value of inboxd_redis_replica_waits_total{outcome="<outcome>"}.
+uint64_t replica_waits(const std::string& outcome) {
+  std::smatch m;
+  auto text = metrics::registry::global().render();
+  std::regex re("inboxd_redis_replica_waits_total\\{outcome=\"" + outcome + "\"\\} ([0-9]+)");
+  return std::regex_search(text, m, re) ? std::stoull(m[1]) : 0;
+}
+
+redis_result durable_sync(redis_executor& r, redis_pipeline cmds) {
+  std::promise<redis_result> p;
+  auto f = p.get_future();
+  r.exec_durable(std::move(cmds), [&p](redis_result res) { p.set_value(std::move(res)); });
+  if (f.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "no answer within 10 s";
+    return {{}, "timeout"};
+  }
+  return f.get();
 }
 
 // A change set that stores message `id` (new) in conversation cv_1 of workspace `ws`.
@@ -245,6 +265,59 @@ TEST_F(RedisClusterTest, a_commit_while_its_slot_moves_is_applied_whole_after_th
   EXPECT_EQ(cluster_.node(to).cli("EXISTS {ws:M}:m:msg_2"), "1\n");
   EXPECT_EQ(cluster_.node(to).cli("XLEN {ws:M}:events"), "2\n");
   EXPECT_EQ(cluster_.node(from).cli("DBSIZE"), "0\n");
+}
+
+// Masters with a replica each: a durable write is answered once a replica has it; with the
+// replica paused it fails (it ran on the master only: its outcome is unknown to the caller),
+// until the cluster marks the replica failed and no longer lists it, when writes go on without
+// waiting. A plain exec never waits.
+TEST(RedisClusterReplicas, a_durable_write_waits_for_a_replica_and_fails_when_none_has_it) {
+  redis_cluster_servers cluster(3, 1);
+  io_thread io;
+  auto ep = parse_redis_cluster_url(cluster.url());
+  ASSERT_TRUE(std::holds_alternative<redis_cluster_endpoint>(ep));
+  redis_cluster_timing timing;
+  timing.replica_wait = 300ms;
+  timing.refresh_interval = 200ms; // the failed replica drops out of the map soon
+  auto client = std::make_shared<redis_cluster>(io.io, std::get<redis_cluster_endpoint>(ep),
+                                                redis_client_timing{}, timing);
+  client->start();
+  ASSERT_TRUE(wait_until([&] { return client->connected(); }, 10s)) << "never connected";
+  // Redis lists a replica in CLUSTER SLOTS once it has reported a replication offset (after the
+  // first writes reach it): until then there is nothing to wait for.
+  auto acked = replica_waits("acknowledged");
+  redis_result r;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        r = durable_sync(*client, {{"SET", "{w}a", "1"}});
+        return r.ok() && replica_waits("acknowledged") > acked;
+      },
+      20s))
+      << "no replica was ever listed: " << r.error;
+  auto timed_out = replica_waits("timed_out");
+  auto master = cluster.owner_of(key_slot("{w}a"));
+  auto replica = cluster.replica_of(master);
+  cluster.node(replica).signal(SIGSTOP);
+  r = durable_sync(*client, {{"SET", "{w}b", "2"}});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("no replica acknowledged"), std::string::npos) << r.error;
+  ASSERT_EQ(r.replies.size(), 1u);
+  EXPECT_EQ(r.replies[0].str, "OK"); // it ran on the master
+  EXPECT_EQ(replica_waits("timed_out"), timed_out + 1);
+  r = exec_sync(*client, {{"SET", "{w}c", "3"}});
+  EXPECT_TRUE(r.ok()) << r.error;
+  // The other masters' replicas mark it failed (node timeout 1 s): no longer listed, no longer
+  // waited for.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return durable_sync(*client, {{"SET", "{w}d", "4"}}).ok();
+      },
+      20s))
+      << "durable writes never went on without the paused replica";
+  cluster.node(replica).signal(SIGCONT);
+  client->stop();
+  client.reset();
+  io.drain();
 }
 
 } // namespace

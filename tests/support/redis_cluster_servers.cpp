@@ -34,21 +34,33 @@ std::string run(const std::string& cmd) {
 
 } // namespace
 
-redis_cluster_servers::redis_cluster_servers(int masters) {
-  for (int i = 0; i < masters; ++i)
+redis_cluster_servers::redis_cluster_servers(int masters, int replicas) {
+  for (int i = 0; i < masters * (1 + replicas); ++i)
     nodes_.push_back(std::make_unique<redis_server>(
         std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                  "--cluster-node-timeout", "1000", "--appendfsync", "everysec"}));
   std::string create = "redis-cli --cluster create";
   for (auto& n : nodes_)
     create += " 127.0.0.1:" + std::to_string(n->port());
-  run(create + " --cluster-replicas 0 --cluster-yes");
+  run(create + " --cluster-replicas " + std::to_string(replicas) + " --cluster-yes");
   // Bounded wait for the nodes to agree (gossip), not a measurement.
   auto deadline = std::chrono::steady_clock::now() + 20s;
   for (auto& n : nodes_)
     while (n->cli("CLUSTER INFO").find("cluster_state:ok") == std::string::npos) {
       if (std::chrono::steady_clock::now() > deadline)
         throw std::runtime_error("cluster not ok after 20 s: " + n->cli("CLUSTER INFO"));
+      std::this_thread::sleep_for(50ms);
+    }
+  // ROLE on a replica: slave, master host, master port, state (connected once in sync), offset.
+  for (auto& n : nodes_)
+    while (true) {
+      std::istringstream role(n->cli("ROLE"));
+      std::string kind, host, port, state;
+      role >> kind >> host >> port >> state;
+      if (kind != "slave" || state == "connected")
+        break;
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("replica not in sync after 20 s: " + n->cli("ROLE"));
       std::this_thread::sleep_for(50ms);
     }
 }
@@ -69,27 +81,41 @@ std::string redis_cluster_servers::id_of(size_t i) const {
 }
 
 size_t redis_cluster_servers::owner_of(int slot) const {
-  // redis-cli prints CLUSTER SLOTS as lines: first, last, host, port, id, ...
-  std::istringstream in(nodes_[0]->cli("CLUSTER SLOTS"));
-  std::vector<std::string> lines;
-  for (std::string l; std::getline(in, l);)
-    lines.push_back(trim(l));
-  for (size_t i = 0; i + 3 < lines.size(); ++i) {
-    int first = 0, last = -1;
-    try {
-      first = std::stoi(lines[i]);
-      last = std::stoi(lines[i + 1]);
-    } catch (...) {
-      continue;
+  // CLUSTER NODES, line of the node asked ("myself"): id addr flags master ping pong epoch
+  // state, then its slots ("first-last" or "slot"; "[...]" marks a slot being moved).
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    std::istringstream in(nodes_[n]->cli("CLUSTER NODES"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("myself") == std::string::npos)
+        continue;
+      std::istringstream fields(line);
+      std::vector<std::string> f;
+      for (std::string x; fields >> x;)
+        f.push_back(x);
+      for (size_t i = 8; i < f.size(); ++i) {
+        if (f[i].empty() || f[i][0] == '[')
+          continue;
+        auto dash = f[i].find('-');
+        int first = std::stoi(f[i].substr(0, dash));
+        int last = dash == std::string::npos ? first : std::stoi(f[i].substr(dash + 1));
+        if (slot >= first && slot <= last)
+          return n;
+      }
     }
-    if (lines[i + 2] != "127.0.0.1" || slot < first || slot > last)
-      continue;
-    int port = std::stoi(lines[i + 3]);
-    for (size_t n = 0; n < nodes_.size(); ++n)
-      if (nodes_[n]->port() == port)
-        return n;
   }
   throw std::runtime_error("no owner for slot " + std::to_string(slot));
+}
+
+size_t redis_cluster_servers::replica_of(size_t master) const {
+  auto port = std::to_string(nodes_[master]->port());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    std::istringstream role(nodes_[i]->cli("ROLE"));
+    std::string kind, host, master_port;
+    role >> kind >> host >> master_port;
+    if (kind == "slave" && master_port == port)
+      return i;
+  }
+  throw std::runtime_error("node " + std::to_string(master) + " has no replica");
 }
 
 void redis_cluster_servers::move_slot(int slot, size_t from, size_t to,

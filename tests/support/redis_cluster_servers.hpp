@@ -1,7 +1,8 @@
 #pragma once
 // A real Redis Cluster for tests: `masters` redis-server processes in cluster mode on free
-// loopback ports (cluster-node-timeout 1000), joined with `redis-cli --cluster create`; the
-// constructor returns once every node reports cluster_state:ok. Killed and removed on
+// loopback ports (cluster-node-timeout 1000), and `replicas` replicas of each, joined with
+// `redis-cli --cluster create`; the constructor returns once every node reports
+// cluster_state:ok and every replica is in sync with its master. Killed and removed on
 // destruction.
 
 #include <memory>
@@ -14,7 +15,7 @@ namespace inboxd::test {
 
 class redis_cluster_servers {
 public:
-  explicit redis_cluster_servers(int masters = 3);
+  explicit redis_cluster_servers(int masters = 3, int replicas = 0);
 
   size_t size() const { return nodes_.size(); }
   redis_server& node(size_t i) { return *nodes_[i]; }
@@ -25,6 +26,8 @@ public:
   std::string id_of(size_t i) const;
   /// The index of the node serving `slot`, by asking node 0 (CLUSTER SLOTS).
   size_t owner_of(int slot) const;
+  /// The index of a replica of node `master`.
+  size_t replica_of(size_t master) const;
 
   /// Moves `slot` from node `from` to node `to` the way `redis-cli --cluster reshard` does:
   /// IMPORTING on `to`, MIGRATING on `from`, MIGRATE of `keys`, then (when `finish`) SETSLOT

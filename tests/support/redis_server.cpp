@@ -310,6 +310,11 @@ void redis_server::start() {
   }
 }
 
+void redis_server::signal(int sig) const {
+  if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
 void redis_server::stop() {
   if (pid_ <= 0)
     return;

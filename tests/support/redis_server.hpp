@@ -27,6 +27,9 @@ public:
   /// Starts it again on the same port and data directory (waits for PING).
   void start();
 
+  /// Sends `sig` to the server (SIGSTOP pauses it, SIGCONT resumes it).
+  void signal(int sig) const;
+
   /// Runs one command through redis-cli and returns its raw output (for assertions).
   std::string cli(const std::string& args) const;
 
