@@ -4,9 +4,11 @@
 // of inboxd, and (masters with replicas) a kill -9 of the master that holds them.
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,8 +63,32 @@ protected:
     return post_raw(text_body(pnid, from, text));
   }
 
+  // Delivers the text message as Meta does (the same body again after anything but 200, for up
+  // to 30 s): every status seen goes to statuses_, and the text, once acknowledged, to acked_.
+  void deliver(const std::string& pnid, const std::string& from, const std::string& text) {
+    auto raw = text_body(pnid, from, text);
+    int status = deliver_until_acknowledged(
+        [&](int) {
+          int got = -1; // not answered at all
+          try {
+            got = post_raw(raw).status;
+          } catch (const std::exception&) {
+          }
+          std::lock_guard<std::mutex> lock(mtx_);
+          statuses_.insert(got);
+          return got;
+        },
+        std::chrono::seconds(30));
+    std::lock_guard<std::mutex> lock(mtx_);
+    if (status == 200)
+      acked_[from].push_back(text);
+  }
+
   redis_cluster_servers cluster_;
   std::unique_ptr<inboxd_process> inboxd_;
+  std::mutex mtx_;
+  std::set<int> statuses_;
+  acknowledged_texts acked_;
 };
 
 TEST_F(cluster_e2e_test, workspaces_on_several_masters_store_and_serve_their_conversations) {
@@ -159,34 +185,14 @@ TEST_F(cluster_failover_e2e_test, a_killed_master_loses_nothing_acknowledged) {
   ASSERT_GT(acknowledged(), 0) << "inboxd never waited for a replica";
 
   constexpr int kThreads = 4, kPerThread = 40, kContacts = 6;
-  std::mutex mtx;
-  acknowledged_texts acked;
-  std::set<int> statuses;
   std::atomic<int> sent{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < kThreads; ++t)
     clients.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        auto from = "4478000000" + std::to_string((t + i) % kContacts);
-        auto text = "m" + std::to_string(t) + "-" + std::to_string(i);
-        auto raw = text_body("910000000001", from, text); // delivered again as it was
-        int status = deliver_until_acknowledged(
-            [&](int) {
-              int got = -1; // not answered at all
-              try {
-                got = post_raw(raw).status;
-              } catch (const std::exception&) {
-              }
-              std::lock_guard<std::mutex> lock(mtx);
-              statuses.insert(got);
-              return got;
-            },
-            std::chrono::seconds(30));
+        deliver("910000000001", "4478000000" + std::to_string((t + i) % kContacts),
+                "m" + std::to_string(t) + "-" + std::to_string(i));
         ++sent;
-        if (status == 200) {
-          std::lock_guard<std::mutex> lock(mtx);
-          acked[from].push_back(text);
-        }
       }
     });
   while (sent.load() < kThreads * kPerThread / 3)
@@ -194,10 +200,10 @@ TEST_F(cluster_failover_e2e_test, a_killed_master_loses_nothing_acknowledged) {
   cluster_.node(master).stop(); // kill -9
   for (auto& c : clients)
     c.join();
-  for (int s : statuses)
+  for (int s : statuses_)
     EXPECT_TRUE(s == 200 || s == 503) << "a client saw " << s;
   size_t total = 0;
-  auto conversations = expect_stored_once(inboxd_->port(), key, acked, total);
+  auto conversations = expect_stored_once(inboxd_->port(), key, acked_, total);
   EXPECT_EQ(total, static_cast<size_t>(kThreads * kPerThread))
       << "every webhook, delivered again, is acknowledged";
   // And a new process reads the same back from the promoted replica.
@@ -206,6 +212,60 @@ TEST_F(cluster_failover_e2e_test, a_killed_master_loses_nothing_acknowledged) {
   auto again = client().get("/api/conversations?status=all&limit=100", {{"X-API-Key", key}});
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(again.json()["conversations"].size(), conversations);
+}
+
+// `redis-cli --cluster reshard` moves every slot of the master holding a workspace to another
+// master while webhooks for it arrive: commits meet TRYAGAIN and ASK while its slot moves;
+// clients see only 200 or 503, and, delivered again, every webhook is acknowledged and stored
+// once, one conversation per contact.
+TEST_F(cluster_e2e_test, a_reshard_under_load_loses_nothing_acknowledged) {
+  auto r = client().post_json(
+      "/api/admin/workspaces",
+      json{{"name", "Move"}, {"slug", "move"}, {"phoneNumberId", "920000000001"}}, admin());
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string ws = r.json()["id"];
+  auto k = client().request("POST", "/api/admin/workspaces/" + ws + "/api-keys", {}, admin());
+  ASSERT_EQ(k.status, 201) << k.body;
+  std::string key = k.json()["key"];
+  int slot = key_slot("{ws:" + ws + "}");
+  auto from = cluster_.owner_of(slot), to = (from + 1) % cluster_.size();
+  int slots = cluster_.slots_of(from);
+  ASSERT_GT(slots, 0);
+
+  constexpr int kThreads = 4, kMaxPerThread = 1000, kContacts = 6;
+  std::atomic<int> sent{0};
+  std::atomic<bool> moved{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t)
+    clients.emplace_back([&, t] {
+      // Until the reshard is over (and at most kMaxPerThread webhooks each), a steady trickle.
+      for (int i = 0; i < kMaxPerThread && !moved.load(); ++i) {
+        deliver("920000000001", "4479000000" + std::to_string((t + i) % kContacts),
+                "r" + std::to_string(t) + "-" + std::to_string(i));
+        ++sent;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  while (sent.load() < 20)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto reshard =
+      "redis-cli --cluster reshard 127.0.0.1:" + std::to_string(cluster_.node(from).port()) +
+      " --cluster-from " + cluster_.id_of(from) + " --cluster-to " + cluster_.id_of(to) +
+      " --cluster-slots " + std::to_string(slots) +
+      " --cluster-yes --cluster-pipeline 1000 >/dev/null 2>&1";
+  int rc = std::system(reshard.c_str());
+  moved = true;
+  for (auto& c : clients)
+    c.join();
+  ASSERT_EQ(rc, 0) << reshard;
+  EXPECT_EQ(cluster_.owner_of(slot), to) << "the workspace's slot did not move";
+  for (int s : statuses_)
+    EXPECT_TRUE(s == 200 || s == 503) << "a client saw " << s;
+  size_t total = 0;
+  expect_stored_once(inboxd_->port(), key, acked_, total);
+  EXPECT_EQ(total, static_cast<size_t>(sent.load()))
+      << "every webhook, delivered again, is acknowledged";
+  EXPECT_GT(sent.load(), 20);
 }
 
 } // namespace

@@ -93,14 +93,23 @@ inline size_t expect_stored_once(int port, const std::string& api_key,
     EXPECT_EQ(conv_of.count(from), 1u) << "no conversation for " << from;
     if (!conv_of.count(from))
       continue;
-    auto m = http_client(port, false)
-                 .get("/api/conversations/" + conv_of[from] + "/messages?limit=100",
-                      {{"X-API-Key", api_key}});
-    EXPECT_EQ(m.status, 200) << m.body;
-    auto page = m.json();
     std::map<std::string, int> seen;
-    for (auto& msg : page["messages"])
-      ++seen[msg.value("text", "")];
+    std::string before; // every page, newest first
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto m = http_client(port, false)
+                   .get("/api/conversations/" + conv_of[from] + "/messages?limit=100" +
+                            (before.empty() ? "" : "&before=" + before),
+                        {{"X-API-Key", api_key}});
+      EXPECT_EQ(m.status, 200) << m.body;
+      if (m.status != 200)
+        break;
+      auto page = m.json();
+      for (auto& msg : page["messages"])
+        ++seen[msg.value("text", "")];
+      if (!page["nextBefore"].is_string())
+        break;
+      before = page["nextBefore"].get<std::string>();
+    }
     for (auto& [text, n] : seen)
       EXPECT_EQ(n, 1) << text << " stored " << n << " times";
     for (auto& text : texts)

@@ -141,9 +141,10 @@ protected:
     EXPECT_EQ(convs.size(), 1u) << l.body; // one contact, one conversation
     if (convs.empty())
       return {};
-    auto m = http_client(node.port(), false)
-                 .get("/api/conversations/" + convs[0]["id"].get<std::string>() + "/messages",
-                      {{"X-API-Key", key_}});
+    auto m =
+        http_client(node.port(), false)
+            .get("/api/conversations/" + convs[0]["id"].get<std::string>() + "/messages?limit=100",
+                 {{"X-API-Key", key_}});
     EXPECT_EQ(m.status, 200) << m.body;
     std::vector<std::string> out;
     auto page = m.json();
@@ -310,6 +311,54 @@ TEST_F(scale_out_pause_test, a_paused_owner_is_fenced_and_nothing_it_writes_late
   ASSERT_EQ(post(*b_, late).status, 200);
   EXPECT_EQ(texts(*a_), (std::vector<std::string>{"b took over", "before", "late-while-paused"}));
   EXPECT_EQ(owner_node(), "b");
+}
+
+// 50 first messages from one new contact arrive at once through both nodes while the owner
+// hands the workspace over (SIGTERM: it releases its lease and exits): one contact, one
+// conversation, every message stored once.
+TEST_F(scale_out_test, concurrent_first_messages_of_a_new_contact_during_a_hand_off) {
+  constexpr int kMessages = 50;
+  const std::string contact = "972511111111";
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kMessages; ++i)
+    bodies.push_back(text_body("first-" + std::to_string(i), contact));
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<int> status(kMessages, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kMessages; ++i)
+    clients.emplace_back([&, i] {
+      ++ready;
+      while (!go.load())
+        std::this_thread::yield();
+      status[i] = deliver_until_acknowledged(
+          [&](int attempt) {
+            // Half start at a, half at b; after a failure the other node (a refuses once gone).
+            bool to_a = (i + attempt) % 2 == 0;
+            return post_status(to_a ? a_->port() : b_->port(), bodies[i]);
+          },
+          std::chrono::seconds(20));
+    });
+  while (ready.load() < kMessages)
+    std::this_thread::yield();
+  go = true;
+  EXPECT_EQ(a_->stop(), 0); // SIGTERM while the messages arrive
+  for (auto& c : clients)
+    c.join();
+  for (int i = 0; i < kMessages; ++i)
+    EXPECT_EQ(status[i], 200) << "message " << i << " was never acknowledged";
+  EXPECT_EQ(owner_node(), "b");
+  auto convs = list(*b_);
+  ASSERT_EQ(convs.status, 200) << convs.body;
+  EXPECT_EQ(convs.json()["conversations"].size(), 1u) << convs.body;
+  auto found = http_client(b_->port(), false)
+                   .get("/api/contacts/by-phone?phone=" + contact, {{"X-API-Key", key_}});
+  EXPECT_EQ(found.status, 200) << found.body;
+  std::vector<std::string> want;
+  for (int i = 0; i < kMessages; ++i)
+    want.push_back("first-" + std::to_string(i));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(texts(*b_), want);
 }
 
 class scale_out_failover_test : public scale_out_test {

@@ -80,30 +80,42 @@ std::string redis_cluster_servers::id_of(size_t i) const {
   return trim(nodes_[i]->cli("CLUSTER MYID"));
 }
 
-size_t redis_cluster_servers::owner_of(int slot) const {
-  // CLUSTER NODES, line of the node asked ("myself"): id addr flags master ping pong epoch
-  // state, then its slots ("first-last" or "slot"; "[...]" marks a slot being moved).
-  for (size_t n = 0; n < nodes_.size(); ++n) {
-    std::istringstream in(nodes_[n]->cli("CLUSTER NODES"));
-    for (std::string line; std::getline(in, line);) {
-      if (line.find("myself") == std::string::npos)
+// The slot ranges node `n` serves, from its own line of CLUSTER NODES ("myself"): id addr flags
+// master ping pong epoch state, then "first-last" or "slot" ("[...]" marks a slot being moved).
+static std::vector<std::pair<int, int>> ranges_of(const redis_server& n) {
+  std::vector<std::pair<int, int>> out;
+  std::istringstream in(n.cli("CLUSTER NODES"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("myself") == std::string::npos)
+      continue;
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string x; fields >> x;)
+      f.push_back(x);
+    for (size_t i = 8; i < f.size(); ++i) {
+      if (f[i].empty() || f[i][0] == '[')
         continue;
-      std::istringstream fields(line);
-      std::vector<std::string> f;
-      for (std::string x; fields >> x;)
-        f.push_back(x);
-      for (size_t i = 8; i < f.size(); ++i) {
-        if (f[i].empty() || f[i][0] == '[')
-          continue;
-        auto dash = f[i].find('-');
-        int first = std::stoi(f[i].substr(0, dash));
-        int last = dash == std::string::npos ? first : std::stoi(f[i].substr(dash + 1));
-        if (slot >= first && slot <= last)
-          return n;
-      }
+      auto dash = f[i].find('-');
+      int first = std::stoi(f[i].substr(0, dash));
+      out.emplace_back(first, dash == std::string::npos ? first : std::stoi(f[i].substr(dash + 1)));
     }
   }
+  return out;
+}
+
+size_t redis_cluster_servers::owner_of(int slot) const {
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    for (auto [first, last] : ranges_of(*nodes_[n]))
+      if (slot >= first && slot <= last)
+        return n;
   throw std::runtime_error("no owner for slot " + std::to_string(slot));
+}
+
+int redis_cluster_servers::slots_of(size_t i) const {
+  int n = 0;
+  for (auto [first, last] : ranges_of(*nodes_[i]))
+    n += last - first + 1;
+  return n;
 }
 
 size_t redis_cluster_servers::replica_of(size_t master) const {

@@ -26,6 +26,8 @@ public:
   std::string id_of(size_t i) const;
   /// The index of the node serving `slot`, by asking node 0 (CLUSTER SLOTS).
   size_t owner_of(int slot) const;
+  /// How many slots node `i` serves.
+  int slots_of(size_t i) const;
   /// The index of a replica of node `master`.
   size_t replica_of(size_t master) const;
 
