@@ -26,7 +26,6 @@ struct tcp_proxy::impl : std::enable_shared_from_this<impl> {
   int target = 0;
   int port = 0;
   std::atomic<bool> holding{false};
-  std::atomic<uint64_t> relayed{0}, held{0};
   std::thread thread;
 
   // One relayed connection. Client bytes read while holding wait in `pending` (in order).
@@ -61,7 +60,6 @@ struct tcp_proxy::impl : std::enable_shared_from_this<impl> {
         if (ec)
           return self->close();
         self->pending.emplace_back(self->up.data(), n);
-        self->owner->held += n;
         self->flush();
         self->read_client();
       });
@@ -73,12 +71,10 @@ struct tcp_proxy::impl : std::enable_shared_from_this<impl> {
       writing = true;
       auto self = shared_from_this();
       asio::async_write(server, asio::buffer(pending.front()),
-                        [self](boost::system::error_code ec, size_t n) {
+                        [self](boost::system::error_code ec, size_t) {
                           self->writing = false;
                           if (ec)
                             return self->close();
-                          self->owner->held -= n;
-                          self->owner->relayed += n;
                           self->pending.pop_front();
                           self->flush();
                         });
@@ -160,10 +156,6 @@ void tcp_proxy::release() {
   asio::post(impl_->io, [i = impl_] { i->flush_all(); });
 }
 
-uint64_t tcp_proxy::relayed() const {
-  return impl_->relayed;
-}
-
 bool tcp_proxy::holds(const std::string& text) const {
   std::promise<bool> found;
   asio::post(impl_->io, [i = impl_, &text, &found] {
@@ -179,10 +171,6 @@ bool tcp_proxy::holds(const std::string& text) const {
     found.set_value(hit);
   });
   return found.get_future().get();
-}
-
-uint64_t tcp_proxy::held() const {
-  return impl_->held;
 }
 
 } // namespace inboxd::test

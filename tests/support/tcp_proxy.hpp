@@ -4,7 +4,6 @@
 // waits, unread, in the proxy's sockets, exactly as on a congested or partitioned link: the
 // client believes it sent it); release() relays it, in order, and everything after it.
 
-#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -22,10 +21,6 @@ public:
   void hold();
   /// Relays the held bytes and resumes.
   void release();
-  /// Client -> target bytes relayed so far (to see that a request reached the proxy).
-  uint64_t relayed() const;
-  /// Client -> target bytes read and held back now.
-  uint64_t held() const;
   /// Whether the bytes held back now contain `text` (a request that reached the proxy).
   bool holds(const std::string& text) const;
 
