@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/continuation.hpp"
+#include "actors/dropped.hpp"
 #include "actors/event_log.hpp"
 #include "actors/ingest_apply.hpp"
 #include "actors/message_mutations.hpp"
@@ -646,6 +647,7 @@ caf::behavior conversation_behavior(conv_actor* self, caf::actor workspace,
   self->state.seed = std::move(seed);
   self->state.db = self->state.seed.db;
   self->state.workspace = std::move(workspace);
+  self->set_default_handler(log_and_drop);
   return {
       [self](ingest_batch& b) {
         ++self->state.handled;

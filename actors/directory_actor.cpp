@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/continuation.hpp"
+#include "actors/dropped.hpp"
 #include "actors/registry.hpp"
 #include "actors/workspace_input.hpp"
 #include "messages/actor_messages.hpp"
@@ -413,7 +414,7 @@ void load(dir_actor* self) {
       add_workspace(self, std::move(ws));
     publish(self);
     spdlog::info("directory: {} workspaces loaded", self->state.workspaces.size());
-    self->set_default_handler(caf::print_and_drop);
+    self->set_default_handler(log_and_drop);
     self->become(running(self));
     if (!self->state.opts.lease.node.empty())
       self->delayed_send(self, kRefreshPeriod, refresh_atom::value);

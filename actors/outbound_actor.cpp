@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/continuation.hpp"
+#include "actors/dropped.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
 #include "metrics/metrics.hpp"
@@ -382,7 +383,7 @@ void load(ob_actor* self) {
     if (n > 0)
       spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
     self->state.refilled_at = now_ms();
-    self->set_default_handler(caf::print_and_drop);
+    self->set_default_handler(log_and_drop);
     self->become(running(self));
     pump(self);
   }));

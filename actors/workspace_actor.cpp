@@ -14,6 +14,7 @@
 #include "actors/continuation.hpp"
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
+#include "actors/dropped.hpp"
 #include "actors/event_hub.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
@@ -504,11 +505,12 @@ void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms) {
   std::construct_at(&st.index);
   st.api_keys.clear();
   st.members.clear();
+  st.timers.clear(); // their ticks, like the renewal's, are dropped from now on
   st.holder_url = std::move(holder_url);
   st.holder_until = std::chrono::steady_clock::now() +
                     std::min(std::chrono::milliseconds(ttl_ms), kHolderRecheck);
   forward_waiting(self);
-  self->set_default_handler(caf::drop);
+  self->set_default_handler(drop_quietly);
   self->become(not_owner(self));
 }
 
@@ -672,7 +674,7 @@ void load(ws_actor* self) {
     st.outbound = spawn_outbound_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
                                        st.opts.outbox);
     self->link_to(st.outbound);
-    self->set_default_handler(caf::print_and_drop);
+    self->set_default_handler(log_and_drop);
     self->become(running(self));
     // What arrived while the lease was acquired goes first, in order.
     auto waiting = std::move(st.waiting);
@@ -736,7 +738,7 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
     for (auto& [id, c] : st.children)
       st.to_stop.emplace(c.handle.id(), std::move(c.handle));
     st.children.clear();
-    self->set_default_handler(caf::drop);
+    self->set_default_handler(drop_quietly);
     self->become([](continuation&) {}, // store results too: nothing may spawn a child now
                  [self](lease_atom, uint64_t epoch) {
                    if (epoch != 0)
@@ -767,7 +769,7 @@ caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options
   });
   if (scale_out(self)) {
     // Nothing is loaded before this node holds the lease (taken on the first request).
-    self->set_default_handler(caf::drop);
+    self->set_default_handler(drop_quietly);
     return not_owner(self);
   }
   // Until loaded, everything but the load's continuation waits in the mailbox.

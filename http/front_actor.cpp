@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/dropped.hpp"
 #include "actors/registry.hpp"
 #include "http/json_body.hpp"
 #include "http/jwt.hpp"
@@ -563,6 +564,7 @@ void handle(front* self, http_exchange& ex) {
 
 caf::behavior front_behavior(front* self, front_deps deps) {
   self->state.deps = std::move(deps);
+  self->set_default_handler(log_and_drop);
   return {
       [self](http_exchange& ex) { handle(self, ex); },
   };

@@ -306,9 +306,11 @@ TEST_F(scale_out_pause_test, a_paused_owner_is_fenced_and_nothing_it_writes_late
   EXPECT_EQ(texts(*b_), (std::vector<std::string>{"b took over", "before"}));
   EXPECT_TRUE(wait_until([&] { return metric(a_->port(), "inboxd_leases_held") == 0; },
                          std::chrono::seconds(10)));
-  // Delivered again (Meta does, after the 503), it is stored once. (Delivered to a first, it
-  // once went unanswered for the 2 s request timeout in six runs: under investigation.)
-  ASSERT_EQ(post(*b_, late).status, 200);
+  // Delivered again (Meta does, after the 503), through a (which forwards it to b) and through
+  // b, it is stored once. (a's pending renewal timer, met after the fenced commit took the lease,
+  // killed a's workspace actor in 3 of 25 runs: CAF answered the dropped timer with an error; see
+  // actors/dropped.hpp. This delivery through a then went unanswered.)
+  ASSERT_EQ(post(*a_, late).status, 200);
   ASSERT_EQ(post(*b_, late).status, 200);
   EXPECT_EQ(texts(*b_), (std::vector<std::string>{"b took over", "before", "late-while-paused"}));
   EXPECT_EQ(owner_node(), "b");
