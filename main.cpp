@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <thread>
 #include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 #include <vector>
@@ -18,6 +19,7 @@
 #include "http/front_actor.hpp"
 #include "http/http_server.hpp"
 #include "http/https_client.hpp"
+#include "http/io_scheduler.hpp"
 #include "http/router.hpp"
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
@@ -52,9 +54,13 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 
-  // Redis I/O on its own thread: one server, or a Redis Cluster.
-  net::io_context redis_io;
-  auto redis_work = net::make_work_guard(redis_io);
+  // One io_context, run by INBOXD_HTTP_THREADS threads, carries the HTTP sessions, the Redis
+  // clients and the actors (http/io_scheduler.hpp): a webhook crosses no thread between its socket,
+  // its actors and Redis. It is declared first so that it outlives everything that posts to it.
+  net::io_context io(cfg.http_threads);
+  auto work = net::make_work_guard(io);
+
+  // Redis: one server, or a Redis Cluster. Nothing connects before the threads start.
   std::shared_ptr<redis_executor> store;
   std::function<void()> stop_redis;
   redis_client_timing node_timing;
@@ -62,19 +68,18 @@ int main(int argc, char** argv) {
   if (cluster) {
     redis_cluster_timing timing;
     timing.replica_wait = std::chrono::milliseconds(cfg.redis_replica_wait_ms);
-    auto c = std::make_shared<redis_cluster>(
-        redis_io, std::get<redis_cluster_endpoint>(cluster_endpoint), node_timing, timing);
+    auto c = std::make_shared<redis_cluster>(io, std::get<redis_cluster_endpoint>(cluster_endpoint),
+                                             node_timing, timing);
     c->start();
     store = c;
     stop_redis = [c] { c->stop(); };
   } else {
-    auto c = std::make_shared<redis_client>(redis_io, std::get<redis_endpoint>(endpoint),
-                                            size_t{1} << 20, node_timing);
+    auto c = std::make_shared<redis_client>(io, std::get<redis_endpoint>(endpoint), size_t{1} << 20,
+                                            node_timing);
     c->start();
     store = c;
     stop_redis = [c] { c->stop(); };
   }
-  std::thread redis_thread([&] { redis_io.run(); });
 
   // The Cloud API client (outbound HTTPS) on its own thread.
   https_client_settings tls;
@@ -82,9 +87,6 @@ int main(int argc, char** argv) {
   auto transport = std::make_shared<https_client>(tls);
   if (auto err = transport->start(); !err.empty()) {
     std::fprintf(stderr, "inboxd: INBOXD_TLS_CA_FILE: %s\n", err.c_str());
-    net::post(redis_io, stop_redis);
-    redis_work.reset();
-    redis_thread.join();
     return 2;
   }
 
@@ -99,9 +101,6 @@ int main(int argc, char** argv) {
     if (auto err = peers->start(); !err.empty()) {
       std::fprintf(stderr, "inboxd: peer client: %s\n", err.c_str());
       transport->stop();
-      net::post(redis_io, stop_redis);
-      redis_work.reset();
-      redis_thread.join();
       return 2;
     }
     fwd =
@@ -112,14 +111,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
-    size_t workers = cfg.worker_threads > 0 ? static_cast<size_t>(cfg.worker_threads)
-                                            : std::max(2u, std::thread::hardware_concurrency());
-    caf_cfg.set("scheduler.max-threads", workers);
     caf_cfg.set("logger.verbosity", caf::atom("quiet"));
-    // Idle workers block on their condition variable (which every enqueue from outside CAF, the
-    // HTTP and Redis threads, signals) instead of CAF's default 500 rounds of 50 us sleeps: those
-    // wake-ups were ~9% of inboxd's CPU per webhook (perf: clock_nanosleep).
-    caf_cfg.set("work-stealing.moderate-poll-attempts", 1);
+    use_io_scheduler(caf_cfg, io);
     caf::actor_system sys{caf_cfg};
     auto reg = std::make_shared<registry>();
     workspace_options opts;
@@ -140,17 +133,16 @@ int main(int argc, char** argv) {
     auto directory =
         spawn_directory_actor(sys, std::make_shared<redis_registry_store>(store), reg, opts);
     std::vector<caf::actor> fronts;
-    for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
+    for (int i = 0; i < std::max(2, cfg.http_threads); ++i)
       fronts.push_back(spawn_front_actor(sys, front_deps{cfg, reg, &directory, opts.db, fwd}));
 
-    net::io_context http_io(cfg.http_threads);
     std::atomic<size_t> next{0};
     front_deps webhook_deps{cfg, reg, &directory, opts.db, fwd};
-    http_server server(http_io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
+    http_server server(io, cfg, [&](std::shared_ptr<const http_request> req, reply_handle r) {
       if (fwd) // a workspace actor may answer "served elsewhere": the request is forwarded
         r = forwarding_reply(req, std::move(r), fwd);
-      // Webhooks are checked and decoded right here on the HTTP thread and go straight to their
-      // workspace actors: the hot path skips the front actor's hop.
+      // Webhooks are checked and decoded right here and go straight to their workspace actors:
+      // the hot path skips the front actor's hop.
       http_exchange ex{std::move(req), std::move(r)};
       if (ex.request->method == "POST") {
         auto m = match_route(ex.request->method, ex.request->path);
@@ -172,19 +164,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "inboxd: %s\n", e.what());
       exit_code = 2;
     }
-    if (exit_code == 0) {
-      // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 5 s), then stop.
-      net::signal_set signals(http_io, SIGTERM, SIGINT);
-      net::steady_timer drain(http_io);
-      auto deadline = std::chrono::steady_clock::now();
-      std::function<void()> wait_drained = [&] {
-        if (server.in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
-          http_io.stop();
-          return;
-        }
-        drain.expires_after(std::chrono::milliseconds(20));
-        drain.async_wait([&](boost::system::error_code) { wait_drained(); });
-      };
+    // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 5 s); then this thread
+    // stops the rest while the io threads still run the actors.
+    std::promise<void> drained;
+    net::signal_set signals(io, SIGTERM, SIGINT);
+    net::steady_timer drain(io);
+    auto deadline = std::chrono::steady_clock::now();
+    std::function<void()> wait_drained = [&] {
+      if (server.in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
+        drained.set_value();
+        return;
+      }
+      drain.expires_after(std::chrono::milliseconds(20));
+      drain.async_wait([&](boost::system::error_code) { wait_drained(); });
+    };
+    if (exit_code == 0)
       signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (ec)
           return;
@@ -194,33 +188,30 @@ int main(int argc, char** argv) {
         deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         wait_drained();
       });
-      std::vector<std::thread> threads;
-      for (int i = 1; i < cfg.http_threads; ++i)
-        threads.emplace_back([&] { http_io.run(); });
-      http_io.run();
-      for (auto& t : threads)
-        t.join();
-    }
+    else
+      drained.set_value();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < cfg.http_threads; ++i)
+      threads.emplace_back([&] { io.run(); });
+    drained.get_future().wait();
     // Pending Cloud API calls fail now (their entries stay in the outbox for the next start),
     // while the actors they report to still run.
     transport->stop();
     if (peers)
       peers->stop();
-    // CAF waits for every actor at shutdown: stop them explicitly.
+    // CAF waits for every actor at shutdown: stop them explicitly, and wait while the io threads
+    // run them to their end.
     for (auto& f : fronts)
       caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
-    // Every actor ends *before* the HTTP server and its io_context go out of scope: an actor that
-    // answers a request holds the request's session while it hands over the answer
-    // (reply_sink::deliver), and when that was the last reference after http_io was gone, the
-    // session's socket and timer were destroyed on a destroyed io_context on the actor's thread
-    // (heap-use-after-free: the occasional non-zero exit on SIGTERM). The front actors also
-    // point at `directory`, which goes out of scope with them.
     sys.await_all_actors_done();
+    net::post(io, stop_redis);
+    work.reset();
+    net::post(io, [&] { io.stop(); }); // keep-alive sessions would keep it running
+    for (auto& t : threads)
+      t.join();
+    // The actor system ends here, after every io thread: the io scheduler's contract.
   }
-  net::post(redis_io, stop_redis);
-  redis_work.reset();
-  redis_thread.join();
   spdlog::info("inboxd stopped");
   return exit_code;
 }

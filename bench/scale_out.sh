@@ -8,7 +8,8 @@
 # takeover time after kill -9 of a workspace's owner (webhooks through HAProxy until one is 200).
 #
 #   bench/scale_out.sh [--nodes "1 2 3"] [--rounds 3] [--duration 10] [--workspaces 12]
-#                      [--http-threads N] [--worker-threads N] [--out FILE]
+#                      [--http-threads N] [--rate R]
+#                      [--modes "routed shared"] [--connections 64] [--per-node] [--out FILE]
 #
 # Each node count gets a fresh Redis Cluster (AOF everysec, no replicas), nodes and HAProxy on free
 # ports in a temporary directory; the load generator feeds 1-message Meta webhooks (every message
@@ -26,7 +27,10 @@ nws=12
 lease_ms=5000
 out=""
 http_threads=2
-worker_threads=0
+rate=0
+modes="routed shared"
+conns=64
+per_node=0
 while (($#)); do
   case "$1" in
     --nodes) node_counts="$2"; shift ;;
@@ -34,7 +38,10 @@ while (($#)); do
     --duration) dur="$2"; shift ;;
     --workspaces) nws="$2"; shift ;;
     --http-threads) http_threads="$2"; shift ;;
-    --worker-threads) worker_threads="$2"; shift ;;
+    --rate) rate="$2"; shift ;;
+    --modes) modes="$2"; shift ;;
+    --connections) conns="$2"; shift ;;
+    --per-node) per_node=1 ;;
     --out) out="$2"; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "scale_out: unknown argument $1" >&2; exit 2 ;;
@@ -119,7 +126,7 @@ up() { # nodes
     INBOXD_REDIS_URL="redis-cluster://${seeds%,}" INBOXD_HTTP_PORT="$port" INBOXD_NODE_ID="n$i" \
       INBOXD_ADVERTISE_URL="http://127.0.0.1:$port" INBOXD_CLUSTER_SECRET="$csecret" \
       INBOXD_LEASE_MS=$lease_ms INBOXD_ADMIN_TOKEN=$admin INBOXD_META_APP_SECRET=$secret \
-      INBOXD_HTTP_THREADS=$http_threads INBOXD_WORKER_THREADS=$worker_threads \
+      INBOXD_HTTP_THREADS=$http_threads \
       INBOXD_LOG_LEVEL=warn "$binary" >"$d/inboxd-$i.log" 2>&1 &
     node_pids+=($!) node_ports+=("$port")
     pids+=($!)
@@ -179,10 +186,12 @@ results="$work/runs.jsonl"
 run() { # nodes mode(routed|shared) round
   local n=$1 mode=$2 round=$3 s0 s1 r0 r1 h0 h1 f0 f1 line ok rps p50 p99 flag=""
   [[ $mode == routed ]] && flag=--per-number-path
+  local load="--mode closed"
+  ((rate > 0)) && load="--mode open --rate $rate"
   f0=$(forwarded)
   s0=$(ticks "${node_pids[@]}"); r0=$(ticks "${redis_pids[@]}"); h0=$(ticks "$lb_pid")
   line=$("$loadgen" run --port "$lb_port" --scenario "$mode-$n" --template webhook \
-    --pnids "$(IFS=,; echo "${pnids[*]}")" $flag --secret $secret --mode closed --connections 64 \
+    --pnids "$(IFS=,; echo "${pnids[*]}")" $flag --secret $secret $load --connections $((per_node ? conns * n : conns)) \
     --duration "$dur" --contact-offset $((n * 1000000000 + round * 10000000)) \
     --run-tag "so$n$mode$round" --drain 15)
   s1=$(ticks "${node_pids[@]}"); r1=$(ticks "${redis_pids[@]}"); h1=$(ticks "$lb_pid")
@@ -251,8 +260,7 @@ for n in $node_counts; do
     --run-tag "warm$n" --drain 10 >/dev/null
   log "leases per node port: $(for w in "${ws_ids[@]}"; do owner_port "$w"; done | sort | uniq -c | tr -s ' \n' ' ')"
   for round in $(seq 1 "$rounds"); do
-    run "$n" routed "$round"
-    run "$n" shared "$round"
+    for m in $modes; do run "$n" "$m" "$round"; done
   done
   last=$n
   if ((n > 1)); then
@@ -278,7 +286,7 @@ printf '\n%-6s %-7s %10s %8s %8s %14s %14s %12s %10s\n' nodes mode "webhooks/s" 
   "inboxd us/wh" "vs 1st routed" "Redis us/wh" "forwarded"
 base=$(median "$first" routed cpuUsPerWebhook)
 for n in $node_counts; do
-  for m in routed shared; do
+  for m in $modes; do
     c=$(median "$n" $m cpuUsPerWebhook)
     printf '%-6s %-7s %10s %8s %8s %14s %14s %12s %10s\n' "$n" $m "$(median "$n" $m requestsPerSec)" \
       "$(median "$n" $m p50Ms)" "$(median "$n" $m p99Ms)" "$c" \
@@ -288,10 +296,11 @@ for n in $node_counts; do
 done
 cat "$extra"
 if [[ -n "$out" ]]; then
-  { printf '{"meta":{"date":"%s","commit":"%s","nproc":%s,"cpuModel":"%s","rounds":%s,"durationS":%s,"connections":64,"workspaces":%s,"redis":"cluster of 3 masters, AOF everysec","leaseMs":%s,"httpThreads":%s,"workerThreads":%s},"runs":[' \
+  { printf '{"meta":{"date":"%s","commit":"%s","nproc":%s,"cpuModel":"%s","rounds":%s,"durationS":%s,"connections":%s,"connectionsPerNode":%s,"workspaces":%s,"redis":"cluster of 3 masters, AOF everysec","leaseMs":%s,"httpThreads":%s,"rate":%s},"runs":[' \
       "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$(nproc)" \
-      "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$rounds" "$dur" "$nws" \
-      $lease_ms "$http_threads" "$worker_threads"
+      "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$rounds" "$dur" "$conns" \
+      "$([[ $per_node == 1 ]] && echo true || echo false)" "$nws" \
+      $lease_ms "$http_threads" "$rate"
     paste -sd, "$results"; printf '],"forwardAndTakeover":['; paste -sd, "$extra"; echo ']}'; } >"$out"
   log "wrote $out"
 fi

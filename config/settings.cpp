@@ -44,11 +44,9 @@ const std::vector<option>& options() {
       {"http-addr", "INBOXD_HTTP_ADDR", "listen address (127.0.0.1)", text(&settings::http_addr)},
       {"http-port", "INBOXD_HTTP_PORT", "listen port (8080; 0 picks one)",
        number(&settings::http_port, 0, 65535)},
-      {"http-threads", "INBOXD_HTTP_THREADS", "HTTP I/O threads (2)",
+      {"http-threads", "INBOXD_HTTP_THREADS",
+       "threads running the HTTP sessions, the actors and the Redis clients (2)",
        number(&settings::http_threads, 1, 64)},
-      {"worker-threads", "INBOXD_WORKER_THREADS",
-       "threads running the actors (0: one per core, at least 2)",
-       number(&settings::worker_threads, 0, 256)},
       {"redis-url", "INBOXD_REDIS_URL",
        "redis://[:password@]host:port[/db], or "
        "redis-cluster://[:password@]host:port[,host:port...]",

@@ -11,8 +11,7 @@ namespace inboxd {
 struct settings {
   std::string http_addr = "127.0.0.1";     // INBOXD_HTTP_ADDR / --http-addr
   int http_port = 8080;                    // INBOXD_HTTP_PORT / --http-port (0: pick a free port)
-  int http_threads = 2;                    // INBOXD_HTTP_THREADS / --http-threads
-  int worker_threads = 0; // INBOXD_WORKER_THREADS: actor threads (0: one per core, at least 2)
+  int http_threads = 2; // INBOXD_HTTP_THREADS: run HTTP, the actors and Redis I/O
   std::string redis_url = "redis://127.0.0.1:6379/0"; // INBOXD_REDIS_URL / --redis-url
   std::string admin_token;                 // INBOXD_ADMIN_TOKEN: admin API off when empty
   std::string jwt_secret;                  // INBOXD_JWT_SECRET
