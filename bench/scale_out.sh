@@ -9,7 +9,8 @@
 #
 #   bench/scale_out.sh [--nodes "1 2 3"] [--rounds 3] [--duration 10] [--workspaces 12]
 #                      [--http-threads N] [--rate R]
-#                      [--modes "routed shared"] [--connections 64] [--per-node] [--out FILE]
+#                      [--modes "routed shared"] [--connections 64] [--per-node]
+#                      [--pin] [--out FILE]
 #
 # Each node count gets a fresh Redis Cluster (AOF everysec, no replicas), nodes and HAProxy on free
 # ports in a temporary directory; the load generator feeds 1-message Meta webhooks (every message
@@ -31,6 +32,7 @@ rate=0
 modes="routed shared"
 conns=64
 per_node=0
+pin_nodes="" pin_rest=""
 while (($#)); do
   case "$1" in
     --nodes) node_counts="$2"; shift ;;
@@ -42,6 +44,7 @@ while (($#)); do
     --modes) modes="$2"; shift ;;
     --connections) conns="$2"; shift ;;
     --per-node) per_node=1 ;;
+    --pin) pin_nodes="taskset -c 0" pin_rest="taskset -c 1" ;;
     --out) out="$2"; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "scale_out: unknown argument $1" >&2; exit 2 ;;
@@ -105,7 +108,7 @@ up() { # nodes
   for i in 1 2 3; do
     port=$(cluster_port)
     mkdir -p "$d/redis-$port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$d/redis-$port" --cluster-enabled yes \
+    $pin_rest redis-server --bind 127.0.0.1 --port "$port" --dir "$d/redis-$port" --cluster-enabled yes \
       --cluster-config-file nodes.conf --cluster-node-timeout 1000 --appendonly yes \
       --appendfsync everysec --save "" --logfile "$d/redis-$port.log" >/dev/null 2>&1 &
     redis_pids+=($!) redis_ports+=("$port")
@@ -127,7 +130,7 @@ up() { # nodes
       INBOXD_ADVERTISE_URL="http://127.0.0.1:$port" INBOXD_CLUSTER_SECRET="$csecret" \
       INBOXD_LEASE_MS=$lease_ms INBOXD_ADMIN_TOKEN=$admin INBOXD_META_APP_SECRET=$secret \
       INBOXD_HTTP_THREADS=$http_threads \
-      INBOXD_LOG_LEVEL=warn "$binary" >"$d/inboxd-$i.log" 2>&1 &
+      INBOXD_LOG_LEVEL=warn $pin_nodes "$binary" >"$d/inboxd-$i.log" 2>&1 &
     node_pids+=($!) node_ports+=("$port")
     pids+=($!)
     disown $!
@@ -156,7 +159,7 @@ backend inboxd
   option httpchk GET /readyz
 $(for i in $(seq 1 "$n"); do echo "  server n$i 127.0.0.1:${node_ports[$((i - 1))]} check inter 1s fall 2 rise 1"; done)
 CFG
-  haproxy -f "$d/haproxy.cfg" || die "haproxy"
+  $pin_rest haproxy -f "$d/haproxy.cfg" || die "haproxy"
   lb_pid=$(cat "$work/haproxy.pid")
   wait_for 30 curl -sf "http://127.0.0.1:$lb_port/readyz" || die "HAProxy"
   # Workspaces only (no API keys: a key's creation is a workspace request, and would place the
@@ -190,7 +193,7 @@ run() { # nodes mode(routed|shared) round
   ((rate > 0)) && load="--mode open --rate $rate"
   f0=$(forwarded)
   s0=$(ticks "${node_pids[@]}"); r0=$(ticks "${redis_pids[@]}"); h0=$(ticks "$lb_pid")
-  line=$("$loadgen" run --port "$lb_port" --scenario "$mode-$n" --template webhook \
+  line=$($pin_rest "$loadgen" run --port "$lb_port" --scenario "$mode-$n" --template webhook \
     --pnids "$(IFS=,; echo "${pnids[*]}")" $flag --secret $secret $load --connections $((per_node ? conns * n : conns)) \
     --duration "$dur" --contact-offset $((n * 1000000000 + round * 10000000)) \
     --run-tag "so$n$mode$round" --drain 15)
