@@ -15,6 +15,7 @@
 #include "actors/workspace_input.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
+#include "metrics/metrics.hpp"
 #include "metrics/webhook_items.hpp"
 #include "storage/registry_store.hpp"
 #include "whatsapp/webhook_decoder.hpp"
@@ -32,6 +33,16 @@ constexpr auto kRefreshPeriod = std::chrono::milliseconds(1000);
 // such requests waiting, the next are answered at once.
 constexpr auto kSyncSpacing = std::chrono::milliseconds(100);
 constexpr size_t kMaxSyncWaiting = 4096;
+// A workspace actor that died is started again at once; one that dies again within this long
+// is started again after it, so a workspace that fails as it loads does not spin.
+constexpr auto kRestartSpacing = std::chrono::milliseconds(1000);
+
+using restart_atom = caf::atom_constant<caf::atom("wsrestart")>;
+
+metrics::counter_family workspace_restarts(
+    "inboxd_workspace_restarts_total",
+    "Workspace actors that died (an exception in a handler) and were started again from what is "
+    "stored.");
 
 struct directory_state {
   std::shared_ptr<registry> reg;
@@ -47,6 +58,7 @@ struct directory_state {
   std::vector<admin_call> sync_admin;
   bool sync_due = false; // a read for the waiting requests is scheduled or in flight
   std::chrono::steady_clock::time_point last_sync{};
+  std::map<std::string, std::chrono::steady_clock::time_point> restarted; // by workspace id
   static inline const char* name = "directory";
 };
 
@@ -76,6 +88,40 @@ void add_workspace(dir_actor* self, workspace ws) {
   self->link_to(actor);
   auto id = ws.id;
   self->state.workspaces[id] = registry_entry{std::move(ws), actor};
+}
+
+// A fresh workspace actor in place of one that died: it loads the workspace from Redis (and,
+// scale-out, takes the lease again under a new epoch, which fences what the dead one left in
+// flight). Requests that were in the dead actor's mailbox get no answer: their clients see the
+// request timeout's 503 and retry.
+void restart_workspace(dir_actor* self, const std::string& id) {
+  auto i = self->state.workspaces.find(id);
+  if (i == self->state.workspaces.end())
+    return;
+  i->second.actor = spawn_workspace_actor(self->system(), i->second.ws, self->state.opts);
+  self->link_to(i->second.actor);
+  self->state.restarted[id] = std::chrono::steady_clock::now();
+  workspace_restarts.inc();
+  publish(self);
+}
+
+// The directory is linked to every workspace actor: an exit from one of them is its death; any
+// other exit (shutdown) ends the directory, and the links carry it to the workspace actors.
+void on_exit(dir_actor* self, caf::exit_msg& msg) {
+  for (auto& [id, e] : self->state.workspaces) {
+    if (!e.actor || e.actor.address() != msg.source)
+      continue;
+    spdlog::error("directory: the actor of workspace {} died ({}); starting it again", id,
+                  caf::to_string(msg.reason));
+    auto last = self->state.restarted.find(id);
+    if (last != self->state.restarted.end() &&
+        std::chrono::steady_clock::now() - last->second < kRestartSpacing)
+      self->delayed_send(self, kRestartSpacing, restart_atom::value, id);
+    else
+      restart_workspace(self, id);
+    return;
+  }
+  self->quit(msg.reason);
 }
 
 const registry_entry* find_by(dir_actor* self, const std::string& field, const std::string& v,
@@ -399,6 +445,7 @@ caf::behavior running(dir_actor* self) {
           handle_admin(self, call);
       },
       [self](dead_letter& dl) { store_dead_letter(self, dl); },
+      [self](restart_atom, const std::string& id) { restart_workspace(self, id); },
       [](continuation& c) { c.run(); },
   };
 }
@@ -426,6 +473,7 @@ caf::behavior directory_behavior(dir_actor* self, std::shared_ptr<registry> reg,
   self->state.reg = std::move(reg);
   self->state.opts = std::move(opts);
   self->set_default_handler(caf::skip);
+  self->set_exit_handler([self](caf::exit_msg& msg) { on_exit(self, msg); });
   load(self);
   return {
     [](continuation& c) { c.run(); },

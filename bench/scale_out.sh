@@ -10,7 +10,7 @@
 #   bench/scale_out.sh [--nodes "1 2 3"] [--rounds 3] [--duration 10] [--workspaces 12]
 #                      [--http-threads N] [--rate R]
 #                      [--modes "routed shared"] [--connections 64] [--per-node]
-#                      [--pin] [--out FILE]
+#                      [--pin] [--standalone] [--out FILE]
 #
 # Each node count gets a fresh Redis Cluster (AOF everysec, no replicas), nodes and HAProxy on free
 # ports in a temporary directory; the load generator feeds 1-message Meta webhooks (every message
@@ -33,6 +33,7 @@ modes="routed shared"
 conns=64
 per_node=0
 pin_nodes="" pin_rest=""
+standalone=0
 while (($#)); do
   case "$1" in
     --nodes) node_counts="$2"; shift ;;
@@ -45,6 +46,7 @@ while (($#)); do
     --connections) conns="$2"; shift ;;
     --per-node) per_node=1 ;;
     --pin) pin_nodes="taskset -c 0" pin_rest="taskset -c 1" ;;
+    --standalone) standalone=1 ;;
     --out) out="$2"; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "scale_out: unknown argument $1" >&2; exit 2 ;;
@@ -124,10 +126,26 @@ up() { # nodes
     die "the Redis Cluster"
   local seeds
   seeds=$(printf '127.0.0.1:%s,' "${redis_ports[@]}")
+  export INBOXD_REDIS_URL="redis-cluster://${seeds%,}"
+  ws_ids=() pnids=()
+  if ((standalone)); then
+    # Nodes without scale-out settings: each loads every workspace when it starts, so they are
+    # created first, through a node started for that alone.
+    port=$("$loadgen" free-port)
+    INBOXD_HTTP_PORT="$port" INBOXD_ADMIN_TOKEN=$admin INBOXD_LOG_LEVEL=warn "$binary" \
+      >"$d/inboxd-0.log" 2>&1 &
+    local p0=$!
+    wait_for 30 curl -sf "http://127.0.0.1:$port/readyz" || die "inboxd on $port"
+    create_workspaces "$n" "$port"
+    kill -TERM "$p0"
+    wait "$p0" || true
+  fi
   for i in $(seq 1 "$n"); do
     port=$("$loadgen" free-port)
-    INBOXD_REDIS_URL="redis-cluster://${seeds%,}" INBOXD_HTTP_PORT="$port" INBOXD_NODE_ID="n$i" \
-      INBOXD_ADVERTISE_URL="http://127.0.0.1:$port" INBOXD_CLUSTER_SECRET="$csecret" \
+    local scale=(INBOXD_NODE_ID="n$i" INBOXD_ADVERTISE_URL="http://127.0.0.1:$port"
+      INBOXD_CLUSTER_SECRET="$csecret")
+    ((standalone)) && scale=()
+    env "${scale[@]}" INBOXD_HTTP_PORT="$port" \
       INBOXD_LEASE_MS=$lease_ms INBOXD_ADMIN_TOKEN=$admin INBOXD_META_APP_SECRET=$secret \
       INBOXD_HTTP_THREADS=$http_threads \
       INBOXD_LOG_LEVEL=warn $pin_nodes "$binary" >"$d/inboxd-$i.log" 2>&1 &
@@ -164,10 +182,13 @@ CFG
   wait_for 30 curl -sf "http://127.0.0.1:$lb_port/readyz" || die "HAProxy"
   # Workspaces only (no API keys: a key's creation is a workspace request, and would place the
   # lease on the node HAProxy hashes the workspace id to); the warm-up webhooks place the leases.
-  ws_ids=() pnids=()
-  local i2 w
+  ((standalone)) || create_workspaces "$n" "$lb_port"
+}
+
+create_workspaces() { # nodes port
+  local n=$1 i2 w
   for i2 in $(seq 1 "$nws"); do
-    w=$(curl -fsS -X POST "http://127.0.0.1:$lb_port/api/admin/workspaces" \
+    w=$(curl -fsS -X POST "http://127.0.0.1:$2/api/admin/workspaces" \
       -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
       -d "{\"name\":\"so$n-$i2\",\"slug\":\"so$n-$i2\",\"phoneNumberId\":\"$((200000000000 + n * 1000 + i2))\"}") ||
       die "creating workspace $i2"
@@ -266,7 +287,7 @@ for n in $node_counts; do
     for m in $modes; do run "$n" "$m" "$round"; done
   done
   last=$n
-  if ((n > 1)); then
+  if ((n > 1 && !standalone)); then
     own=$(owner_port "${ws_ids[0]}")
     other=""
     for p in "${node_ports[@]}"; do [[ $p != "$own" ]] && other=$p; done

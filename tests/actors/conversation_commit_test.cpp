@@ -19,6 +19,7 @@
 #include "tests/support/faulty_store.hpp"
 #include "tests/support/io_thread.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/text_event.hpp"
 
 namespace inboxd {
 namespace {
@@ -46,13 +47,7 @@ private:
 };
 
 wa_event text(const std::string& wamid) {
-  wa_event e;
-  e.kind = wa_event_kind::message;
-  e.contact_phone = "5511";
-  e.wamid = wamid;
-  e.timestamp_ms = 1763647391000;
-  e.content = {{"type", "text"}, {"text", "oi"}};
-  return e;
+  return test::text_event("5511", wamid);
 }
 
 class ConversationCommitTest : public ::testing::Test {
