@@ -36,6 +36,9 @@ namespace inboxd {
 
 namespace {
 
+// A send's claim lasts this much longer than the send's own timeout (see start_send).
+constexpr std::chrono::milliseconds kClaimMargin{5000};
+
 // GET /metrics: the outboxes of the process, without a series per workspace. Each outbound
 // actor publishes its entry count and its oldest entry's queue time in a slot (registered once,
 // while it runs); a scrape sums and takes the oldest over the slots.
@@ -108,6 +111,7 @@ struct item {
 struct outbound_state {
   workspace ws;
   outbox_options opts;
+  uint64_t epoch = 0; // the workspace's lease epoch: every commit carries it
   std::shared_ptr<store> db;
   caf::actor workspace_actor;
   std::map<std::string, item> items;
@@ -162,13 +166,26 @@ void forget(ob_actor* self, const std::string& id) {
   st.gauges.publish(st.items.size(), st.queued);
 }
 
+// Commits a change of the outbox under the lease's epoch; `done` runs in the actor. A refused
+// epoch means another node owns the workspace now: the workspace actor is told, and drops this
+// actor.
+void commit(ob_actor* self, change_set cs, std::function<void(commit_result&)> done) {
+  auto& st = self->state;
+  cs.workspace_id = st.ws.id;
+  st.db->commit(std::move(cs), st.epoch,
+                in_actor<commit_result>(self, [self, done = std::move(done)](commit_result& r) {
+                  if (r.status == commit_status::stale_epoch)
+                    self->send(self->state.workspace_actor, fenced_atom::value, self->state.epoch);
+                  done(r);
+                }));
+}
+
 // Commits a change of the outbox that nothing waits for (best effort, logged when lost).
 void commit_quietly(ob_actor* self, change_set cs, const char* what) {
-  auto ws = self->state.ws.id;
-  cs.workspace_id = ws;
-  self->state.db->commit(std::move(cs), 0, [ws, what](commit_result r) {
+  commit(self, std::move(cs), [self, what](commit_result& r) {
     if (!r.ok())
-      spdlog::warn("outbound {}: {} not stored ({}): {}", ws, what, to_string(r.status), r.error);
+      spdlog::warn("outbound {}: {} not stored ({}): {}", self->state.ws.id, what,
+                   to_string(r.status), r.error);
   });
 }
 
@@ -216,18 +233,51 @@ void finish(ob_actor* self, item& it, bool sent, std::string wamid, int64_t code
   record(self, it);
 }
 
-void start_send(ob_actor* self, item& it) {
+void post(ob_actor* self, item& it) {
   auto& st = self->state;
-  it.in_flight = true;
-  ++st.in_flight;
-  if (it.entry.kind == "message")
-    st.busy_conversations.insert(it.entry.conversation_id);
   auto req = cloud_api_request(st.ws.send, st.ws.phone_number_id, it.entry.payload,
                                st.opts.timeout_ms);
   auto handle = caf::actor_cast<caf::actor>(self);
   auto id = it.entry.id;
   st.opts.transport->post(std::move(req), [handle, id](outbound_response res) {
     caf::anon_send(handle, send_done{id, std::move(res)});
+  });
+}
+
+// A send starts with its claim: the entry's stored due time moves past the send's timeout, in a
+// commit under the lease's epoch, and only once that is stored does the request go out. So a
+// node that lost the workspace sends nothing (its claim is refused), and the node that takes
+// the workspace over leaves an entry claimed just before alone until the claim runs out: if
+// the old node did send it, its answer was lost with the old node, and the entry goes out again
+// (at least once, never from two nodes at the same time).
+void start_send(ob_actor* self, item& it) {
+  auto& st = self->state;
+  it.in_flight = true;
+  ++st.in_flight;
+  if (it.entry.kind == "message")
+    st.busy_conversations.insert(it.entry.conversation_id);
+  change_set cs;
+  cs.outbox_reschedule.push_back(it.entry);
+  cs.outbox_reschedule.back().due_ms = now_ms() + st.opts.timeout_ms + kClaimMargin.count();
+  commit(self, std::move(cs), [self, id = it.entry.id](commit_result& r) {
+    auto& st = self->state;
+    auto found = st.items.find(id);
+    if (found == st.items.end())
+      return;
+    auto& it = found->second;
+    if (r.ok())
+      return post(self, it);
+    if (r.status == commit_status::stale_epoch)
+      return; // another node's now; this actor is about to be dropped, in flight until then
+    spdlog::warn("outbound {}: {} not claimed ({}): {}", st.ws.id, id, to_string(r.status),
+                 r.error);
+    it.in_flight = false;
+    --st.in_flight;
+    if (it.entry.kind == "message")
+      st.busy_conversations.erase(it.entry.conversation_id);
+    it.entry.due_ms = now_ms() + st.opts.retry_base_ms; // not an attempt: nothing went out
+    st.due.emplace(it.entry.due_ms, it.order, it.entry.id);
+    pump(self);
   });
 }
 
@@ -390,8 +440,10 @@ void load(ob_actor* self) {
 }
 
 caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<store> db,
-                                caf::actor workspace_actor, workspace ws, outbox_options opts) {
+                                caf::actor workspace_actor, workspace ws, outbox_options opts,
+                                uint64_t epoch) {
   auto& st = self->state;
+  st.epoch = epoch;
   st.ws = std::move(ws);
   st.opts = std::move(opts);
   st.db = std::move(db);
@@ -409,9 +461,10 @@ caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<store> db,
 } // namespace
 
 caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<store> db,
-                                caf::actor workspace_actor, workspace ws, outbox_options opts) {
-  return parent->spawn(outbound_behavior, std::move(db), std::move(workspace_actor),
-                       std::move(ws), std::move(opts));
+                                caf::actor workspace_actor, workspace ws, outbox_options opts,
+                                uint64_t epoch) {
+  return parent->spawn(outbound_behavior, std::move(db), std::move(workspace_actor), std::move(ws),
+                       std::move(opts), epoch);
 }
 
 } // namespace inboxd

@@ -35,7 +35,11 @@ struct outbox_options {
   int concurrency = 32;
 };
 
+/// `epoch`: the workspace's lease epoch (0 on a single node). Every write of the outbox carries
+/// it, and each send is claimed first by such a write, so a node that lost the workspace sends
+/// nothing more: its claim is refused, and the workspace actor is told (fenced_atom).
 caf::actor spawn_outbound_actor(caf::local_actor* parent, std::shared_ptr<store> db,
-                                caf::actor workspace_actor, workspace ws, outbox_options opts);
+                                caf::actor workspace_actor, workspace ws, outbox_options opts,
+                                uint64_t epoch);
 
 } // namespace inboxd

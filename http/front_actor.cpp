@@ -132,6 +132,19 @@ void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
   self->send(entry->actor, std::move(call));
 }
 
+// The workspace an API key names: ibx_<workspaceId>_<secret>, or ibx.<workspaceId>.<keyId>.<secret>
+// (keys made before 2026-12-03). Empty when it is neither.
+std::string key_workspace(const std::string& key) {
+  if (key.rfind("ibx_", 0) == 0) {
+    auto last = key.rfind('_');
+    return last > 4 ? key.substr(4, last - 4) : std::string();
+  }
+  if (key.rfind("ibx.", 0) != 0)
+    return {};
+  auto end = key.find('.', 4);
+  return end == std::string::npos ? std::string() : key.substr(4, end - 4);
+}
+
 // Inbox API: the API key names its workspace; that workspace's actor checks it.
 void inbox(front* self, const http_exchange& ex, inbox_call call) {
   auto& req = *ex.request;
@@ -144,13 +157,11 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
     return ex.reply.error(api_error::unauthorized,
                           "missing credentials (Authorization: Bearer or X-API-Key)");
   }
-  // ibx.<workspaceId>.<keyId>.<secret>
-  auto p1 = key.find('.');
-  auto p2 = p1 == std::string::npos ? p1 : key.find('.', p1 + 1);
-  if (p2 == std::string::npos || key.compare(0, p1, "ibx") != 0)
+  auto ws = key_workspace(key);
+  if (ws.empty())
     return ex.reply.error(api_error::unauthorized, "invalid API key");
   auto snap = self->state.deps.reg->get();
-  auto entry = snap->find_id(key.substr(p1 + 1, p2 - p1 - 1));
+  auto entry = snap->find_id(ws);
   if (!entry && resync(self, ex))
     return;
   if (!entry)
@@ -533,7 +544,7 @@ void handle(front* self, http_exchange& ex) {
       if (!token.empty() && req.header("x-api-key").empty() &&
           req.header("authorization").empty()) {
         auto with_token = std::make_shared<http_request>(req);
-        if (token.rfind("ibx.", 0) == 0)
+        if (token.rfind("ibx", 0) == 0) // an API key (a user token is a JWT: "eyJ...")
           with_token->headers.emplace_back("x-api-key", token);
         else
           with_token->headers.emplace_back("authorization", "Bearer " + token);

@@ -78,7 +78,8 @@ up() {
   done
 
   # Requests are placed by workspace: X-Workspace-Id (user tokens), the workspace id inside an
-  # API key (ibx.<workspaceId>.<keyId>.<secret>) or in an admin path; per-number webhook paths by
+  # API key (ibx_<workspaceId>_<secret>, or ibx.<workspaceId>.<keyId>.<secret> made before
+  # 2026-12-03) or in an admin path; per-number webhook paths by
   # their number; the rest (webhooks on the shared path) round-robin. The nodes forward what is
   # not theirs.
   cat >"$dir/haproxy.cfg" <<CFG
@@ -97,7 +98,8 @@ frontend inbox
   default_backend inboxd
 backend inboxd
   http-request set-var(txn.ws) req.hdr(x-workspace-id) if { req.hdr(x-workspace-id) -m found }
-  http-request set-var(txn.ws) req.hdr(x-api-key),field(2,.) if { req.hdr(x-api-key) -m found }
+  http-request set-var(txn.ws) req.hdr(x-api-key),regsub(^ibx_,),regsub(_[0-9a-f]+\$,) if { req.hdr(x-api-key) -m beg ibx_ }
+  http-request set-var(txn.ws) req.hdr(x-api-key),field(2,.) if { req.hdr(x-api-key) -m beg ibx. }
   http-request set-var(txn.ws) path,field(5,/) if { path_beg /api/admin/workspaces/ }
   http-request set-var(txn.ws) path,field(5,/) if { path_beg /api/webhook/whatsapp/ }
   balance hash var(txn.ws)

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "messages/crypto.hpp"
 #include "tests/e2e/e2e_test.hpp"
 
 namespace inboxd::test {
@@ -209,6 +210,36 @@ TEST_F(e2e_test, api_key_is_required_and_revocable) {
                        admin_headers());
   EXPECT_EQ(d.status, 204) << d.body;
   expect_error(client().get("/api/conversations", api_headers()), 401, "unauthorized");
+}
+
+// API.md "Scale-out": a key is ibx_<workspaceId>_<secret>, so a balancer can route by it. Keys
+// of the earlier form ibx.<workspaceId>.<keyId>.<secret>, stored before, keep working.
+TEST_F(e2e_test, api_keys_name_their_workspace_and_earlier_keys_still_work) {
+  ASSERT_EQ(api_key_.rfind("ibx_" + ws_id_ + "_", 0), 0u) << api_key_;
+  auto secret = api_key_.substr(4 + ws_id_.size() + 1);
+  EXPECT_EQ(secret.size(), 48u) << api_key_;
+  EXPECT_EQ(secret.find_first_not_of("0123456789abcdef"), std::string::npos) << api_key_;
+  // The same secret under another workspace's id names that workspace, where it is no key.
+  auto other = create_workspace("Other", "other", "109876543210");
+  ASSERT_EQ(other.status, 201) << other.body;
+  auto other_id = other.json().at("id").get<std::string>();
+  expect_error(
+      client().get("/api/conversations", {{"X-API-Key", "ibx_" + other_id + "_" + secret}}), 401,
+      "unauthorized");
+  expect_error(client().get("/api/conversations", {{"X-API-Key", "ibx__" + secret}}), 401,
+               "unauthorized");
+
+  // An earlier key, as it was stored (by the SHA-256 of the whole key), seen after a restart.
+  auto old_key = "ibx." + ws_id_ + ".key_earlier." + std::string(48, 'a');
+  EXPECT_EQ(redis_->cli("HSET {ws:" + ws_id_ + "}:apikeys key_earlier " + sha256_hex(old_key)),
+            "1\n");
+  EXPECT_EQ(inboxd_->stop(), 0) << inboxd_->log();
+  inboxd_ = std::make_unique<inboxd_process>(base_env());
+  wait_ready();
+  EXPECT_EQ(client().get("/api/conversations", {{"X-API-Key", old_key}}).status, 200);
+  expect_error(client().get("/api/conversations", {{"X-API-Key", old_key + "b"}}), 401,
+               "unauthorized");
+  EXPECT_EQ(client().get("/api/conversations", api_headers()).status, 200);
 }
 
 TEST_F(e2e_test, empty_workspace_lists_are_empty) {

@@ -87,7 +87,10 @@ TEST(IoScheduler, ActorsRunOnTheIoThreadAndTheirTimersFire) {
       .receive([&](uint64_t id) { seen = id; }, [](caf::error& e) { FAIL() << caf::to_string(e); });
   EXPECT_EQ(seen, thread.id);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms); // the delayed message took its time
+  // Ended while the io thread still runs it: the system's end waits for every actor, and once
+  // the thread is gone nothing would run `a` to its end (the test hung 1 run in 4 without this).
   self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->wait_for(a);
 }
 
 TEST(IoScheduler, ABusyActorYieldsTheThreadAfter64Messages) {
