@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
 
   // Redis: one server, or a Redis Cluster. Nothing connects before the threads start.
   std::shared_ptr<redis_executor> store;
-  std::function<void()> stop_redis;
+  std::function<void(std::function<void()>)> stop_redis; // runs its argument once stopped
   redis_client_timing node_timing;
   node_timing.command_timeout = std::chrono::milliseconds(cfg.redis_command_timeout_ms);
   if (cluster) {
@@ -72,13 +72,13 @@ int main(int argc, char** argv) {
                                              node_timing, timing);
     c->start();
     store = c;
-    stop_redis = [c] { c->stop(); };
+    stop_redis = [c](std::function<void()> done) { c->stop(std::move(done)); };
   } else {
     auto c = std::make_shared<redis_client>(io, std::get<redis_endpoint>(endpoint), size_t{1} << 20,
                                             node_timing);
     c->start();
     store = c;
-    stop_redis = [c] { c->stop(); };
+    stop_redis = [c](std::function<void()> done) { c->stop(std::move(done)); };
   }
 
   // The Cloud API client (outbound HTTPS) on its own thread.
@@ -205,9 +205,13 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
-    net::post(io, stop_redis);
+    // Redis calls still in flight (an actor's commit whose reply had not come) fail now, before
+    // the io_context stops: a call left in hiredis keeps its callback, and what that holds, alive.
+    std::promise<void> redis_stopped;
+    stop_redis([&] { redis_stopped.set_value(); });
+    redis_stopped.get_future().wait();
     work.reset();
-    net::post(io, [&] { io.stop(); }); // keep-alive sessions would keep it running
+    io.stop(); // keep-alive sessions would keep it running
     for (auto& t : threads)
       t.join();
     // The actor system ends here, after every io thread: the io scheduler's contract.

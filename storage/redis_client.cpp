@@ -673,10 +673,16 @@ void redis_client::start() {
   asio::post(impl_->strand_, [self = impl_] { self->do_start(); });
 }
 
-void redis_client::stop() {
-  if (impl_->stopped_.exchange(true))
+void redis_client::stop(std::function<void()> stopped) {
+  bool again = impl_->stopped_.exchange(true);
+  if (again && !stopped)
     return;
-  asio::post(impl_->strand_, [self = impl_] { self->do_stop(); });
+  asio::post(impl_->strand_, [self = impl_, again, stopped = std::move(stopped)] {
+    if (!again)
+      self->do_stop();
+    if (stopped)
+      stopped();
+  });
 }
 
 void redis_client::exec(redis_pipeline cmds, callback done) {

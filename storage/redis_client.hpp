@@ -100,8 +100,10 @@ public:
   /// Starts connecting (asynchronously). Call once.
   void start();
 
-  /// Closes the connection; pending calls fail. Must be called before the io_context stops.
-  void stop();
+  /// Closes the connection; pending calls fail (their callbacks run). `stopped`, when given, runs
+  /// on the io_context once that is done: stop the io_context only after it ran, or calls still
+  /// in flight keep what their callbacks hold alive for good.
+  void stop(std::function<void()> stopped = {});
 
   /// Sends `cmds` as one pipeline; see the contract above. Thread-safe.
   void exec(redis_pipeline cmds, callback done) override;

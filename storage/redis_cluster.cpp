@@ -145,12 +145,23 @@ struct redis_cluster::impl : std::enable_shared_from_this<impl> {
     schedule_refresh_locked(std::chrono::milliseconds(0));
   }
 
-  void stop() {
+  void stop(std::function<void()> done) {
     std::lock_guard lock(mu);
+    if (stopped && !done)
+      return;
     stopped = true;
     refresh_timer.cancel();
+    if (nodes.empty()) {
+      if (done)
+        asio::post(io, std::move(done));
+      return;
+    }
+    auto left = std::make_shared<std::atomic<size_t>>(nodes.size());
     for (auto& [name, c] : nodes)
-      c->stop();
+      c->stop([left, done] {
+        if (left->fetch_sub(1) == 1 && done)
+          done();
+      });
   }
 
   // Reads the slot map soon (coalesced: one read at a time, one more if asked meanwhile).
@@ -481,13 +492,8 @@ void redis_cluster::start() {
   impl_->start();
 }
 
-void redis_cluster::stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->stopped)
-      return;
-  }
-  impl_->stop();
+void redis_cluster::stop(std::function<void()> stopped) {
+  impl_->stop(std::move(stopped));
 }
 
 void redis_cluster::exec(redis_pipeline cmds, callback done) {

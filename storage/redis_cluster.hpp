@@ -76,8 +76,9 @@ public:
 
   /// Connects to the seeds and reads the slot map (asynchronously). Call once.
   void start();
-  /// Closes every connection; pending calls fail. Must be called before the io_context stops.
-  void stop();
+  /// Closes every connection; pending calls fail. `stopped`, when given, runs on the io_context
+  /// once every connection is closed (see redis_client::stop).
+  void stop(std::function<void()> stopped = {});
 
   void exec(redis_pipeline cmds, callback done) override;
   void exec_durable(redis_pipeline cmds, callback done) override;

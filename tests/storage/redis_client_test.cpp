@@ -459,6 +459,29 @@ TEST_F(RedisClientTest, StopFailsEveryPendingCallExactlyOnce) {
     EXPECT_EQ(hits[i], 1) << "call " << i;
 }
 
+// stop(done): a call still waiting for its reply (a BLPOP Redis holds) has failed when `done`
+// runs, so the io_context can stop then without leaving a callback behind (inboxd's shutdown).
+TEST_F(RedisClientTest, StopRunsItsCallbackAfterFailingCallsInFlight) {
+  auto* c = make_client(endpoint_of(server_->url()));
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 5s));
+  std::atomic<int> failed{0};
+  c->exec({{"BLPOP", "never-pushed", "30"}}, [&](redis_result r) {
+    if (!r.ok())
+      ++failed;
+  });
+  ASSERT_TRUE(
+      wait_until([&] { return info_field(*server_, "clients", "blocked_clients:") == 1; }, 5s));
+  std::promise<int> stopped;
+  c->stop([&] { stopped.set_value(failed.load()); });
+  auto f = stopped.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready) << "stop's callback never ran";
+  EXPECT_EQ(f.get(), 1) << "the blocked call had not failed when stop's callback ran";
+  // A second stop still reports.
+  std::promise<void> again;
+  c->stop([&] { again.set_value(); });
+  EXPECT_EQ(again.get_future().wait_for(5s), std::future_status::ready);
+}
+
 TEST_F(RedisClientTest, AuthAndSelect) {
   ASSERT_NE(server_->cli("CONFIG SET requirepass s3cret").find("OK"), std::string::npos);
   auto* good = make_client(
