@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
       transport->stop();
       return 2;
     }
-    fwd =
-        std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret, cfg.request_timeout_ms);
+    // A relayed event stream ends when the owner sends nothing (not even its pings) for 3 pings.
+    fwd = std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret,
+                                      cfg.request_timeout_ms, &io, 3 * cfg.sse_ping_ms);
     spdlog::info("scale-out: node {} at {}, lease {} ms", cfg.node_id, cfg.advertise_url,
                  cfg.lease_ms);
   }

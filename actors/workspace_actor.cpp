@@ -465,9 +465,8 @@ void forward_elsewhere(ws_actor* self, ingest_batch& b) {
 
 void forward_elsewhere(ws_actor* self, inbox_call& call) {
   auto& url = self->state.holder_url;
-  // An event stream is not forwarded (it would hold a forward open for its lifetime): the
-  // client retries, and the balancer sends it to the owner.
-  if (url.empty() || call.what == inbox_call::op::subscribe_events)
+  // An event stream is relayed from the owner for as long as it stays open (http/event_relay).
+  if (url.empty())
     return call.reply.error(api_error::unavailable,
                             "the workspace is served by another node; try again");
   call.reply.forward(url);

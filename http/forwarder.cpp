@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "http/event_relay.hpp"
+#include "http/https_client.hpp"
 #include "messages/crypto.hpp"
 #include "metrics/metrics.hpp"
 #include "whatsapp/outbound_transport.hpp"
@@ -17,8 +19,9 @@ enum class forward_outcome : uint8_t { answered, unreachable, second_hop };
 metrics::counter_family forwards(
     "inboxd_forwarded_requests_total",
     "Requests this node forwarded to the workspace's lease holder, by outcome: answered (the "
-    "owner's answer was passed on), unreachable (503), second_hop (a forwarded request that "
-    "would have needed another forward: 503).",
+    "owner's answer was passed on; a relayed event stream counts when the owner's answer "
+    "begins), unreachable (503), second_hop (a forwarded request that would have needed another "
+    "forward: 503).",
     metrics::label_values("outcome", {"answered", "unreachable", "second_hop"}));
 
 int64_t now_ms() {
@@ -37,11 +40,14 @@ bool hop_by_hop(const std::string& name) {
 } // namespace
 
 forwarder::forwarder(std::shared_ptr<outbound_transport> client, std::string node_id,
-                     std::string secret, int64_t timeout_ms)
+                     std::string secret, int64_t timeout_ms, boost::asio::io_context* io,
+                     int64_t stream_idle_ms)
   : client_(std::move(client)),
     node_(std::move(node_id)),
     secret_(std::move(secret)),
-    timeout_ms_(timeout_ms) {}
+    timeout_ms_(timeout_ms),
+    io_(io),
+    stream_idle_ms_(stream_idle_ms) {}
 
 std::string forwarder::sign(const std::string& secret, const std::string& method,
                             const std::string& target, const std::string& time,
@@ -78,6 +84,22 @@ bool forwarder::from_peer(const http_request& req) const {
   return constant_time_equal(sign(secret_, req.method, req.target, time, node, req.body), sig);
 }
 
+std::vector<std::pair<std::string, std::string>> forwarder::hop_headers(
+    const http_request& req, const std::string& body) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, value] : req.headers)
+    if (!hop_by_hop(name))
+      out.emplace_back(name, value);
+  if (req.header("x-request-id").empty())
+    out.emplace_back("x-request-id", req.request_id);
+  auto time = std::to_string(now_ms());
+  out.emplace_back("x-inboxd-hop", node_);
+  out.emplace_back("x-inboxd-hop-time", time);
+  out.emplace_back("x-inboxd-hop-signature",
+                   sign(secret_, req.method, req.target, time, node_, body));
+  return out;
+}
+
 void forwarder::forward(const http_request& req, const std::string& owner_url, std::string body,
                         std::function<void(http_response)> done) const {
   if (is_hop(req)) {
@@ -89,16 +111,7 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
   out.method = req.method;
   out.url = owner_url + req.target;
   out.timeout_ms = timeout_ms_;
-  for (auto& [name, value] : req.headers)
-    if (!hop_by_hop(name))
-      out.headers.emplace_back(name, value);
-  if (req.header("x-request-id").empty())
-    out.headers.emplace_back("x-request-id", req.request_id);
-  auto time = std::to_string(now_ms());
-  out.headers.emplace_back("x-inboxd-hop", node_);
-  out.headers.emplace_back("x-inboxd-hop-time", time);
-  out.headers.emplace_back("x-inboxd-hop-signature",
-                           sign(secret_, req.method, req.target, time, node_, body));
+  out.headers = hop_headers(req, body);
   out.body = std::move(body);
   client_->post(std::move(out), [done = std::move(done)](outbound_response res) {
     if (!res.ok()) {
@@ -116,6 +129,30 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
   });
 }
 
+void forwarder::forward_stream(const http_request& req, const std::string& owner_url,
+                               reply_handle reply) const {
+  if (is_hop(req)) {
+    forwards.inc(static_cast<size_t>(forward_outcome::second_hop));
+    return reply.error(api_error::unavailable, "the workspace is moving between nodes; try again");
+  }
+  auto parsed = parse_http_url(owner_url);
+  auto* url = std::get_if<http_url>(&parsed);
+  if (!io_ || !url || url->tls) { // peers speak plain HTTP (DESIGN.md "Scale-out")
+    forwards.inc(static_cast<size_t>(forward_outcome::unreachable));
+    return reply.error(api_error::unavailable, "the workspace's node is unreachable; try again");
+  }
+  std::string text = req.method + " " + req.target + " HTTP/1.1\r\nHost: " + url->host + ":" +
+                     std::to_string(url->port) + "\r\n";
+  for (auto& [name, value] : hop_headers(req, req.body))
+    text.append(name).append(": ").append(value).append("\r\n");
+  text += "Connection: close\r\n\r\n";
+  relay_event_stream(*io_, url->host, url->port, std::move(text), std::move(reply),
+                     relay_timing{timeout_ms_, stream_idle_ms_}, [](bool reached) {
+                       forwards.inc(static_cast<size_t>(reached ? forward_outcome::answered
+                                                                : forward_outcome::unreachable));
+                     });
+}
+
 namespace {
 
 class forwarding_sink final : public reply_sink {
@@ -129,6 +166,8 @@ public:
   }
   void set_route(int route) override { inner_.set_route(route); }
   void forward(const std::string& owner_url) override {
+    if (req_->method == "GET" && req_->path == "/api/events")
+      return fwd_->forward_stream(*req_, owner_url, inner_);
     fwd_->forward(*req_, owner_url, req_->body,
                   [inner = inner_](http_response res) { inner.send(std::move(res)); });
   }

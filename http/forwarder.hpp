@@ -15,8 +15,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "messages/http_exchange.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace inboxd {
 
@@ -24,13 +30,25 @@ class outbound_transport;
 
 class forwarder {
 public:
+  /// Event streams are relayed on `io` (http/event_relay.hpp) when it is given, else refused.
   forwarder(std::shared_ptr<outbound_transport> client, std::string node_id, std::string secret,
-            int64_t timeout_ms);
+            int64_t timeout_ms, boost::asio::io_context* io = nullptr,
+            int64_t stream_idle_ms = 45000);
 
   /// Sends `req` with `body` in place of its own to `owner_url` (http://host:port) and hands the
   /// owner's answer to `done`: 503 when it cannot be reached or `req` came through a hop already.
   void forward(const http_request& req, const std::string& owner_url, std::string body,
                std::function<void(http_response)> done) const;
+
+  /// Relays the event stream `req` asks for (GET /api/events) from `owner_url` to `reply`;
+  /// 503 when it cannot, or when `req` came through a hop already.
+  void forward_stream(const http_request& req, const std::string& owner_url,
+                      reply_handle reply) const;
+
+  /// `req`'s headers for the owner: its own but those of this hop's connection, and the signed
+  /// hop headers over `body`.
+  std::vector<std::pair<std::string, std::string>> hop_headers(const http_request& req,
+                                                               const std::string& body) const;
 
   /// Whether `req` was forwarded by a node of this deployment (a valid hop signature).
   bool from_peer(const http_request& req) const;
@@ -47,6 +65,8 @@ private:
   std::shared_ptr<outbound_transport> client_;
   std::string node_, secret_;
   int64_t timeout_ms_;
+  boost::asio::io_context* io_;
+  int64_t stream_idle_ms_;
 };
 
 /// `inner` (a session's reply handle) with forward() done by `fwd`: the owner's answer to `req`

@@ -17,6 +17,7 @@
 
 #include "tests/e2e/e2e_test.hpp"
 #include "tests/support/io_thread.hpp"
+#include "tests/support/sse_client.hpp"
 #include "tests/support/tcp_proxy.hpp"
 
 namespace inboxd::test {
@@ -314,6 +315,56 @@ TEST_F(scale_out_pause_test, a_paused_owner_is_fenced_and_nothing_it_writes_late
   ASSERT_EQ(post(*b_, late).status, 200);
   EXPECT_EQ(texts(*b_), (std::vector<std::string>{"b took over", "before", "late-while-paused"}));
   EXPECT_EQ(owner_node(), "b");
+}
+
+// The text of the next message.created event on `events` ("" when none comes).
+std::string next_message_text(sse_client& events, std::string* id = nullptr) {
+  while (auto e = events.next()) {
+    if (e->type != "message.created")
+      continue;
+    if (id)
+      *id = e->id;
+    return e->json()["message"].value("text", "");
+  }
+  return "";
+}
+
+// An event stream opened on the node without the lease is relayed from the owner (with its
+// Last-Event-ID); it ends when the owner hands the workspace over, and the client resuming on
+// the new owner misses nothing.
+TEST_F(scale_out_test, an_event_stream_through_the_node_without_the_lease_is_relayed) {
+  header_list auth{{"X-API-Key", key_}};
+  std::string first_id, second_id;
+  {
+    sse_client relayed(b_->port(), "/api/events", auth);
+    ASSERT_EQ(relayed.read_head(), 200) << relayed.head() << relayed.body();
+    ASSERT_EQ(post(*a_, text_body("one")).status, 200);
+    ASSERT_EQ(post(*b_, text_body("two")).status, 200);
+    EXPECT_EQ(next_message_text(relayed, &first_id), "one");
+    EXPECT_EQ(next_message_text(relayed, &second_id), "two");
+  }
+  EXPECT_EQ(owner_node(), "a");
+  EXPECT_GE(metric(b_->port(), "inboxd_forwarded_requests_total{outcome=\"answered\"}"), 2);
+  // Resumed through b: the owner replays what followed the client's last event.
+  auto resumed_auth = auth;
+  resumed_auth.emplace_back("Last-Event-ID", first_id);
+  sse_client resumed(b_->port(), "/api/events", resumed_auth);
+  ASSERT_EQ(resumed.read_head(), 200) << resumed.head() << resumed.body();
+  EXPECT_EQ(next_message_text(resumed), "two");
+  // a hands the workspace over (SIGTERM): the relayed stream ends with a's.
+  EXPECT_EQ(a_->stop(), 0);
+  EXPECT_TRUE(resumed.wait_closed(std::chrono::seconds(10)));
+  // Meanwhile a message arrives; b takes the lease (after trusting a's for up to a second).
+  int status = 0;
+  for (int i = 0; i < 50 && (status = post(*b_, text_body("three")).status) != 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(owner_node(), "b");
+  auto last_auth = auth;
+  last_auth.emplace_back("Last-Event-ID", second_id);
+  sse_client on_owner(b_->port(), "/api/events", last_auth);
+  ASSERT_EQ(on_owner.read_head(), 200) << on_owner.head() << on_owner.body();
+  EXPECT_EQ(next_message_text(on_owner), "three");
 }
 
 // 50 first messages from one new contact arrive at once through both nodes while the owner
