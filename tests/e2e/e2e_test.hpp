@@ -27,6 +27,14 @@ inline constexpr const char* kVerifyToken = "e2e-verify-token";
 inline constexpr const char* kKapsoSecret = "e2e-kapso-secret";
 inline constexpr const char* kPhoneNumberId = "1122334455667";
 inline constexpr size_t kWebhookLimit = 3 * 1024 * 1024;
+inline constexpr const char* kClusterSecret = "e2e-cluster-secret-0123456789"; // scale-out tests
+
+/// The value of one sample line `name{labels} value` of GET /metrics on `port` (-1 when absent).
+inline double metric(int port, const std::string& series) {
+  auto page = "\n" + http_client(port, false).get("/metrics").body;
+  auto pos = page.find("\n" + series + " ");
+  return pos == std::string::npos ? -1 : std::stod(page.substr(pos + series.size() + 2));
+}
 
 /// Expects the error shape {"error":{"code","message"}} with the given status and code.
 inline void expect_error(const http_response& r, int status, const std::string& code) {
@@ -66,6 +74,36 @@ inline int deliver_until_acknowledged(const std::function<int(int attempt)>& pos
     status = post(attempt);
   }
   return status;
+}
+
+/// The settings of scale-out node `name` on `port` (its advertised address) sharing `redis_url`.
+inline inboxd_process::env_map node_env(const std::string& name, int port,
+                                        const std::string& redis_url, const std::string& lease_ms) {
+  return {{"INBOXD_REDIS_URL", redis_url},
+          {"INBOXD_HTTP_PORT", std::to_string(port)},
+          {"INBOXD_ADMIN_TOKEN", kAdminToken},
+          {"INBOXD_META_APP_SECRET", kMetaSecret},
+          {"INBOXD_NODE_ID", name},
+          {"INBOXD_ADVERTISE_URL", "http://127.0.0.1:" + std::to_string(port)},
+          {"INBOXD_CLUSTER_SECRET", kClusterSecret},
+          {"INBOXD_LEASE_MS", lease_ms},
+          {"INBOXD_LOG_LEVEL", "info"}};
+}
+
+/// The status of a signed Meta webhook `raw` posted to the node on `port` (0 when it cannot be
+/// reached: refused, reset, or no node at all).
+inline int webhook_status(int port, const std::string& raw) {
+  if (port == 0)
+    return 0;
+  try {
+    return http_client(port, false)
+        .request("POST", "/api/webhook/whatsapp", raw,
+                 {{"Content-Type", "application/json"},
+                  {"X-Hub-Signature-256", meta_signature(kMetaSecret, raw)}})
+        .status;
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 /// Contact phone -> the texts of the webhooks from it that were answered 200.

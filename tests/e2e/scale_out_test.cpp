@@ -8,7 +8,6 @@
 #include <csignal>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -25,19 +24,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kClusterSecret = "e2e-cluster-secret-0123456789";
-
-// The value of one sample line `name{labels} value` of a /metrics page (-1 when absent).
-double metric(int port, const std::string& series) {
-  auto page = http_client(port, false).get("/metrics").body;
-  std::istringstream in(page);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 class scale_out_test : public ::testing::Test {
 protected:
   // Leases of 10 minutes: nothing runs out or renews by itself during a test; the tests end a
@@ -51,18 +37,10 @@ protected:
       auto port = free_port();
       bool is_a = name == std::string("a");
       auto& node = is_a ? a_ : b_;
-      node = std::make_unique<inboxd_process>(inboxd_process::env_map{
-          {"INBOXD_REDIS_URL", is_a ? redis_url_of_a() : redis_.url()},
-          // Longer than any pause of a test: a paused node's connection is not given up.
-          {"INBOXD_REDIS_COMMAND_TIMEOUT_MS", "30000"},
-          {"INBOXD_HTTP_PORT", std::to_string(port)},
-          {"INBOXD_ADMIN_TOKEN", kAdminToken},
-          {"INBOXD_META_APP_SECRET", kMetaSecret},
-          {"INBOXD_NODE_ID", name},
-          {"INBOXD_ADVERTISE_URL", "http://127.0.0.1:" + std::to_string(port)},
-          {"INBOXD_CLUSTER_SECRET", kClusterSecret},
-          {"INBOXD_LEASE_MS", lease_ms()},
-          {"INBOXD_LOG_LEVEL", "info"}});
+      auto env = node_env(name, port, is_a ? redis_url_of_a() : redis_.url(), lease_ms());
+      // Longer than any pause of a test: a paused node's connection is not given up.
+      env["INBOXD_REDIS_COMMAND_TIMEOUT_MS"] = "30000";
+      node = std::make_unique<inboxd_process>(env);
       wait_until_ready(node->port());
     }
   }
@@ -112,18 +90,6 @@ protected:
       value["contacts"][0]["wa_id"] = from;
     }
     return body.dump();
-  }
-  // The status of a webhook post (0 when the node cannot be reached).
-  int post_status(int port, const std::string& raw) {
-    try {
-      return http_client(port, false)
-          .request("POST", "/api/webhook/whatsapp", raw,
-                   {{"Content-Type", "application/json"},
-                    {"X-Hub-Signature-256", meta_signature(kMetaSecret, raw)}})
-          .status;
-    } catch (const std::exception&) {
-      return 0;
-    }
   }
   http_response post(inboxd_process& node, const std::string& raw) {
     return http_client(node.port(), false)
@@ -281,7 +247,7 @@ TEST_F(scale_out_pause_test, a_paused_owner_is_fenced_and_nothing_it_writes_late
   proxy_->hold();
   auto late = text_body("late-while-paused");
   int late_status = -1;
-  std::thread late_post([&] { late_status = post_status(a_->port(), late); });
+  std::thread late_post([&] { late_status = webhook_status(a_->port(), late); });
   // a's commit of it is on its way (held in the proxy): now a stops.
   bool caught =
       wait_until([&] { return proxy_->holds("late-while-paused"); }, std::chrono::seconds(10));
@@ -389,7 +355,7 @@ TEST_F(scale_out_test, concurrent_first_messages_of_a_new_contact_during_a_hand_
           [&](int attempt) {
             // Half start at a, half at b; after a failure the other node (a refuses once gone).
             bool to_a = (i + attempt) % 2 == 0;
-            return post_status(to_a ? a_->port() : b_->port(), bodies[i]);
+            return webhook_status(to_a ? a_->port() : b_->port(), bodies[i]);
           },
           std::chrono::seconds(20));
     });
@@ -441,7 +407,7 @@ TEST_F(scale_out_failover_test, a_killed_owner_loses_nothing_acknowledged_and_is
         int status = deliver_until_acknowledged(
             [&](int attempt) {
               bool to_a = (i + attempt) % 2 == 0 && !killed.load();
-              return post_status(to_a ? a_->port() : b_->port(), body);
+              return webhook_status(to_a ? a_->port() : b_->port(), body);
             },
             std::chrono::seconds(20));
         ++sent;
