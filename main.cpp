@@ -104,8 +104,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     // A relayed event stream ends when the owner sends nothing (not even its pings) for 3 pings.
-    fwd = std::make_shared<forwarder>(peers, cfg.node_id, cfg.cluster_secret,
-                                      cfg.request_timeout_ms, &io, 3 * cfg.sse_ping_ms);
+    // The hop header names this node and its address: an owner that sees most of a
+    // workspace's webhooks arrive through this node hands the lease over to it.
+    fwd = std::make_shared<forwarder>(peers, cfg.node_id + " " + cfg.advertise_url,
+                                      cfg.cluster_secret, cfg.request_timeout_ms, &io,
+                                      3 * cfg.sse_ping_ms);
     spdlog::info("scale-out: node {} at {}, lease {} ms", cfg.node_id, cfg.advertise_url,
                  cfg.lease_ms);
   }

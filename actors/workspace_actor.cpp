@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
@@ -57,6 +58,10 @@ struct workspace_state {
   bool releasing = false; // stopping: the lease's release is not answered yet
   std::vector<std::variant<ingest_batch, inbox_call>> waiting; // arrived while acquiring/loading
   std::string holder_url; // !owner: the holder's node, known until holder_until
+  // Owner: webhook events since the last hand-over decision, straight from Meta/Kapso (or the
+  // balancer) and through each peer ("<node> <url>"): the lease follows them (hand_over_if_due).
+  uint64_t direct_events = 0;
+  std::map<std::string, uint64_t> via_events;
   std::chrono::steady_clock::time_point holder_until, renewed_at;
   static inline const char* name = "workspace";
 };
@@ -85,13 +90,19 @@ nlohmann::json member_api(const std::string& user, const member& m) {
 caf::behavior running(ws_actor* self);
 void load(ws_actor* self);
 
-enum class lease_change : uint8_t { acquired, lost, released };
+enum class lease_change : uint8_t { acquired, lost, released, handed_over };
 
 metrics::counter_family lease_changes(
     "inboxd_lease_changes_total",
     "Workspace leases this node acquired, lost (another node took over, a renew failed for a "
-    "whole TTL, or a commit was fenced) and released (shutdown).",
-    metrics::label_values("change", {"acquired", "lost", "released"}));
+    "whole TTL, or a commit was fenced), released (shutdown) and handed over (to the node most "
+    "of the workspace's webhooks came through).",
+    metrics::label_values("change", {"acquired", "lost", "released", "handed_over"}));
+
+// A lease is handed over at a renewal when, of the last (at least) this many webhook events,
+// this many times more came through one peer than straight and through all others together.
+constexpr uint64_t kHandOverMinEvents = 20;
+constexpr uint64_t kHandOverRatio = 3;
 
 metrics::gauge_family leases_held("inboxd_leases_held",
                                   "Workspace leases this node holds (scale-out).");
@@ -240,7 +251,7 @@ void ingest(ws_actor* self, ingest_batch& batch) {
       st.index.put_conversation(fresh);
       conv_id = fresh.id;
     }
-    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack, {}});
+    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack, {}, {}});
   }
 }
 
@@ -490,13 +501,15 @@ void renew(ws_actor* self, uint64_t epoch);
 
 // The lease is gone (`holder_url` took it, "" when unknown): everything of the workspace held
 // here is dropped; requests are forwarded from now on.
-void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms) {
+void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms,
+                lease_change why = lease_change::lost) {
   auto& st = self->state;
   if (!st.owner)
     return;
-  spdlog::warn("workspace {}: lease of epoch {} lost{}{}", st.ws.id, st.epoch,
-               holder_url.empty() ? "" : " to ", holder_url);
-  lease_changes.inc(static_cast<size_t>(lease_change::lost));
+  if (why == lease_change::lost)
+    spdlog::warn("workspace {}: lease of epoch {} lost{}{}", st.ws.id, st.epoch,
+                 holder_url.empty() ? "" : " to ", holder_url);
+  lease_changes.inc(static_cast<size_t>(why));
   leases_held.add(-1);
   st.owner = false;
   for (auto& [id, c] : st.children) {
@@ -517,6 +530,8 @@ void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms) {
   st.api_keys.clear();
   st.members.clear();
   st.timers.clear(); // their ticks, like the renewal's, are dropped from now on
+  st.direct_events = 0;
+  st.via_events.clear();
   st.holder_url = std::move(holder_url);
   st.holder_until = std::chrono::steady_clock::now() +
                     std::min(std::chrono::milliseconds(ttl_ms), kHolderRecheck);
@@ -567,7 +582,14 @@ void acquire(ws_actor* self) {
 template <class Message>
 void not_owner_request(ws_actor* self, Message& m) {
   auto& st = self->state;
-  if (!st.holder_url.empty() && std::chrono::steady_clock::now() < st.holder_until)
+  // A request a peer forwarded here says that peer no longer holds the lease (it may have handed
+  // it to this node): Redis is asked instead of what this node last learned.
+  bool forwarded = false;
+  if constexpr (std::is_same_v<Message, ingest_batch>)
+    forwarded = !m.via.empty();
+  else
+    forwarded = m.forwarded;
+  if (!forwarded && !st.holder_url.empty() && std::chrono::steady_clock::now() < st.holder_until)
     return forward_elsewhere(self, m);
   st.waiting.emplace_back(std::move(m));
   if (!st.acquiring)
@@ -583,6 +605,66 @@ caf::behavior not_owner(ws_actor* self) {
   };
 }
 
+// Webhook events of a batch, by where they came from (for hand_over_if_due).
+void note_origin(ws_actor* self, const ingest_batch& b) {
+  auto& st = self->state;
+  if (b.via.empty())
+    st.direct_events += b.events.size();
+  else if (st.via_events.size() < 64 || st.via_events.count(b.via))
+    st.via_events[b.via] += b.events.size();
+}
+
+// At a renewal, once kHandOverMinEvents webhook events arrived since the last decision: hands
+// the lease over to the peer most of them came through, if kHandOverRatio holds (the balancer
+// sends this workspace's webhooks there), and starts counting anew. True when the hand-over is
+// under way (it renews again should it fail).
+bool hand_over_if_due(ws_actor* self) {
+  auto& st = self->state;
+  uint64_t total = st.direct_events;
+  for (auto& [via, n] : st.via_events)
+    total += n;
+  if (total < kHandOverMinEvents)
+    return false;
+  std::string best;
+  uint64_t best_events = 0, others = st.direct_events;
+  for (auto& [via, n] : st.via_events) {
+    if (n > best_events) {
+      others += best_events;
+      best = via;
+      best_events = n;
+    } else {
+      others += n;
+    }
+  }
+  st.direct_events = 0;
+  st.via_events.clear();
+  auto space = best.find(' ');
+  if (best_events < kHandOverRatio * others || space == std::string::npos)
+    return false;
+  lease_claim successor{best.substr(0, space), best.substr(space + 1), st.opts.lease.ttl_ms};
+  if (successor.node == st.opts.lease.node)
+    return false;
+  spdlog::info(
+      "workspace {}: handing the lease over to {} ({} webhook events came through it, "
+      "{} otherwise)",
+      st.ws.id, successor.node, best_events, others);
+  auto epoch = st.epoch;
+  registry_db(self).hand_over_lease(
+      st.ws.id, st.opts.lease, epoch, successor,
+      in_actor<lease_reply>(self, [self, epoch, to = successor.node](lease_reply& r) {
+        auto& st = self->state;
+        if (!st.owner || epoch != st.epoch)
+          return;
+        if (!r.ok) {
+          spdlog::warn("workspace {}: lease hand-over failed: {}", st.ws.id, r.error);
+          return schedule_renew(self);
+        }
+        lose_lease(self, r.holder_url, r.ttl_ms,
+                   r.holder_node == to ? lease_change::handed_over : lease_change::lost);
+      }));
+  return true;
+}
+
 void renew(ws_actor* self, uint64_t epoch) {
   auto& st = self->state;
   if (!st.owner || epoch != st.epoch)
@@ -595,6 +677,8 @@ void renew(ws_actor* self, uint64_t epoch) {
         auto now = std::chrono::steady_clock::now();
         if (r.ok && r.mine) {
           st.renewed_at = now;
+          if (hand_over_if_due(self))
+            return;
         } else if (r.ok) {
           return lose_lease(self, r.holder_url, r.ttl_ms);
         } else {
@@ -614,7 +698,10 @@ caf::behavior running(ws_actor* self) {
         if (self->state.owner && epoch == self->state.epoch)
           lose_lease(self, "", 0);
       },
-      [self](ingest_batch& b) { ingest(self, b); },
+      [self](ingest_batch& b) {
+        note_origin(self, b);
+        ingest(self, b);
+      },
       [self](inbox_call& call) { handle_call(self, call); },
       [self](conversation_changed& c) {
         auto& idx = self->state.index;

@@ -84,6 +84,17 @@ bool forwarder::from_peer(const http_request& req) const {
   return constant_time_equal(sign(secret_, req.method, req.target, time, node, req.body), sig);
 }
 
+bool forwarder::may_forward(const http_request& req, const std::string& owner_url) {
+  if (!is_hop(req))
+    return true;
+  // Back to the node it came from, once: that node forwarded it here while this node handed
+  // the workspace over to it (its view of the lease was a second old at most).
+  auto from = req.header("x-inboxd-hop");
+  auto space = from.find(' ');
+  return req.header("x-inboxd-hops") == "1" && space != std::string::npos &&
+         from.substr(space + 1) == owner_url;
+}
+
 std::vector<std::pair<std::string, std::string>> forwarder::hop_headers(
     const http_request& req, const std::string& body) const {
   std::vector<std::pair<std::string, std::string>> out;
@@ -94,6 +105,7 @@ std::vector<std::pair<std::string, std::string>> forwarder::hop_headers(
     out.emplace_back("x-request-id", req.request_id);
   auto time = std::to_string(now_ms());
   out.emplace_back("x-inboxd-hop", node_);
+  out.emplace_back("x-inboxd-hops", is_hop(req) ? "2" : "1");
   out.emplace_back("x-inboxd-hop-time", time);
   out.emplace_back("x-inboxd-hop-signature",
                    sign(secret_, req.method, req.target, time, node_, body));
@@ -102,7 +114,7 @@ std::vector<std::pair<std::string, std::string>> forwarder::hop_headers(
 
 void forwarder::forward(const http_request& req, const std::string& owner_url, std::string body,
                         std::function<void(http_response)> done) const {
-  if (is_hop(req)) {
+  if (!may_forward(req, owner_url)) {
     forwards.inc(static_cast<size_t>(forward_outcome::second_hop));
     return done(
         make_error(api_error::unavailable, "the workspace is moving between nodes; try again"));
@@ -131,7 +143,7 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
 
 void forwarder::forward_stream(const http_request& req, const std::string& owner_url,
                                reply_handle reply) const {
-  if (is_hop(req)) {
+  if (!may_forward(req, owner_url)) {
     forwards.inc(static_cast<size_t>(forward_outcome::second_hop));
     return reply.error(api_error::unavailable, "the workspace is moving between nodes; try again");
   }

@@ -1,13 +1,15 @@
 #pragma once
 // Forwards a request to the node that holds its workspace's lease (DESIGN.md "Scale-out"): once,
 // over plain HTTP, with hop headers signed by the cluster secret. The receiving node never
-// forwards a forwarded request again (no second hop: it answers 503 and the client retries), and
+// forwards a forwarded request again (no second hop: it answers 503 and the client retries) but
+// back to the node it came from, once, when the lease names that node (a hand-over: the sender
+// still believed this node held it; x-inboxd-hops counts the hops, at most 2), and
 // it takes a webhook part from a peer on the signature of the cluster secret, since the part is
 // not the body Meta or Kapso signed.
 //
-// Hop headers: x-inboxd-hop (the sending node), x-inboxd-hop-time (ms since the epoch) and
-// x-inboxd-hop-signature = hex HMAC-SHA256(secret, method \n target \n time \n node \n body);
-// a signature older or newer than 60 s is refused.
+// Hop headers: x-inboxd-hop (the sending node: "<node id> <advertised url>"), x-inboxd-hop-time (ms
+// since the epoch) and x-inboxd-hop-signature = hex HMAC-SHA256(secret, method \n target \n time \n
+// node \n body); a signature older or newer than 60 s is refused.
 //
 // Thread-safe; forward() never blocks, `done` runs once on the HTTP client's thread.
 
@@ -53,7 +55,11 @@ public:
   /// Whether `req` was forwarded by a node of this deployment (a valid hop signature).
   bool from_peer(const http_request& req) const;
 
-  /// Whether `req` carries a hop header at all (signed or not): it must not be forwarded again.
+  /// Whether `req` may go to `owner_url`: it carries no hop header, or it is sent back, once, to
+  /// the node it came from (see above).
+  static bool may_forward(const http_request& req, const std::string& owner_url);
+
+  /// Whether `req` carries a hop header at all (signed or not).
   static bool is_hop(const http_request& req);
 
   /// The hop signature of a request (for tests).

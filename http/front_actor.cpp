@@ -8,6 +8,7 @@
 
 #include "actors/dropped.hpp"
 #include "actors/registry.hpp"
+#include "http/forwarder.hpp"
 #include "http/json_body.hpp"
 #include "http/jwt.hpp"
 #include "http/router.hpp"
@@ -129,6 +130,7 @@ void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
   if (!entry)
     return ex.reply.error(api_error::forbidden, "not a member of this workspace");
   call.user_id = verified.claims.sub;
+  call.forwarded = forwarder::is_hop(*ex.request);
   self->send(entry->actor, std::move(call));
 }
 
@@ -167,6 +169,7 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
   if (!entry)
     return ex.reply.error(api_error::unauthorized, "invalid API key");
   call.api_key = std::move(key);
+  call.forwarded = forwarder::is_hop(req);
   self->send(entry->actor, std::move(call));
 }
 
@@ -483,6 +486,7 @@ void handle(front* self, http_exchange& ex) {
           return;
       }
       call.reply = reply;
+      call.forwarded = forwarder::is_hop(req);
       self->send(entry->actor, std::move(call));
       return;
     }

@@ -38,10 +38,11 @@ bool ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
     return meta ? verify_meta_signature(secret, req.body, sig)
                 : verify_kapso_signature(secret, req.body, sig);
   };
-  bool verified = !sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret);
-  // A part of a body another node of this deployment checked and split (http/forwarder.hpp).
-  bool from_peer = !verified && deps.fwd && deps.fwd->from_peer(req);
-  verified = verified || from_peer;
+  // A body (or a part of one) another node of this deployment checked and forwarded
+  // (http/forwarder.hpp): its hop signature stands for Meta's or Kapso's.
+  bool from_peer = deps.fwd && forwarder::is_hop(req) && deps.fwd->from_peer(req);
+  bool verified =
+      from_peer || (!sig.empty() && verify(meta ? cfg.meta_app_secret : cfg.kapso_webhook_secret));
   nlohmann::json body;
   std::string parse_error;
   bool parsed = parse_json_bounded(req.body, body, parse_error);
@@ -112,7 +113,7 @@ bool ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   if (deps.fwd)
     shared_body = std::make_shared<const nlohmann::json>(std::move(body));
   for (auto& [entry, evs] : by_ws) {
-    ingest_batch batch{std::move(evs), ack, {}};
+    ingest_batch batch{std::move(evs), ack, {}, from_peer ? req.header("x-inboxd-hop") : ""};
     if (deps.fwd) {
       // Not this node's workspace after all: its part of the body goes to the owner, and its
       // items complete with the owner's answer.

@@ -29,6 +29,9 @@ struct ingest_batch {
   /// sends it this batch's part of the webhook body and completes the events with its answer.
   /// Unset (or on the way to a conversation actor): the events fail when the workspace moved.
   std::function<void(const std::string& owner_url)> moved;
+  /// Scale-out: "<node> <url>" of the peer that forwarded this batch (a valid hop signature);
+  /// "" when it came straight from Meta or Kapso.
+  std::string via;
 };
 
 /// A well-signed payload for a phone_number_id no workspace owns (front -> directory).
@@ -71,6 +74,9 @@ struct inbox_call {
   bool value_null = false;
   std::string name;
   bool has_name = false, name_null = false, has_tags = false;
+  /// Scale-out: the request came from a peer (a hop header): the workspace actor asks Redis who
+  /// holds the lease instead of trusting what it last learned (the peer may have handed it here).
+  bool forwarded = false;
   // Set by the workspace actor once authorized, for the conversation actor's role checks.
   std::string principal, role;
   std::string phone;

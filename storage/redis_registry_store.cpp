@@ -436,6 +436,15 @@ void redis_registry_store::renew_lease(std::string workspace_id, lease_claim me,
              [done = std::move(done)](redis_result r) { done(read_lease(r)); });
 }
 
+void redis_registry_store::hand_over_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                                           lease_claim successor, lease_done done) {
+  run_script(client_, hand_over_lease_script(),
+             {keys::owner(workspace_id), keys::epoch(workspace_id)},
+             {me.node, me.url, std::to_string(me.ttl_ms), std::to_string(epoch), successor.node,
+              successor.url},
+             [done = std::move(done)](redis_result r) { done(read_lease(r)); });
+}
+
 void redis_registry_store::release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                                          lease_done done) {
   run_script(client_, release_lease_script(),

@@ -35,6 +35,8 @@ public:
   void acquire_lease(std::string workspace_id, lease_claim me, lease_done done) override;
   void renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                    lease_done done) override;
+  void hand_over_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                       lease_claim successor, lease_done done) override;
   void release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                      lease_done done) override;
 

@@ -110,7 +110,26 @@ end
 return {'held', '0', '', '', 0}
 )LUA";
 
+// ARGV[1] = node, ARGV[2] = url, ARGV[3] = TTL ms, ARGV[4] = the epoch held, ARGV[5] = the
+// successor's node, ARGV[6] = its url. While this node holds the lease under that epoch, the
+// lease names the successor instead (same epoch, a whole TTL): every node forwards to it, and
+// its first request takes the lease under a new epoch (acquire: the lease names it), which fences
+// what this node still has in flight. Unanswered by the successor, it runs out like any lease.
+// Not held so: nobody is named (the lease was lost already; the next request asks again).
+constexpr const char* kHandOverLease = R"LUA(
+if redis.call('GET', KEYS[1]) == ARGV[4] .. '|' .. ARGV[1] .. '|' .. ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6], 'PX', ARGV[3])
+  return {'held', ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[3])}
+end
+return {'held', '0', '', '', 0}
+)LUA";
+
 } // namespace
+
+const lua_script& hand_over_lease_script() {
+  static const lua_script s{kHandOverLease};
+  return s;
+}
 
 const lua_script& acquire_lease_script() {
   static const lua_script s{kAcquireLease};

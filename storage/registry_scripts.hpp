@@ -22,6 +22,7 @@ const lua_script& delete_dead_letters_script();
 /// A workspace's lease: taken (a new epoch), renewed, released.
 const lua_script& acquire_lease_script();
 const lua_script& renew_lease_script();
+const lua_script& hand_over_lease_script();
 const lua_script& release_lease_script();
 
 } // namespace inboxd

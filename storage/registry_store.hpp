@@ -154,6 +154,12 @@ public:
   virtual void renew_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                            lease_done done) = 0;
 
+  /// Names `successor` (node and url) in the lease held under `epoch`, for a whole TTL: the
+  /// successor's first request takes it (storage/registry_scripts.cpp). The reply names the
+  /// successor, or nobody when the lease was not held so (never mine).
+  virtual void hand_over_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
+                               lease_claim successor, lease_done done) = 0;
+
   /// Gives up the lease held under `epoch` (nothing when it is not held so).
   virtual void release_lease(std::string workspace_id, lease_claim me, uint64_t epoch,
                              lease_done done) = 0;

@@ -386,6 +386,44 @@ protected:
   std::string lease_ms() const override { return "1000"; }
 };
 
+// The balancer sends the workspace's webhooks to b while a holds it: a sees nearly all of them
+// come through b and hands the lease over to b at a renewal; nothing is lost or stored twice on
+// the way, and b then serves them without forwarding. API requests through a (forwarded) do not
+// move it back: the lease follows the webhooks.
+TEST_F(scale_out_failover_test, the_lease_follows_the_webhooks_to_the_node_they_arrive_through) {
+  std::vector<std::string> want;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int i = 0; owner_node() != "b" && std::chrono::steady_clock::now() < until; ++i) {
+    auto text = "via-b-" + std::to_string(i);
+    auto raw = text_body(text);
+    ASSERT_EQ(deliver_until_acknowledged([&](int) { return webhook_status(b_->port(), raw); },
+                                         std::chrono::seconds(20)),
+              200);
+    want.push_back(text);
+  }
+  ASSERT_EQ(owner_node(), "b") << "a never handed the lease over";
+  EXPECT_EQ(metric(a_->port(), "inboxd_lease_changes_total{change=\"handed_over\"}"), 1);
+  EXPECT_GE(want.size(), 20u);
+  // The lease names b; b takes it under a new epoch on its next request (which a, asked by b
+  // a moment before it learns, sends back to b once).
+  ASSERT_EQ(post(*b_, text_body("first-on-b")).status, 200);
+  want.push_back("first-on-b");
+  EXPECT_EQ(metric(b_->port(), "inboxd_leases_held"), 1);
+  auto forwarded = metric(b_->port(), "inboxd_forwarded_requests_total{outcome=\"answered\"}");
+  for (int i = 0; i < 40; ++i) {
+    auto text = "after-" + std::to_string(i);
+    ASSERT_EQ(post(*b_, text_body(text)).status, 200);
+    ASSERT_EQ(list(*a_).status, 200);
+    want.push_back(text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(25)); // over more than one renewal
+  }
+  EXPECT_EQ(metric(b_->port(), "inboxd_forwarded_requests_total{outcome=\"answered\"}"), forwarded)
+      << "b forwarded webhooks after it took the lease";
+  EXPECT_EQ(owner_node(), "b");
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(texts(*a_), want);
+}
+
 // kill -9 of the node holding the workspace while webhooks arrive through both nodes: every
 // webhook answered 200 is stored once, each contact has one conversation, and the other node
 // serves the workspace again well within the 15 s API.md allows.

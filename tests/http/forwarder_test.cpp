@@ -55,6 +55,20 @@ TEST(forwarder, a_hop_signed_with_the_cluster_secret_is_from_a_peer) {
   EXPECT_FALSE(f.from_peer(plain));
 }
 
+// A forwarded request goes no further, but back once to the node it came from (a hand-over).
+TEST(forwarder, a_hop_goes_back_once_to_its_sender_and_nowhere_else) {
+  http_request direct;
+  EXPECT_TRUE(forwarder::may_forward(direct, "http://127.0.0.1:2"));
+  http_request hop;
+  hop.headers = {{"x-inboxd-hop", "n1 http://127.0.0.1:1"}, {"x-inboxd-hops", "1"}};
+  EXPECT_TRUE(forwarder::may_forward(hop, "http://127.0.0.1:1"));
+  EXPECT_FALSE(forwarder::may_forward(hop, "http://127.0.0.1:2"));
+  hop.headers[1].second = "2";
+  EXPECT_FALSE(forwarder::may_forward(hop, "http://127.0.0.1:1"));
+  hop.headers = {{"x-inboxd-hop", "n1"}, {"x-inboxd-hops", "1"}};
+  EXPECT_FALSE(forwarder::may_forward(hop, "n1"));
+}
+
 TEST(forwarder, forwards_once_with_signed_hop_headers_and_passes_the_answer_on) {
   test::fake_cloud_api owner(false);
   auto client = std::make_shared<https_client>();

@@ -475,5 +475,39 @@ TEST_F(RedisRegistryStoreTest, OnlyTheHolderReleasesALeaseAndTheEpochStays) {
   EXPECT_EQ(b.epoch, 2u);
 }
 
+// A hand-over names the successor in the lease (same epoch): everyone else sees it held there,
+// the successor's acquire takes it under a new epoch, and the old holder can no longer renew.
+TEST_F(RedisRegistryStoreTest, AHandOverNamesTheSuccessorWhoseAcquireTakesIt) {
+  auto a = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("a"), std::move(done)); });
+  ASSERT_TRUE(a.mine);
+  auto hand_over = [&](const lease_claim& me, uint64_t epoch) {
+    return wait_for<lease_reply>([&](auto done) {
+      store_->hand_over_lease("ws_1", me, epoch, node("bb"), std::move(done));
+    });
+  };
+  // Only the holder, under its epoch, hands over.
+  EXPECT_EQ(hand_over(node("cc"), a.epoch).holder_node, "");
+  EXPECT_EQ(hand_over(node("a"), a.epoch + 1).holder_node, "");
+  EXPECT_EQ(cli("GET {ws:ws_1}:owner"), "1|a|" + node("a").url + "\n");
+  auto h = hand_over(node("a"), a.epoch);
+  ASSERT_TRUE(h.ok) << h.error;
+  EXPECT_FALSE(h.mine);
+  EXPECT_EQ(h.holder_node, "bb");
+  EXPECT_EQ(h.holder_url, node("bb").url);
+  EXPECT_EQ(cli("GET {ws:ws_1}:owner"), "1|bb|" + node("bb").url + "\n");
+  auto other = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("cc"), std::move(done)); });
+  EXPECT_FALSE(other.mine);
+  EXPECT_EQ(other.holder_node, "bb");
+  EXPECT_FALSE(wait_for<lease_reply>([&](auto done) {
+                 store_->renew_lease("ws_1", node("a"), a.epoch, std::move(done));
+               }).mine);
+  auto b = wait_for<lease_reply>(
+      [&](auto done) { store_->acquire_lease("ws_1", node("bb"), std::move(done)); });
+  EXPECT_TRUE(b.mine);
+  EXPECT_EQ(b.epoch, 2u);
+}
+
 } // namespace
 } // namespace inboxd
