@@ -10,12 +10,15 @@
 #   bench/scale_out.sh [--nodes "1 2 3"] [--rounds 3] [--duration 10] [--workspaces 12]
 #                      [--http-threads N] [--rate R]
 #                      [--modes "routed shared"] [--connections 64] [--per-node]
-#                      [--pin] [--standalone] [--out FILE]
+#                      [--pin] [--standalone] [--side-by-side] [--out FILE]
 #
 # Each node count gets a fresh Redis Cluster (AOF everysec, no replicas), nodes and HAProxy on free
 # ports in a temporary directory; the load generator feeds 1-message Meta webhooks (every message
-# from a new contact) over 64 connections in a closed loop, ROUNDS times per mode. Prints the
-# medians; --out writes the runs as JSON.
+# from a new contact) over 64 connections in a closed loop (or at --rate R per second, open loop),
+# ROUNDS times per mode; --per-node multiplies the connections (and the rate) by the node count.
+# --side-by-side: one deployment of the most nodes with one HAProxy per
+# node count, the counts taking turns round by round (before each, webhooks until the leases have
+# followed them to where that HAProxy routes). Prints the medians; --out writes the runs as JSON.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,6 +37,7 @@ conns=64
 per_node=0
 pin_nodes="" pin_rest=""
 standalone=0
+side_by_side=0
 while (($#)); do
   case "$1" in
     --nodes) node_counts="$2"; shift ;;
@@ -45,6 +49,7 @@ while (($#)); do
     --modes) modes="$2"; shift ;;
     --connections) conns="$2"; shift ;;
     --per-node) per_node=1 ;;
+    --side-by-side) side_by_side=1 ;;
     --pin) pin_nodes="taskset -c 0" pin_rest="taskset -c 1" ;;
     --standalone) standalone=1 ;;
     --out) out="$2"; shift ;;
@@ -65,8 +70,8 @@ work=$(mktemp -d /tmp/inboxd-scale.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  [[ -f "$work/haproxy.pid" ]] && kill -KILL "$(cat "$work/haproxy.pid")" 2>/dev/null || true
-  rm -rf "$work"
+  for f in "$work"/haproxy-*.pid; do [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null; done
+  [[ -n "${SCALE_OUT_KEEP:-}" ]] && cp -r "$work" "$SCALE_OUT_KEEP"; rm -rf "$work"
 }
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
@@ -104,7 +109,8 @@ cluster_port() { # a free port whose cluster bus port (+10000) is free as well
 
 # --- one deployment ------------------------------------------------------------------------------
 up() { # nodes
-  local n=$1 d="$work/n$n" i port
+  local n=$1 i port
+  local d="$work/n$n"
   mkdir -p "$d"
   redis_ports=() redis_pids=() node_ports=() node_pids=()
   for i in 1 2 3; do
@@ -148,7 +154,7 @@ up() { # nodes
     env "${scale[@]}" INBOXD_HTTP_PORT="$port" \
       INBOXD_LEASE_MS=$lease_ms INBOXD_ADMIN_TOKEN=$admin INBOXD_META_APP_SECRET=$secret \
       INBOXD_HTTP_THREADS=$http_threads \
-      INBOXD_LOG_LEVEL=warn $pin_nodes "$binary" >"$d/inboxd-$i.log" 2>&1 &
+      INBOXD_LOG_LEVEL=${SCALE_OUT_LOG_LEVEL:-warn} $pin_nodes "$binary" >"$d/inboxd-$i.log" 2>&1 &
     node_pids+=($!) node_ports+=("$port")
     pids+=($!)
     disown $!
@@ -156,11 +162,23 @@ up() { # nodes
   for port in "${node_ports[@]}"; do
     wait_for 30 curl -sf "http://127.0.0.1:$port/readyz" || die "inboxd on $port"
   done
-  lb_port=$("$loadgen" free-port)
-  cat >"$d/haproxy.cfg" <<CFG
+  lb_ports=() lb_pids=()
+  for i in $(seq 1 "$n"); do
+    if ((side_by_side || i == n)); then lb_up "$i"; fi
+  done
+  lb_port=${lb_ports[$n]} lb_pid=${lb_pids[$n]}
+  # Workspaces only (no API keys: a key's creation is a workspace request, and would place the
+  # lease on the node HAProxy hashes the workspace id to); the warm-up webhooks place the leases.
+  ((standalone)) || create_workspaces "$n" "$lb_port"
+}
+
+lb_up() { # k: HAProxy in front of the first k nodes -> lb_ports[k], lb_pids[k]
+  local k=$1 d="$work/n${#node_ports[@]}" port
+  port=$("$loadgen" free-port)
+  cat >"$d/haproxy-$k.cfg" <<CFG
 global
   daemon
-  pidfile $work/haproxy.pid
+  pidfile $work/haproxy-$k.pid
   maxconn 4096
 defaults
   mode http
@@ -168,21 +186,18 @@ defaults
   timeout client 60s
   timeout server 60s
 frontend inbox
-  bind 127.0.0.1:$lb_port
+  bind 127.0.0.1:$port
   default_backend inboxd
 backend inboxd
   http-request set-var(txn.ws) path,field(5,/) if { path_beg /api/webhook/whatsapp/ }
   balance hash var(txn.ws)
   hash-type consistent
   option httpchk GET /readyz
-$(for i in $(seq 1 "$n"); do echo "  server n$i 127.0.0.1:${node_ports[$((i - 1))]} check inter 1s fall 2 rise 1"; done)
+$(for i in $(seq 1 "$k"); do echo "  server n$i 127.0.0.1:${node_ports[$((i - 1))]} check inter 1s fall 2 rise 1"; done)
 CFG
-  $pin_rest haproxy -f "$d/haproxy.cfg" || die "haproxy"
-  lb_pid=$(cat "$work/haproxy.pid")
-  wait_for 30 curl -sf "http://127.0.0.1:$lb_port/readyz" || die "HAProxy"
-  # Workspaces only (no API keys: a key's creation is a workspace request, and would place the
-  # lease on the node HAProxy hashes the workspace id to); the warm-up webhooks place the leases.
-  ((standalone)) || create_workspaces "$n" "$lb_port"
+  $pin_rest haproxy -f "$d/haproxy-$k.cfg" || die "haproxy"
+  lb_ports[$k]=$port lb_pids[$k]=$(cat "$work/haproxy-$k.pid")
+  wait_for 30 curl -sf "http://127.0.0.1:$port/readyz" || die "HAProxy"
 }
 
 create_workspaces() { # nodes port
@@ -198,10 +213,10 @@ create_workspaces() { # nodes port
 }
 
 down() {
-  kill -TERM "$lb_pid" "${node_pids[@]}" 2>/dev/null || true
+  kill -TERM "${lb_pids[@]}" "${node_pids[@]}" 2>/dev/null || true
   sleep 1
-  kill -KILL "$lb_pid" "${node_pids[@]}" "${redis_pids[@]}" 2>/dev/null || true
-  rm -f "$work/haproxy.pid"
+  kill -KILL "${lb_pids[@]}" "${node_pids[@]}" "${redis_pids[@]}" 2>/dev/null || true
+  rm -f "$work"/haproxy-*.pid
   sleep 0.5
 }
 
@@ -211,14 +226,17 @@ run() { # nodes mode(routed|shared) round
   local n=$1 mode=$2 round=$3 s0 s1 r0 r1 h0 h1 f0 f1 line ok rps p50 p99 flag=""
   [[ $mode == routed ]] && flag=--per-number-path
   local load="--mode closed"
-  ((rate > 0)) && load="--mode open --rate $rate"
+  ((rate > 0)) && load="--mode open --rate $((per_node ? rate * n : rate))"
+  # The first n nodes, behind the HAProxy that balances over them (with --side-by-side the
+  # others run idle; their CPU is not counted).
+  local active=("${node_pids[@]:0:n}") lbp=${lb_pids[$n]}
   f0=$(forwarded)
-  s0=$(ticks "${node_pids[@]}"); r0=$(ticks "${redis_pids[@]}"); h0=$(ticks "$lb_pid")
-  line=$($pin_rest "$loadgen" run --port "$lb_port" --scenario "$mode-$n" --template webhook \
+  s0=$(ticks "${active[@]}"); r0=$(ticks "${redis_pids[@]}"); h0=$(ticks "$lbp")
+  line=$($pin_rest "$loadgen" run --port "${lb_ports[$n]}" --scenario "$mode-$n" --template webhook \
     --pnids "$(IFS=,; echo "${pnids[*]}")" $flag --secret $secret $load --connections $((per_node ? conns * n : conns)) \
-    --duration "$dur" --contact-offset $((n * 1000000000 + round * 10000000)) \
+    --duration "$dur" --contact-offset $((n * 1000000000 + round * 10000000 + ${#mode} * 1000000)) \
     --run-tag "so$n$mode$round" --drain 15)
-  s1=$(ticks "${node_pids[@]}"); r1=$(ticks "${redis_pids[@]}"); h1=$(ticks "$lb_pid")
+  s1=$(ticks "${active[@]}"); r1=$(ticks "${redis_pids[@]}"); h1=$(ticks "$lbp")
   f1=$(forwarded)
   ok=$(grep -oE '"ok":[0-9]+' <<<"$line" | head -n1 | cut -d: -f2)
   rps=$(grep -oE '"requestsPerSec":[0-9.]+' <<<"$line" | cut -d: -f2)
@@ -239,11 +257,11 @@ owner_port() { # workspace id -> the port of its lease holder
   echo "${v##*:}"
 }
 
-latency() { # port pnid tag -> "p50 p99" of 5 s of 200 webhooks/s to that node
+latency() { # port pnid tag offset -> "p50 p99" of 5 s of 200 webhooks/s to that node
   local line
   line=$("$loadgen" run --port "$1" --scenario "lat-$3" --template webhook --pnids "$2" \
     --per-number-path --secret $secret --mode open --rate 200 --duration 5 --connections 16 \
-    --contact-offset $((RANDOM * 100000)) --run-tag "lat$3$RANDOM" --drain 10)
+    --contact-offset "$4" --run-tag "lat$3$4" --drain 10)
   echo "$(grep -oE '"p50":[0-9.]+' <<<"$line" | head -n1 | cut -d: -f2)" \
     "$(grep -oE '"p99":[0-9.]+' <<<"$line" | head -n1 | cut -d: -f2)"
 }
@@ -274,31 +292,69 @@ takeover() { # pnid ws -> seconds from kill -9 of the owner to the next 200 thro
 extra="$work/extra.jsonl"
 : >"$extra"
 last=""
-for n in $node_counts; do
-  log "$n node(s)"
-  up "$n"
-  # Warm up: every workspace gets its lease on the node HAProxy routes its number to.
-  "$loadgen" run --port "$lb_port" --scenario warm --template webhook \
-    --pnids "$(IFS=,; echo "${pnids[*]}")" --per-number-path --secret $secret --mode closed \
-    --connections 16 --duration 2 --contact-offset $((n * 1000000000 + 900000000)) \
-    --run-tag "warm$n" --drain 10 >/dev/null
-  log "leases per node port: $(for w in "${ws_ids[@]}"; do owner_port "$w"; done | sort | uniq -c | tr -s ' \n' ' ')"
-  for round in $(seq 1 "$rounds"); do
-    for m in $modes; do run "$n" "$m" "$round"; done
+warm() { # n: webhooks through the HAProxy of n nodes until every lease sits where it routes
+  local n=$1 i
+  for i in 1 2 3 4 5; do
+    "$loadgen" run --port "${lb_ports[$n]}" --scenario warm --template webhook \
+      --pnids "$(IFS=,; echo "${pnids[*]}")" --per-number-path --secret $secret --mode open \
+      --rate 500 --connections 16 --duration 3 --contact-offset $((n * 1000000000 + 900000000 + i * 100000)) \
+      --run-tag "warm$n.$i.$RANDOM" --drain 10 >/dev/null
+    f0=$(forwarded)
+    "$loadgen" run --port "${lb_ports[$n]}" --scenario warm --template webhook \
+      --pnids "$(IFS=,; echo "${pnids[*]}")" --per-number-path --secret $secret --mode open \
+      --rate 500 --connections 16 --duration 1 --contact-offset $((n * 1000000000 + 900000000 + i * 100000 + 50000)) \
+      --run-tag "warm$n.$i.$RANDOM" --drain 10 >/dev/null
+    if (($(forwarded) == f0)); then break; fi
   done
-  last=$n
-  if ((n > 1 && !standalone)); then
-    own=$(owner_port "${ws_ids[0]}")
-    other=""
-    for p in "${node_ports[@]}"; do [[ $p != "$own" ]] && other=$p; done
-    read -r dp50 dp99 < <(latency "$own" "${pnids[0]}" direct)
-    read -r fp50 fp99 < <(latency "$other" "${pnids[0]}" forwarded)
-    t=$(takeover "${pnids[0]}" "${ws_ids[0]}")
-    printf '{"nodes":%d,"directP50Ms":%s,"directP99Ms":%s,"forwardedP50Ms":%s,"forwardedP99Ms":%s,"takeoverS":%s,"leaseMs":%d}\n' \
-      "$n" "$dp50" "$dp99" "$fp50" "$fp99" "$t" $lease_ms | tee -a "$extra" >&2
-  fi
+  log "$n node(s): leases per node port: $(for w in "${ws_ids[@]}"; do owner_port "$w"; done | sort | uniq -c | tr -s ' \n' ' ')"
+}
+
+measure_forward_and_takeover() { # n
+  local n=$1 own other p t dp50 dp99 fp50 fp99 lat_pid
+  own=$(owner_port "${ws_ids[0]}")
+  other=""
+  for p in "${node_ports[@]:0:n}"; do [[ $p != "$own" ]] && other=$p; done
+  # Both at once: the owner keeps getting as many webhooks straight as through the other node,
+  # so the lease does not follow the forwarded ones (README "Several nodes") mid-measurement.
+  latency "$own" "${pnids[0]}" direct $((n * 1000000000 + 950000000)) >"$work/lat-direct" &
+  lat_pid=$!
+  read -r fp50 fp99 < <(latency "$other" "${pnids[0]}" forwarded $((n * 1000000000 + 960000000)))
+  wait "$lat_pid"
+  read -r dp50 dp99 <"$work/lat-direct"
+  [[ $(owner_port "${ws_ids[0]}") == "$own" ]] || die "the lease moved during the latency runs"
+  t=$(takeover "${pnids[0]}" "${ws_ids[0]}")
+  printf '{"nodes":%d,"directP50Ms":%s,"directP99Ms":%s,"forwardedP50Ms":%s,"forwardedP99Ms":%s,"takeoverS":%s,"leaseMs":%d}\n' \
+    "$n" "$dp50" "$dp99" "$fp50" "$fp99" "$t" $lease_ms | tee -a "$extra" >&2
+}
+
+extra="$work/extra.jsonl"
+: >"$extra"
+if ((side_by_side)); then
+  # One deployment of the most nodes, one HAProxy per node count: the counts take turns round by
+  # round, so a slow minute of this shared machine falls on all of them alike.
+  last=${node_counts##* }
+  log "$last nodes, side by side"
+  up "$last"
+  for round in $(seq 1 "$rounds"); do
+    for n in $node_counts; do
+      warm "$n"
+      for m in $modes; do run "$n" "$m" "$round"; done
+    done
+  done
+  if ((last > 1)); then measure_forward_and_takeover "$last"; fi
   down
-done
+else
+  for n in $node_counts; do
+    log "$n node(s)"
+    up "$n"
+    warm "$n"
+    for round in $(seq 1 "$rounds"); do
+      for m in $modes; do run "$n" "$m" "$round"; done
+    done
+    if ((n > 1 && !standalone)); then measure_forward_and_takeover "$n"; fi
+    down
+  done
+fi
 
 # --- medians -------------------------------------------------------------------------------------
 median() { # nodes mode field
@@ -320,11 +376,11 @@ for n in $node_counts; do
 done
 cat "$extra"
 if [[ -n "$out" ]]; then
-  { printf '{"meta":{"date":"%s","commit":"%s","nproc":%s,"cpuModel":"%s","rounds":%s,"durationS":%s,"connections":%s,"connectionsPerNode":%s,"workspaces":%s,"redis":"cluster of 3 masters, AOF everysec","leaseMs":%s,"httpThreads":%s,"rate":%s},"runs":[' \
+  { printf '{"meta":{"date":"%s","commit":"%s","nproc":%s,"cpuModel":"%s","rounds":%s,"durationS":%s,"connections":%s,"connectionsPerNode":%s,"workspaces":%s,"redis":"cluster of 3 masters, AOF everysec","leaseMs":%s,"httpThreads":%s,"rate":%s,"sideBySide":%s},"runs":[' \
       "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$(nproc)" \
       "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$rounds" "$dur" "$conns" \
       "$([[ $per_node == 1 ]] && echo true || echo false)" "$nws" \
-      $lease_ms "$http_threads" "$rate"
+      $lease_ms "$http_threads" "$rate" "$([[ $side_by_side == 1 ]] && echo true || echo false)"
     paste -sd, "$results"; printf '],"forwardAndTakeover":['; paste -sd, "$extra"; echo ']}'; } >"$out"
   log "wrote $out"
 fi
