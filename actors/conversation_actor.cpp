@@ -274,12 +274,15 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
     if (call->what == inbox_call::op::patch_contact)
       call->reply.json(200, contact_api(ct));
     else
-      call->reply.json(200, conversation_api(cv, ct, now_ms()));
+      call->reply.json(call->what == inbox_call::op::typing ? 202 : 200,
+                       conversation_api(cv, ct, now_ms()));
     done_with_item(self);
   });
 }
 
-// Marks the conversation read: unreadCount 0 and its recent inbound messages `read`.
+// Marks the conversation read: unreadCount 0 and its recent inbound messages `read`. For `typing`
+// WhatsApp is also shown the typing indicator (until the reply or 25 s), which needs an inbound
+// message to answer.
 void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
   auto window = std::min<int64_t>(st.seed.conv.unread_count + 20, 500);
@@ -306,15 +309,22 @@ void mark_read(conv_actor* self, std::shared_ptr<inbox_call> call) {
             cs.messages.emplace_back(e.id, std::move(m));
           }
         }
-        // WhatsApp is told once, when something was unread (best effort, through the outbox).
+        bool typing = call->what == inbox_call::op::typing;
+        if (typing && latest_wamid.empty()) {
+          call->reply.error(api_error::unprocessable,
+                            "the conversation has no message from the contact to answer");
+          return done_with_item(self);
+        }
+        // WhatsApp is told once, when something was unread, or with the typing indicator (best
+        // effort, through the outbox).
         std::optional<outbox_entry> receipt;
         if (call->send_enabled && !latest_wamid.empty() &&
-            (!cs.messages.empty() || st.seed.conv.unread_count > 0)) {
+            (typing || !cs.messages.empty() || st.seed.conv.unread_count > 0)) {
           outbox_entry e;
           e.id = new_id("rr_");
           e.kind = "read";
           e.conversation_id = st.seed.conv.id;
-          e.payload = read_receipt_payload(latest_wamid);
+          e.payload = read_receipt_payload(latest_wamid, typing);
           e.due_ms = now_ms();
           receipt = std::move(e);
         }
@@ -560,6 +570,7 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
       ct.updated_at = now_ms();
       break;
     case op::mark_read:
+    case op::typing:
       return mark_read(self, std::move(call));
     case op::send_message:
       return send_message(self, std::move(call));

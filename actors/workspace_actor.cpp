@@ -416,8 +416,9 @@ void handle_call(ws_actor* self, inbox_call& call) {
     }
     case op::send_message:
     case op::mark_read:
+    case op::typing:
       call.send_enabled = st.ws.send.configured() && st.opts.outbox.transport;
-      if (call.what == op::send_message && !call.send_enabled) {
+      if (call.what != op::mark_read && !call.send_enabled) {
         auto cv = st.index.conversation_by_id(call.id);
         if (!cv || cv->updated_at == 0)
           return call.reply.error(api_error::not_found, "no such conversation");

@@ -298,6 +298,9 @@ bool write_call(const http_request& req, route which, inbox_call& call, const re
     case route::conversation_read:
       call.what = op::mark_read;
       return true;
+    case route::conversation_typing:
+      call.what = op::typing;
+      return true;
     case route::conversation_assign: {
       call.what = op::assign;
       if (!object_body(req, reply, body))
@@ -528,6 +531,7 @@ void handle(front* self, http_exchange& ex) {
     case route::conversation_assign:
     case route::conversation_handover:
     case route::conversation_read:
+    case route::conversation_typing:
     case route::conversation_status:
     case route::conversation_tags:
     case route::contact_patch:

@@ -41,6 +41,7 @@ const entry table[] = {
     {"POST", "/api/conversations/{}/assign", route::conversation_assign},
     {"POST", "/api/conversations/{}/handover", route::conversation_handover},
     {"POST", "/api/conversations/{}/read", route::conversation_read},
+    {"POST", "/api/conversations/{}/typing", route::conversation_typing},
     {"POST", "/api/conversations/{}/status", route::conversation_status},
     {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
     {"POST", "/api/messages/send", route::message_send},
@@ -181,6 +182,8 @@ const char* route_name(route r) {
       return "conversation_handover";
     case route::conversation_read:
       return "conversation_read";
+    case route::conversation_typing:
+      return "conversation_typing";
     case route::conversation_status:
       return "conversation_status";
     case route::conversation_tags:

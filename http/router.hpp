@@ -35,6 +35,7 @@ enum class route {
   conversation_assign,
   conversation_handover,
   conversation_read,
+  conversation_typing,
   conversation_status,
   conversation_tags,
   message_send,

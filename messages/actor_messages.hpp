@@ -47,24 +47,25 @@ struct dead_letter {
 /// workspace actor checks the credential (it owns the keys) and answers through `reply`.
 struct inbox_call {
   enum class op : uint8_t {
-    contact_by_phone, // arg: phone (normalized)
-    contacts_list,    // args: q, page, limit
+    contact_by_phone,   // arg: phone (normalized)
+    contacts_list,      // args: q, page, limit
     conversations_list, // filters below
-    conversation_get, // arg: id
-    messages_list,    // args: id, before (0 = newest), limit
-    create_api_key,   // admin (already authorized by the front)
-    revoke_api_key,   // admin: arg id = key id
-    put_member,       // admin: id = user id, value = role
-    delete_member,    // admin: id = user id
-    list_members,     // admin
-    assign,           // id = conversation, value = assignee ("" with value_null = unassign)
-    handover,         // id = conversation, value = human|ai
-    mark_read,        // id = conversation
-    set_status,       // id = conversation, value = open|pending|closed
-    set_tags,         // id = conversation, tags
-    patch_contact,    // id = contact, name (name_null clears it) if has_name, tags if has_tags
-    send_message,     // id = conversation, draft, client_message_id, reply_to
-    subscribe_events, // value = Last-Event-ID ("" = from now on)
+    conversation_get,   // arg: id
+    messages_list,      // args: id, before (0 = newest), limit
+    create_api_key,     // admin (already authorized by the front)
+    revoke_api_key,     // admin: arg id = key id
+    put_member,         // admin: id = user id, value = role
+    delete_member,      // admin: id = user id
+    list_members,       // admin
+    assign,             // id = conversation, value = assignee ("" with value_null = unassign)
+    handover,           // id = conversation, value = human|ai
+    mark_read,          // id = conversation
+    typing,             // id = conversation: mark_read, and the typing indicator on WhatsApp
+    set_status,         // id = conversation, value = open|pending|closed
+    set_tags,           // id = conversation, tags
+    patch_contact,      // id = contact, name (name_null clears it) if has_name, tags if has_tags
+    send_message,       // id = conversation, draft, client_message_id, reply_to
+    subscribe_events,   // value = Last-Event-ID ("" = from now on)
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)

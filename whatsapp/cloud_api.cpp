@@ -104,8 +104,11 @@ json message_payload(const json& message, const std::string& to, const std::stri
   return p;
 }
 
-json read_receipt_payload(const std::string& wamid) {
-  return {{"messaging_product", "whatsapp"}, {"status", "read"}, {"message_id", wamid}};
+json read_receipt_payload(const std::string& wamid, bool typing) {
+  json p = {{"messaging_product", "whatsapp"}, {"status", "read"}, {"message_id", wamid}};
+  if (typing)
+    p["typing_indicator"] = {{"type", "text"}};
+  return p;
 }
 
 send_outcome classify_send_response(const outbound_response& res, bool read_receipt) {

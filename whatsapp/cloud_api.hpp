@@ -25,8 +25,9 @@ outbound_request cloud_api_request(const send_settings& send, const std::string&
 nlohmann::json message_payload(const nlohmann::json& message, const std::string& to,
                                const std::string& reply_to_wamid, const std::string& callback_data);
 
-/// The body that marks `wamid` (an inbound message) as read.
-nlohmann::json read_receipt_payload(const std::string& wamid);
+/// The body that marks `wamid` (an inbound message) as read; with `typing` it also shows the
+/// contact the typing indicator (`typing_indicator: {type: "text"}`).
+nlohmann::json read_receipt_payload(const std::string& wamid, bool typing = false);
 
 struct send_outcome {
   enum class kind : uint8_t { sent, retry, failed };

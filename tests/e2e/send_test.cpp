@@ -92,6 +92,22 @@ protected:
     return convs[0]["id"].get<std::string>();
   }
 
+  // A conversation whose newest inbound message (its wamid in `wamid`) is unread; the Cloud API
+  // answers 200 from now on.
+  std::string unread_conversation(std::string& wamid) {
+    auto conv = open_conversation();
+    auto second = inbound_text("Ainda aí?", 5);
+    wamid = first_wamid(second);
+    EXPECT_EQ(post_meta(second.dump()).status, 200);
+    fake_.set_responder(
+        [](const recorded_request&) { return reply::json(200, R"({"success":true})"); });
+    return conv;
+  }
+
+  http_response conversation_post(const std::string& conv, const std::string& action) {
+    return client().request("POST", "/api/conversations/" + conv + "/" + action, "", api_headers());
+  }
+
   http_response send(const json& body) {
     return client().post_json("/api/messages/send", body, api_headers());
   }
@@ -395,26 +411,42 @@ TEST_F(send_test, without_send_settings_sending_is_refused) {
   auto r = client().post_json("/api/messages/send", json{{"conversationId", conv}, {"text", "x"}},
                               {{"X-API-Key", key}});
   expect_error(r, 422, "unprocessable");
+  // The typing indicator is a Cloud API call as well.
+  r = client().request("POST", "/api/conversations/" + conv + "/typing", "", {{"X-API-Key", key}});
+  expect_error(r, 422, "unprocessable");
 }
 
-TEST_F(send_test, reading_a_conversation_sends_a_read_receipt_for_the_latest_inbound) {
-  auto conv = open_conversation();
-  auto second = inbound_text("Ainda aí?", 5);
-  auto wamid = first_wamid(second);
-  ASSERT_EQ(post_meta(second.dump()).status, 200);
-  fake_.set_responder([](const recorded_request&) { return reply::json(200, R"({"success":true})"); });
-  auto r = client().request("POST", "/api/conversations/" + conv + "/read", "", api_headers());
+// Read sends a receipt once, while something is unread; typing sends it with the typing indicator
+// every time (the agent is typing again), unread or not.
+TEST_F(send_test, read_and_typing_tell_whatsapp_the_latest_inbound_was_read) {
+  std::string wamid;
+  auto conv = unread_conversation(wamid);
+  auto r = conversation_post(conv, "read");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["unreadCount"], 0);
   ASSERT_TRUE(fake_.wait_for(1, 10s));
   auto wire = json::parse(fake_.requests()[0].body);
   EXPECT_EQ(wire["status"], "read");
   EXPECT_EQ(wire["message_id"], wamid);
-  // Nothing unread: a second read sends no second receipt.
-  ASSERT_EQ(client().request("POST", "/api/conversations/" + conv + "/read", "", api_headers()).status,
-            200);
+  EXPECT_FALSE(wire.contains("typing_indicator")) << fake_.requests()[0].body;
+  ASSERT_EQ(conversation_post(conv, "read").status, 200);
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(fake_.count(), 1u);
+  EXPECT_EQ(fake_.count(), 1u) << "nothing unread: no second receipt";
+
+  for (size_t n = 2; n <= 3; ++n) {
+    r = conversation_post(conv, "typing");
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.json()["unreadCount"], 0);
+    ASSERT_TRUE(fake_.wait_for(n, 10s));
+    auto sent = fake_.requests()[n - 1];
+    EXPECT_EQ(sent.method, "POST");
+    EXPECT_NE(sent.target.find("/messages"), std::string::npos) << sent.target;
+    wire = json::parse(sent.body);
+    EXPECT_EQ(wire["status"], "read");
+    EXPECT_EQ(wire["message_id"], wamid);
+    EXPECT_EQ(wire["typing_indicator"], json({{"type", "text"}})) << sent.body;
+  }
+  expect_error(conversation_post("cv_nope", "typing"), 404, "not_found");
 }
 
 TEST_F(send_test, kill_9_with_1000_queued_messages_sends_each_exactly_once_after_restart) {

@@ -63,6 +63,10 @@ TEST(cloud_api, payloads_carry_type_content_context_and_callback_data) {
   auto rr = read_receipt_payload("wamid.y");
   EXPECT_EQ(rr["status"], "read");
   EXPECT_EQ(rr["message_id"], "wamid.y");
+  EXPECT_FALSE(rr.contains("typing_indicator"));
+  auto typing = read_receipt_payload("wamid.y", true);
+  EXPECT_EQ(typing["status"], "read");
+  EXPECT_EQ(typing["typing_indicator"]["type"], "text");
 }
 
 TEST(cloud_api, success_yields_the_wamid) {
