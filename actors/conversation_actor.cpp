@@ -395,6 +395,13 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
                       "the 24-hour reply window is closed: only templates can be sent");
     return done_with_item(self);
   }
+  if (type == "template" && st.seed.ct.marketing_opt_out_at != 0 &&
+      call->draft["template"].value("category", "") == "marketing") {
+    call->reply.error(api_error::opted_out,
+                      "the contact stopped marketing messages; only utility and authentication "
+                      "templates can be sent");
+    return done_with_item(self);
+  }
   std::string reply_wamid;
   if (!call->reply_to.empty()) {
     auto target = reply_rec.empty() ? nlohmann::json() : nlohmann::json::parse(reply_rec, nullptr, false);

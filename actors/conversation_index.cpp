@@ -84,6 +84,8 @@ contact conversation_index::contact_slot::to_contact() const {
   c.tags = tags.get();
   c.created_at = created_at;
   c.updated_at = updated_at;
+  c.marketing_opt_out_at = marketing_opt_out_at;
+  c.marketing_changed_at = marketing_changed_at;
   return c;
 }
 
@@ -122,6 +124,8 @@ void conversation_index::put_contact(const contact& c) {
   slot.tags = c.tags;
   slot.created_at = c.created_at;
   slot.updated_at = c.updated_at;
+  slot.marketing_opt_out_at = c.marketing_opt_out_at;
+  slot.marketing_changed_at = c.marketing_changed_at;
   slot.known = true;
   if (!slot.phone.empty())
     by_phone_.insert(s, phone_of());

@@ -114,6 +114,7 @@ private:
     packed_string id, phone, custom_name, profile_name;
     packed_list tags;
     int64_t created_at = 0, updated_at = 0;
+    int64_t marketing_opt_out_at = 0, marketing_changed_at = 0;
     uint32_t conv = kNone; // its (latest) conversation's slot
     bool known = false;    // false: only named by a conversation so far
     std::string_view display_name() const {

@@ -19,9 +19,27 @@ int64_t timeline_score(int64_t ts_ms, uint64_t seq) {
 const std::string* wamid_of(const wa_event& e) {
   if (e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo)
     return &e.wamid;
-  if (e.kind == wa_event_kind::contact_seen)
+  if (e.kind == wa_event_kind::contact_seen || e.kind == wa_event_kind::preference)
     return nullptr;
   return &e.target_wamid;
+}
+
+// A marketing preference (user_preferences), unless a later one was applied already: Meta may
+// deliver them out of order.
+void apply_preference(contact& ct, const wa_event& e) {
+  if (!e.content.is_object() || e.content.value("category", "") != "marketing_messages" ||
+      e.timestamp_ms < ct.marketing_changed_at)
+    return;
+  auto value = e.content.value("value", "");
+  if (value == "stop") {
+    if (ct.marketing_opt_out_at == 0)
+      ct.marketing_opt_out_at = e.timestamp_ms;
+  } else if (value == "resume" || value == "signup") {
+    ct.marketing_opt_out_at = 0;
+  } else {
+    return;
+  }
+  ct.marketing_changed_at = e.timestamp_ms;
 }
 
 } // namespace
@@ -46,7 +64,7 @@ ingest_targets decode_targets(const message_targets& read) {
 bool can_assume_targets(const std::vector<wa_event>& events) {
   for (auto& e : events)
     if (e.kind != wa_event_kind::message && e.kind != wa_event_kind::echo &&
-        e.kind != wa_event_kind::contact_seen)
+        e.kind != wa_event_kind::contact_seen && e.kind != wa_event_kind::preference)
       return false;
   return true;
 }
@@ -151,16 +169,28 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
       }
       case wa_event_kind::contact_seen:
         break;
+      case wa_event_kind::preference:
+        apply_preference(ct, e);
+        break;
     }
   }
   if (ct.updated_at == 0) // a new contact: not updated since it was created
     ct.updated_at = ct.created_at != 0 ? ct.created_at : now;
-  else if (ct.profile_name != ct_in.profile_name || !out.old_phone.empty())
+  else if (ct.profile_name != ct_in.profile_name || !out.old_phone.empty() ||
+           ct.marketing_changed_at != ct_in.marketing_changed_at)
     ct.updated_at = now;
   if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
     cv.updated_at = now;
-  if (!persisted) // created by this change set: not updated since (its record keeps one time)
+  if (!persisted) { // created by this change set: not updated since (its record keeps one time)
     cv.created_at = cv.updated_at;
+    // Created by a preference alone: nothing to answer, so not in the open inbox until the
+    // contact writes (a message reopens it).
+    bool preferences_only = !events.empty();
+    for (auto& e : events)
+      preferences_only = preferences_only && e.kind == wa_event_kind::preference;
+    if (preferences_only)
+      cv.status = "closed";
+  }
 
   auto& cs = out.changes;
   cs.workspace_id = workspace_id;

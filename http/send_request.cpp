@@ -1,5 +1,7 @@
 #include "http/send_request.hpp"
 
+#include <cctype>
+
 namespace inboxd {
 
 using json = nlohmann::json;
@@ -95,6 +97,19 @@ bool parse_send_request(const json& body, send_request& out, api_error& code,
     if (lang.empty())
       return c.fail(api_error::bad_request, "template.language is required (a code such as en_US)");
     json tpl = {{"name", name}, {"language", {{"code", lang}}}};
+    // The template's category, as approved at Meta (marketing, utility, authentication): only
+    // marketing is refused to contacts who stopped marketing messages. Not sent to the Cloud API.
+    std::string category;
+    if (!c.opt_string(*t, "category", 32, category))
+      return false;
+    if (!category.empty()) {
+      for (auto& ch : category)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (category != "marketing" && category != "utility" && category != "authentication")
+        return c.fail(api_error::unprocessable,
+                      "template.category must be marketing, utility or authentication");
+      tpl["category"] = category;
+    }
     if (auto comp = t->find("components"); comp != t->end() && !comp->is_null()) {
       if (!comp->is_array())
         return c.fail(api_error::bad_request, "template.components must be an array");

@@ -18,6 +18,7 @@ enum class api_error : uint8_t {
   unsupported_media_type, // 415
   unprocessable,          // 422: well-formed but invalid
   window_closed,          // 422: the 24-hour reply window is closed
+  opted_out,              // 422: a marketing template to a contact who stopped marketing messages
   rate_limited,           // 429 (with Retry-After)
   unavailable,            // 503: storage down or overloaded (with Retry-After)
   internal,               // 500
@@ -43,6 +44,7 @@ constexpr int http_status(api_error e) {
       return 415;
     case api_error::unprocessable:
     case api_error::window_closed:
+    case api_error::opted_out:
       return 422;
     case api_error::rate_limited:
       return 429;
@@ -76,6 +78,8 @@ constexpr std::string_view to_string(api_error e) {
       return "unprocessable";
     case api_error::window_closed:
       return "window_closed";
+    case api_error::opted_out:
+      return "opted_out";
     case api_error::rate_limited:
       return "rate_limited";
     case api_error::unavailable:

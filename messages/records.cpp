@@ -82,6 +82,10 @@ void to_json(nlohmann::json& j, const contact& c) {
     j["n"] = c.profile_name;
   if (!c.tags.empty())
     j["t"] = c.tags;
+  if (c.marketing_changed_at != 0)
+    j["g"] = c.marketing_changed_at;
+  if (c.marketing_opt_out_at != 0)
+    j["o"] = c.marketing_opt_out_at;
 }
 
 void from_json(const nlohmann::json& j, contact& c) {
@@ -94,6 +98,8 @@ void from_json(const nlohmann::json& j, contact& c) {
   get_opt(j, s, "a", "createdAt", c.created_at);
   c.updated_at = c.created_at;
   get_opt(j, s, "u", "updatedAt", c.updated_at);
+  get_opt(j, "g", c.marketing_changed_at); // only in the storage form (2026-12-04 on)
+  get_opt(j, "o", c.marketing_opt_out_at);
 }
 
 void to_json(nlohmann::json& j, const conversation& c) {
@@ -173,6 +179,9 @@ nlohmann::json contact_api(const contact& c) {
           {"name", null_if_empty(c.display_name())},
           {"profileName", null_if_empty(c.profile_name)},
           {"tags", c.tags},
+          {"marketingOptOut", c.marketing_opt_out_at != 0},
+          {"marketingOptOutAt",
+           c.marketing_opt_out_at != 0 ? nlohmann::json(c.marketing_opt_out_at) : nlohmann::json()},
           {"createdAt", c.created_at},
           {"updatedAt", c.updated_at}};
 }
@@ -417,9 +426,17 @@ void append_contact_record(std::string& out, const contact& c) {
     out += ",\"c\":";
     append_json_string(out, c.custom_name);
   }
+  if (c.marketing_changed_at != 0) {
+    out += ",\"g\":";
+    out += std::to_string(c.marketing_changed_at);
+  }
   if (!c.profile_name.empty()) {
     out += ",\"n\":";
     append_json_string(out, c.profile_name);
+  }
+  if (c.marketing_opt_out_at != 0) {
+    out += ",\"o\":";
+    out += std::to_string(c.marketing_opt_out_at);
   }
   if (!c.phone.empty()) {
     out += ",\"p\":";

@@ -29,6 +29,10 @@ struct contact {
   std::string profile_name; // latest WhatsApp/Kapso profile name
   std::vector<std::string> tags;
   int64_t created_at = 0, updated_at = 0;
+  // Marketing messages (user_preferences): opted out since marketing_opt_out_at (0 = not opted
+  // out); marketing_changed_at is WhatsApp's time of the latest preference applied (older ones,
+  // delivered late, are ignored).
+  int64_t marketing_opt_out_at = 0, marketing_changed_at = 0;
   const std::string& display_name() const {
     return custom_name.empty() ? profile_name : custom_name;
   }

@@ -17,7 +17,10 @@ enum class wa_event_kind : uint8_t {
   reaction,     // contact reacted to target_wamid; content = {"emoji": "..."} ("" removes)
   edit,         // target_wamid edited; content = the new message fields (type, text, media, ...)
   revoke,       // target_wamid deleted
-  contact_seen, // no message: only makes sure contact + conversation exist (Kapso conversation events)
+  contact_seen, // no message: only makes sure contact + conversation exist (Kapso conversation
+                // events)
+  preference,   // the contact's marketing preference (user_preferences): content = {"category":
+                // "marketing_messages", "value": "stop"|"resume"|"signup"}; also contact_seen
 };
 
 /// Returns "message", "echo", ... (for logs and the parked-event encoding).

@@ -87,6 +87,8 @@ json message_payload(const json& message, const std::string& to, const std::stri
     p["text"] = {{"body", message.value("text", "")}, {"preview_url", false}};
   } else if (type == "template") {
     p["template"] = message.value("template", json::object());
+    if (p["template"].is_object())
+      p["template"].erase("category"); // inboxd's own check (opted_out), not the Cloud API's field
   } else { // image | document: by link
     json media = json::object();
     auto m = message.value("media", json::object());

@@ -3,10 +3,12 @@
 // Missing ids: decoding is all-or-nothing, so an item that cannot be stored or routed rejects the
 // whole body (400) instead of being skipped silently: a message/echo without "id", or without a
 // usable contact phone (neither `from`/`to` nor contacts[0].wa_id is a phone number); a status
-// without "id" or "status"; a reaction/edit/revoke without the id of its target; a "messages" or
-// "smb_message_echoes" change without metadata.phone_number_id. A status whose recipient_id is not
-// a phone number (group statuses) is kept with an empty contact_phone: it is applied by wamid.
-// A missing timestamp decodes as 0 (the consumer may substitute the receive time).
+// without "id" or "status"; a reaction/edit/revoke without the id of its target; a marketing
+// preference without a usable wa_id, or with a value other than stop/resume/signup; a "messages",
+// "smb_message_echoes" or "user_preferences" change without metadata.phone_number_id. A status
+// whose recipient_id is not a phone number (group statuses) is kept with an empty contact_phone: it
+// is applied by wamid. A missing timestamp decodes as 0 (the consumer may substitute the receive
+// time).
 
 #include <string>
 
@@ -108,20 +110,47 @@ void decode_echo(const json& msg, const json& value, const std::string& pnid,
   out.push_back(std::move(ev));
 }
 
+// user_preferences[]: {wa_id, category, value, detail, timestamp} (Meta's user_preferences webhook
+// reference). Only the marketing category is kept; other categories are acknowledged.
+void decode_preference(const json& pref, const std::string& pnid, std::vector<wa_event>& out) {
+  require_object(pref, "user_preferences[]");
+  wa_event ev;
+  ev.kind = wa_event_kind::preference;
+  ev.phone_number_id = pnid;
+  ev.contact_phone = normalize_phone(opt_id(pref, "wa_id"));
+  if (ev.contact_phone.empty())
+    fail("user_preferences[]", "no usable wa_id");
+  auto category = require_string(pref, "category", "user_preferences[]");
+  auto value = require_string(pref, "value", "user_preferences[]");
+  if (category != "marketing_messages")
+    return; // another kind of preference: nothing the inbox keeps
+  if (value != "stop" && value != "resume" && value != "signup")
+    fail("user_preferences[]", "value must be stop, resume or signup");
+  ev.timestamp_ms = timestamp_ms(pref, "timestamp");
+  ev.content = {{"category", category}, {"value", value}};
+  out.push_back(std::move(ev));
+}
+
 void decode_change(const json& change, decoded_webhook& out) {
   require_object(change, "changes[]");
   std::string field = require_string(change, "field", "change");
   const json* value = opt_object(change, "value");
   std::string pnid = value ? metadata_phone_number_id(*value) : std::string();
   add_distinct(out.phone_number_ids, pnid);
-  if (field != "messages" && field != "smb_message_echoes")
-    return; // user_preferences, account updates, ...: nothing to store, not an error
+  if (field != "messages" && field != "smb_message_echoes" && field != "user_preferences")
+    return; // account updates, templates, ...: nothing to store, not an error
   if (!value)
     fail("change " + field, "missing value");
   if (pnid.empty())
     fail("change " + field, "missing metadata.phone_number_id");
 
-  if (field == "messages") {
+  if (field == "user_preferences") {
+    const json* prefs = opt_array(*value, "user_preferences");
+    if (!prefs)
+      fail("value", "missing user_preferences");
+    for (const auto& pref : *prefs)
+      decode_preference(pref, pnid, out.events);
+  } else if (field == "messages") {
     const json* messages = opt_array(*value, "messages");
     const json* statuses = opt_array(*value, "statuses");
     const json* errors = opt_array(*value, "errors");

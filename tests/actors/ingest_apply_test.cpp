@@ -164,3 +164,48 @@ TEST(ingest_apply, a_new_conversation_is_created_at_its_first_change_set) {
   EXPECT_EQ(stored.conv.created_at, 4000);
   EXPECT_EQ(stored.conv.updated_at, 9000);
 }
+
+namespace {
+wa_event preference(const std::string& value, int64_t ts) {
+  wa_event e;
+  e.kind = wa_event_kind::preference;
+  e.contact_phone = "5511";
+  e.timestamp_ms = ts;
+  e.content = {{"category", "marketing_messages"}, {"value", value}};
+  return e;
+}
+} // namespace
+
+TEST(ingest_apply, a_marketing_stop_opts_the_contact_out_until_a_later_resume) {
+  fixture f;
+  f.cv.updated_at = f.ct.updated_at = f.ct.created_at = 100;
+  ingest_targets none;
+  auto out = apply_ingest("W", f.cv, f.ct, true, {preference("stop", 2000)}, none, 9000);
+  EXPECT_EQ(out.ct.marketing_opt_out_at, 2000);
+  EXPECT_EQ(out.ct.marketing_changed_at, 2000);
+  EXPECT_EQ(out.ct.updated_at, 9000);
+  EXPECT_TRUE(out.changes.new_messages.empty());
+  EXPECT_EQ(out.conv.unread_count, 0) << "a preference is not a message";
+  EXPECT_EQ(out.conv.last_inbound_at, 0) << "nor does it open the reply window";
+
+  // A second stop keeps the first opt-out time; a resume delivered late (older) changes nothing.
+  auto again = apply_ingest("W", out.conv, out.ct, true,
+                            {preference("stop", 3000), preference("resume", 1500)}, none, 9500);
+  EXPECT_EQ(again.ct.marketing_opt_out_at, 2000);
+  EXPECT_EQ(again.ct.marketing_changed_at, 3000);
+
+  auto resumed =
+      apply_ingest("W", again.conv, again.ct, true, {preference("resume", 4000)}, none, 9900);
+  EXPECT_EQ(resumed.ct.marketing_opt_out_at, 0);
+  EXPECT_EQ(resumed.ct.marketing_changed_at, 4000);
+  auto signup = apply_ingest("W", resumed.conv, resumed.ct, true,
+                             {preference("stop", 5000), preference("signup", 6000)}, none, 9990);
+  EXPECT_EQ(signup.ct.marketing_opt_out_at, 0);
+  EXPECT_TRUE(can_assume_targets({preference("stop", 1)}));
+  fixture g;
+  g.cv.status = "open";
+  auto fresh = apply_ingest("W", g.cv, g.ct, false, {preference("stop", 7000)}, none, 9999);
+  EXPECT_EQ(fresh.conv.status, "closed") << "created by a preference: not in the open inbox";
+  EXPECT_EQ(fresh.ct.marketing_opt_out_at, 7000);
+  EXPECT_TRUE(target_ids({preference("stop", 1)}).empty());
+}

@@ -106,6 +106,14 @@ TEST_F(fixtures_test, every_meta_fixture_case_is_stored_and_read_back) {
               ++checked;
             }
           }
+          if (field == "user_preferences") {
+            for (auto& p : value["user_preferences"]) {
+              auto c = api_get("/api/contacts/by-phone?phone=" + digits(p["wa_id"]));
+              ASSERT_TRUE(c.contains("contact")) << c.dump();
+              EXPECT_EQ(c["contact"]["marketingOptOut"], p["value"] == "stop") << c.dump();
+              ++checked;
+            }
+          }
           if (field == "smb_message_echoes") {
             for (auto& m : value["message_echoes"]) {
               auto type = m.value("type", "");

@@ -416,6 +416,51 @@ TEST_F(send_test, without_send_settings_sending_is_refused) {
   expect_error(r, 422, "unprocessable");
 }
 
+TEST_F(send_test, a_marketing_template_to_a_contact_who_stopped_marketing_is_refused) {
+  auto conv = open_conversation();
+  fake_.set_responder([](const recorded_request&) {
+    return reply::json(200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.t"}]})");
+  });
+  auto prefs = fixture_case("meta/user_marketing_preferences.json", "resume");
+  auto& value = prefs["entry"][0]["changes"][0]["value"];
+  value["metadata"]["phone_number_id"] = kPhoneNumberId;
+  auto& pref = value["user_preferences"][0];
+  pref["wa_id"] = kSender;
+  pref["value"] = "stop";
+  pref["timestamp"] = std::stoll(seconds_ago(60));
+  ASSERT_EQ(post_meta(prefs.dump()).status, 200);
+  auto ct = api_get(std::string("/api/contacts/by-phone?phone=") + kSender)["contact"];
+  EXPECT_EQ(ct["marketingOptOut"], true) << ct.dump();
+  EXPECT_EQ(ct["marketingOptOutAt"], pref["timestamp"].get<int64_t>() * 1000) << ct.dump();
+
+  auto tpl = [&](const char* category) {
+    return send({{"conversationId", conv},
+                 {"type", "template"},
+                 {"template", {{"name", "promo"}, {"language", "pt_BR"}, {"category", category}}}});
+  };
+  expect_error(tpl("marketing"), 422, "opted_out");
+  expect_error(tpl("newsletter"), 422, "unprocessable");
+  auto r = tpl("utility");
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_TRUE(fake_.wait_for(1, 10s));
+  auto wire = json::parse(fake_.requests()[0].body);
+  EXPECT_EQ(wire["template"]["name"], "promo");
+  EXPECT_FALSE(wire["template"].contains("category")) << "inboxd's field, not the Cloud API's";
+
+  // A resume older than the stop (delivered late) changes nothing; a newer one opts back in.
+  pref["value"] = "resume";
+  pref["timestamp"] = std::stoll(seconds_ago(120));
+  ASSERT_EQ(post_meta(prefs.dump()).status, 200);
+  expect_error(tpl("marketing"), 422, "opted_out");
+  pref["timestamp"] = std::stoll(seconds_ago(0));
+  ASSERT_EQ(post_meta(prefs.dump()).status, 200);
+  ct = api_get(std::string("/api/contacts/by-phone?phone=") + kSender)["contact"];
+  EXPECT_EQ(ct["marketingOptOut"], false) << ct.dump();
+  EXPECT_TRUE(ct["marketingOptOutAt"].is_null()) << ct.dump();
+  r = tpl("marketing");
+  ASSERT_EQ(r.status, 202) << r.body;
+}
+
 // Read sends a receipt once, while something is unread; typing sends it with the typing indicator
 // every time (the agent is typing again), unread or not.
 TEST_F(send_test, read_and_typing_tell_whatsapp_the_latest_inbound_was_read) {

@@ -28,6 +28,7 @@ TEST(api_error, every_code_has_the_status_api_md_gives_it) {
       {api_error::unsupported_media_type, "unsupported_media_type", 415},
       {api_error::unprocessable, "unprocessable", 422},
       {api_error::window_closed, "window_closed", 422},
+      {api_error::opted_out, "opted_out", 422},
       {api_error::rate_limited, "rate_limited", 429},
       {api_error::unavailable, "unavailable", 503},
       {api_error::internal, "internal", 500},

@@ -133,13 +133,15 @@ TEST(records, appended_records_are_the_dumped_documents) {
     EXPECT_EQ(back_ct.tags, ct.tags);
     EXPECT_EQ(back_ct.created_at, ct.created_at);
     EXPECT_EQ(back_ct.updated_at, ct.updated_at);
+    EXPECT_EQ(back_ct.marketing_opt_out_at, ct.marketing_opt_out_at);
+    EXPECT_EQ(back_ct.marketing_changed_at, ct.marketing_changed_at);
     auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
     if (round == 0) { // fields at their defaults are not stored
       // status, mode, assignedTo, unreadCount, tags, seq
       for (auto* key : {"s", "m", "g", "n", "t", "q"})
         EXPECT_FALSE(ja.contains(key)) << key << " in " << a;
-      // customName, profileName, tags, phone
-      for (auto* key : {"c", "n", "t", "p"})
+      // customName, profileName, tags, phone, the marketing preference
+      for (auto* key : {"c", "n", "t", "p", "g", "o"})
         EXPECT_FALSE(jb.contains(key)) << key << " in " << b;
     }
     // The key names a record: the id is not stored.
@@ -155,7 +157,7 @@ TEST(records, appended_records_are_the_dumped_documents) {
       // Every field under its one-letter name.
       for (auto* key : {"a", "c", "g", "i", "l", "m", "n", "p", "q", "s", "t", "u"})
         EXPECT_TRUE(ja.contains(key)) << key << " in " << a;
-      for (auto* key : {"a", "c", "n", "p", "t", "u"})
+      for (auto* key : {"a", "c", "g", "n", "o", "p", "t", "u"})
         EXPECT_TRUE(jb.contains(key)) << key << " in " << b;
       cv.updated_at = cv.created_at;
       cv.last_message_at = cv.last_inbound_at;
@@ -182,6 +184,8 @@ TEST(records, appended_records_are_the_dumped_documents) {
     ct.tags = {"a"};
     ct.created_at = now - 9;
     ct.updated_at = now;
+    ct.marketing_opt_out_at = now - 3;
+    ct.marketing_changed_at = now - 2;
   }
 }
 

@@ -396,13 +396,21 @@ std::map<std::string, checker> expectations() {
     EXPECT_EQ(e.content["replyTo"], message_id_for_wamid("M0"));
   };
 
-  // user_marketing_preferences.json: acknowledged, nothing to store
-  auto prefs = [](const decoded_webhook& d) {
-    EXPECT_TRUE(d.events.empty());
-    EXPECT_EQ(d.phone_number_ids, std::vector<std::string>{"106540352242922"});
+  // user_marketing_preferences.json: the user's (user_preferences[].wa_id) marketing preference
+  auto prefs = [](const std::string& value) {
+    return [value](const decoded_webhook& d) {
+      EXPECT_EQ(d.phone_number_ids, std::vector<std::string>{"106540352242922"});
+      ASSERT_EQ(d.events.size(), 1u);
+      auto& e = d.events[0];
+      EXPECT_EQ(e.kind, wa_event_kind::preference);
+      EXPECT_EQ(e.phone_number_id, "106540352242922");
+      EXPECT_EQ(e.contact_phone, "16505551234");
+      EXPECT_EQ(e.timestamp_ms, 1731705721000);
+      EXPECT_EQ(e.content, json({{"category", "marketing_messages"}, {"value", value}}));
+    };
   };
-  m["user_marketing_preferences.json/resume"] = prefs;
-  m["user_marketing_preferences.json/signup"] = prefs;
+  m["user_marketing_preferences.json/resume"] = prefs("resume");
+  m["user_marketing_preferences.json/signup"] = prefs("signup");
   return m;
 }
 
@@ -664,6 +672,40 @@ TEST(MetaDecoder, OtherFieldsYieldNothing) {
   auto r = decode_meta(body);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_TRUE(r.value.events.empty());
+}
+
+TEST(MetaDecoder, MarketingPreferencesAreCheckedAndOthersIgnored) {
+  auto pref = [](json p) {
+    return meta_body({{"user_preferences", json::array({std::move(p)})}}, "user_preferences");
+  };
+  json stop = {{"wa_id", "+1 650 555 1234"},
+               {"detail", "User requested to stop marketing messages"},
+               {"category", "marketing_messages"},
+               {"value", "stop"},
+               {"timestamp", 1731705721}};
+  auto r = decode_meta(pref(stop));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  EXPECT_EQ(r.value.events[0].kind, wa_event_kind::preference);
+  EXPECT_EQ(r.value.events[0].contact_phone, "16505551234");
+  EXPECT_EQ(r.value.events[0].content["value"], "stop");
+
+  json other = stop;
+  other["category"] = "offers_and_announcements";
+  r = decode_meta(pref(other));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.value.events.empty()) << "another category: nothing the inbox keeps";
+
+  json bad = stop;
+  bad["value"] = "maybe";
+  expect_rejected(pref(bad), "unknown marketing value");
+  bad = stop;
+  bad.erase("wa_id");
+  expect_rejected(pref(bad), "preference without wa_id");
+  bad = stop;
+  bad.erase("category");
+  expect_rejected(pref(bad), "preference without category");
+  expect_rejected(meta_body(json::object(), "user_preferences"), "user_preferences missing");
 }
 
 TEST(MetaDecoder, EchoFallsBackToTo) {
