@@ -154,7 +154,7 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
                st.seed.ct = out.ct;
                st.seed.persisted = true;
                // Tell the workspace first: a read after the ack must see the change.
-               self->send(st.workspace, conversation_changed{out.conv, out.ct, out.old_phone});
+               self->send(st.workspace, conversation_changed{out.conv, out.ct});
                metrics::webhook_items.inc(metrics::webhook_outcome::stored,
                                           work.size() - out.duplicates);
                metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
@@ -214,18 +214,14 @@ void reload(conv_actor* self) {
         auto& st = self->state;
         if (!rec.ok)
           return fail_front(self, "reload failed: " + rec.error);
-        std::string old_phone;
         if (rec.conv) {
           st.seed.conv = *rec.conv;
           st.seed.persisted = true;
         }
-        if (rec.ct) {
-          if (rec.ct->phone != st.seed.ct.phone)
-            old_phone = st.seed.ct.phone;
+        if (rec.ct)
           st.seed.ct = *rec.ct;
-        }
         st.suspect = false;
-        self->send(st.workspace, conversation_changed{st.seed.conv, st.seed.ct, old_phone});
+        self->send(st.workspace, conversation_changed{st.seed.conv, st.seed.ct});
         st.busy = false;
         process_next(self);
       }));
@@ -268,7 +264,7 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
     st.seed.conv = cv;
     st.seed.ct = ct;
     st.seed.persisted = true;
-    self->send(st.workspace, conversation_changed{cv, ct, {}});
+    self->send(st.workspace, conversation_changed{cv, ct});
     if (enqueue && st.seed.outbound)
       self->send(st.seed.outbound, outbox_enqueued{*enqueue});
     if (call->what == inbox_call::op::patch_contact)
@@ -430,7 +426,9 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   outbox_entry entry;
   entry.id = id;
   entry.conversation_id = cv.id;
-  entry.payload = message_payload(rec, st.seed.ct.phone, reply_wamid, id);
+  auto& ct = st.seed.ct; // a contact without a phone is addressed by its user id
+  entry.payload =
+      message_payload(rec, ct.phone.empty() ? ct.wa_user_id : ct.phone, reply_wamid, id);
   entry.due_ms = now;
   auto seq = ++cv.seq;
   if (now >= cv.last_message_at) {
@@ -459,7 +457,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
     }
     st.seed.conv = cv;
     st.seed.persisted = true;
-    self->send(st.workspace, conversation_changed{cv, st.seed.ct, {}});
+    self->send(st.workspace, conversation_changed{cv, st.seed.ct});
     if (st.seed.outbound)
       self->send(st.seed.outbound, outbox_enqueued{entry});
     call->reply.json(202, {{"message", rec}});

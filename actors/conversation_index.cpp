@@ -33,6 +33,7 @@ bool contact_matches(const Contact& c, const std::string& lq) {
   if (lq.empty())
     return true;
   return contains_folded(c.display_name(), lq) || contains_folded(c.profile_name, lq) ||
+         contains_folded(c.username, lq) ||
          std::string_view(c.phone).find(lq) != std::string_view::npos;
 }
 
@@ -79,6 +80,8 @@ contact conversation_index::contact_slot::to_contact() const {
   contact c;
   c.id = id.str();
   c.phone = phone.str();
+  c.wa_user_id = user_id.str();
+  c.username = username.str();
   c.custom_name = custom_name.str();
   c.profile_name = profile_name.str();
   c.tags = tags.get();
@@ -111,14 +114,11 @@ uint32_t conversation_index::contact_slot_of(const std::string& id) {
   return s;
 }
 
-void conversation_index::put_contact(const contact& c) {
+void conversation_index::put_contact(const contact& c, bool keep_names) {
   auto s = contact_slot_of(c.id);
   auto& slot = contacts_[s];
-  // A table entry's key must not change under it: the old number's entry goes first (if this
-  // contact still holds it), the new one is added after (taking it over from any other).
-  if (slot.phone.view() != c.phone)
-    by_phone_.erase(slot.phone.view(), phone_of(), s);
-  slot.phone = c.phone;
+  if (!keep_names || !slot.known)
+    set_names(s, c.phone, c.wa_user_id, c.username);
   slot.custom_name = c.custom_name;
   slot.profile_name = c.profile_name;
   slot.tags = c.tags;
@@ -127,20 +127,86 @@ void conversation_index::put_contact(const contact& c) {
   slot.marketing_opt_out_at = c.marketing_opt_out_at;
   slot.marketing_changed_at = c.marketing_changed_at;
   slot.known = true;
-  if (!slot.phone.empty())
-    by_phone_.insert(s, phone_of());
   if (slot.conv != kNone)
     set_text(rows_[slot.conv]);
 }
 
-void conversation_index::remove_phone(const std::string& phone) {
-  by_phone_.erase(phone, phone_of());
+// A table entry's key must not change under it: the old name's entry goes first (if this
+// contact still holds it), the new one is added after (taking it over from any other).
+void conversation_index::set_names(uint32_t s, std::string_view phone, std::string_view user_id,
+                                   std::string_view username) {
+  auto& slot = contacts_[s];
+  auto set = [s](slot_table& table, packed_string& field, std::string_view value,
+                 const auto& key_of) {
+    if (field.view() == value)
+      return;
+    if (!field.empty())
+      table.erase(field.view(), key_of, s);
+    field = std::string(value);
+    if (!field.empty())
+      table.insert(s, key_of);
+  };
+  set(by_phone_, slot.phone, phone, phone_of());
+  set(by_user_id_, slot.user_id, user_id, user_id_of());
+  set(by_username_, slot.username, username, username_of());
+}
+
+conversation_index::contact_ids conversation_index::ids_of(uint32_t s) const {
+  auto& slot = contacts_[s];
+  return {slot.id.str(), slot.conv == kNone ? std::string() : rest_[slot.conv].id.str()};
+}
+
+std::optional<conversation_index::contact_ids> conversation_index::link(identity& who) {
+  auto s = kNone;
+  if (!who.user_id.empty())
+    s = by_user_id_.find(who.user_id, user_id_of());
+  if (s == kNone && !who.phone.empty())
+    s = by_phone_.find(who.phone, phone_of());
+  if (s == kNone && !who.username.empty()) {
+    // Usernames move between users: one held by a contact with another phone or user id than
+    // `who` names (neither of which any contact holds, or they would have matched) is not this
+    // customer's; a new contact takes it over.
+    auto u = by_username_.find(who.username, username_of());
+    if (u != kNone && (who.user_id.empty() || contacts_[u].user_id.empty()) &&
+        (who.phone.empty() || contacts_[u].phone.empty()))
+      s = u;
+  }
+  if (s == kNone)
+    return std::nullopt;
+  auto& slot = contacts_[s];
+  auto held_by_other = [s](const slot_table& table, const std::string& key, const auto& key_of) {
+    auto o = key.empty() ? kNone : table.find(key, key_of);
+    return o != kNone && o != s;
+  };
+  if (held_by_other(by_phone_, who.phone, phone_of()))
+    who.phone.clear();
+  if (held_by_other(by_user_id_, who.user_id, user_id_of()))
+    who.user_id.clear();
+  set_names(s, who.phone.empty() ? slot.phone.view() : std::string_view(who.phone),
+            who.user_id.empty() ? slot.user_id.view() : std::string_view(who.user_id),
+            who.username.empty() ? slot.username.view() : std::string_view(who.username));
+  if (slot.conv != kNone)
+    set_text(rows_[slot.conv]);
+  return ids_of(s);
+}
+
+void conversation_index::rename(const std::string& contact_id, const std::string& phone,
+                                const std::string& user_id) {
+  auto s = by_contact_id_.find(contact_id, contact_id_of());
+  if (s == kNone)
+    return;
+  auto& slot = contacts_[s];
+  set_names(s, phone.empty() ? slot.phone.view() : std::string_view(phone),
+            user_id.empty() ? slot.user_id.view() : std::string_view(user_id),
+            slot.username.view());
+  if (slot.conv != kNone)
+    set_text(rows_[slot.conv]);
 }
 
 void conversation_index::set_text(row& r) const {
   auto& slot = contacts_[r.contact];
   r.text_bits = slot.known ? bigram_bits(slot.display_name()) | bigram_bits(slot.profile_name) |
-                                 bigram_bits(slot.phone)
+                                 bigram_bits(slot.phone) | bigram_bits(slot.username)
                            : 0;
 }
 
@@ -218,13 +284,19 @@ std::optional<contact> conversation_index::contact_by_phone(const std::string& p
   return contacts_[s].to_contact();
 }
 
-std::optional<conversation_index::phone_ids>
-conversation_index::ids_by_phone(const std::string& phone) const {
+std::optional<conversation_index::contact_ids> conversation_index::ids_by_phone(
+    const std::string& phone) const {
   auto s = by_phone_.find(phone, phone_of());
   if (s == kNone)
     return std::nullopt;
-  auto& slot = contacts_[s];
-  return phone_ids{slot.id.str(), slot.conv == kNone ? std::string() : rest_[slot.conv].id.str()};
+  return ids_of(s);
+}
+
+std::optional<contact> conversation_index::contact_by_user_id(const std::string& user_id) const {
+  auto s = by_user_id_.find(user_id, user_id_of());
+  if (s == kNone)
+    return std::nullopt;
+  return contacts_[s].to_contact();
 }
 
 std::optional<contact> conversation_index::contact_by_id(const std::string& id) const {

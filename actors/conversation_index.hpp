@@ -38,18 +38,35 @@ public:
   conversation_index() { users_.code(""); } // assignee code 0: unassigned
 
   /// Adds or replaces a contact and/or conversation (keeps the activity order current).
-  void put_contact(const contact& c);
+  /// keep_names: leave the contact's phone, user id and username as the index has them (a
+  /// conversation actor reporting a stored change: link and rename decide those, in order).
+  void put_contact(const contact& c, bool keep_names = false);
   void put_conversation(const conversation& c);
-  void remove_phone(const std::string& phone);
+
+  /// How a webhook names a customer (any may be empty).
+  struct identity {
+    std::string phone, user_id, username;
+  };
+  /// The contact of a webhook's customer: found by user id, else phone, else username (unless
+  /// that contact has a phone or user id and `who` names another: usernames move). It takes
+  /// every name of `who` that no other contact holds (a changed number or user id replaces the
+  /// old one; a username moves from whoever had it); a phone or user id another contact holds is
+  /// cleared from `who`, which then lists the names the event may set on this contact.
+  /// nullopt (and `who` unchanged) when no contact has any of the names.
+  struct contact_ids {
+    std::string contact_id, conversation_id; // "" when it has no conversation
+  };
+  std::optional<contact_ids> link(identity& who);
+  /// user_changed_number / user_changed_user_id: the contact's new phone or user id (non-empty
+  /// ones only), taken over from any other contact.
+  void rename(const std::string& contact_id, const std::string& phone, const std::string& user_id);
 
   /// Pointers stay valid until the next put of the same contact.
   std::optional<contact> contact_by_phone(const std::string& phone) const;
-  /// The contact id of `phone` and the id of its (latest) conversation ("" when it has none),
-  /// without building either record: all the webhook path needs to route an event.
-  struct phone_ids {
-    std::string contact_id, conversation_id;
-  };
-  std::optional<phone_ids> ids_by_phone(const std::string& phone) const;
+  /// The contact id of `phone` and the id of its (latest) conversation, without building either
+  /// record.
+  std::optional<contact_ids> ids_by_phone(const std::string& phone) const;
+  std::optional<contact> contact_by_user_id(const std::string& user_id) const;
   std::optional<contact> contact_by_id(const std::string& id) const;
   /// Conversations are stored in parts: these assemble a copy.
   std::optional<conversation> conversation_by_id(const std::string& id) const;
@@ -111,7 +128,7 @@ private:
     packed_list tags;
   };
   struct contact_slot {
-    packed_string id, phone, custom_name, profile_name;
+    packed_string id, phone, user_id, username, custom_name, profile_name;
     packed_list tags;
     int64_t created_at = 0, updated_at = 0;
     int64_t marketing_opt_out_at = 0, marketing_changed_at = 0;
@@ -124,19 +141,28 @@ private:
   };
 
   uint32_t contact_slot_of(const std::string& id); // adds an unknown placeholder if needed
+  void set_names(uint32_t s, std::string_view phone, std::string_view user_id,
+                 std::string_view username);
+  contact_ids ids_of(uint32_t s) const;
   void set_text(row& r) const;
   conversation assemble(uint32_t slot) const;
 
   std::deque<contact_slot> contacts_;
   std::deque<conv_rest> rest_;
   std::vector<row> rows_;
-  // Contact slots by id and by phone, conversation slots by id.
-  slot_table by_contact_id_, by_phone_, by_conv_id_;
+  // Contact slots by id, phone, user id and username, conversation slots by id.
+  slot_table by_contact_id_, by_phone_, by_user_id_, by_username_, by_conv_id_;
   auto contact_id_of() const {
     return [this](uint32_t s) { return contacts_[s].id.view(); };
   }
   auto phone_of() const {
     return [this](uint32_t s) { return contacts_[s].phone.view(); };
+  }
+  auto user_id_of() const {
+    return [this](uint32_t s) { return contacts_[s].user_id.view(); };
+  }
+  auto username_of() const {
+    return [this](uint32_t s) { return contacts_[s].username.view(); };
   }
   auto conv_id_of() const {
     return [this](uint32_t s) { return rest_[s].id.view(); };

@@ -104,6 +104,14 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
       e.timestamp_ms = now;
     if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
       ct.profile_name = e.profile_name;
+    // The names the workspace routed this event by (it links them to this contact first and
+    // leaves out one that another contact holds).
+    if (!e.contact_phone.empty())
+      ct.phone = e.contact_phone;
+    if (!e.contact_user_id.empty())
+      ct.wa_user_id = e.contact_user_id;
+    if (!e.contact_username.empty())
+      ct.username = e.contact_username;
     switch (e.kind) {
       case wa_event_kind::message:
       case wa_event_kind::echo: {
@@ -144,11 +152,11 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
           ++cv.unread_count;
           if (cv.status == "closed")
             cv.status = "open";
-          if (!e.new_phone.empty() && e.new_phone != ct.phone) {
-            if (out.old_phone.empty())
-              out.old_phone = ct.phone;
+          // user_changed_number / user_changed_user_id: same contact, same history.
+          if (!e.new_phone.empty())
             ct.phone = e.new_phone;
-          }
+          if (!e.new_user_id.empty())
+            ct.wa_user_id = e.new_user_id;
         }
         cv.updated_at = now;
         break;
@@ -176,7 +184,8 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
   }
   if (ct.updated_at == 0) // a new contact: not updated since it was created
     ct.updated_at = ct.created_at != 0 ? ct.created_at : now;
-  else if (ct.profile_name != ct_in.profile_name || !out.old_phone.empty() ||
+  else if (ct.profile_name != ct_in.profile_name || ct.phone != ct_in.phone ||
+           ct.wa_user_id != ct_in.wa_user_id || ct.username != ct_in.username ||
            ct.marketing_changed_at != ct_in.marketing_changed_at)
     ct.updated_at = now;
   if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)

@@ -40,7 +40,6 @@ std::vector<std::string> target_ids(const std::vector<wa_event>& events);
 struct ingest_outcome {
   conversation conv;
   contact ct;
-  std::string old_phone; // set when the contact's phone changed
   change_set changes;
   size_t duplicates = 0; // messages already stored
 };

@@ -60,7 +60,9 @@ bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
       if (e.content.is_object())
         emoji = e.content.value("emoji", std::string());
       // A reaction echoed from the business app is the business's own, not the contact's.
-      auto from = e.origin == "business_app" ? std::string("business") : e.contact_phone;
+      auto from = e.origin == "business_app" ? std::string("business")
+                  : e.contact_phone.empty()  ? e.contact_user_id
+                                             : e.contact_phone;
       auto reactions = m.value("reactions", nlohmann::json::array());
       nlohmann::json kept = nlohmann::json::array();
       for (auto& r : reactions)
@@ -94,10 +96,13 @@ bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
 }
 
 nlohmann::json park_encode(const wa_event& e) {
-  return {{"kind", to_string(e.kind)}, {"contactPhone", e.contact_phone}, {"origin", e.origin},
-          {"wamid", e.wamid},          {"target", e.target_wamid},
-          {"ts", e.timestamp_ms},      {"status", e.status},
-          {"content", e.content}};
+  nlohmann::json j = {{"kind", to_string(e.kind)}, {"contactPhone", e.contact_phone},
+                      {"origin", e.origin},        {"wamid", e.wamid},
+                      {"target", e.target_wamid},  {"ts", e.timestamp_ms},
+                      {"status", e.status},        {"content", e.content}};
+  if (!e.contact_user_id.empty())
+    j["contactUserId"] = e.contact_user_id;
+  return j;
 }
 
 bool park_decode(const nlohmann::json& j, wa_event& out) {
@@ -110,6 +115,7 @@ bool park_decode(const nlohmann::json& j, wa_event& out) {
   else if (kind == "revoke") out.kind = wa_event_kind::revoke;
   else return false;
   out.contact_phone = j.value("contactPhone", std::string());
+  out.contact_user_id = j.value("contactUserId", std::string());
   out.origin = j.value("origin", std::string());
   out.wamid = j.value("wamid", std::string());
   out.target_wamid = j.value("target", std::string());

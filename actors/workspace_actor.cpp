@@ -201,58 +201,66 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
   self->send(i->second.handle, std::forward<Message>(msg));
 }
 
-// Routes a webhook's events: grouped by contact phone, in order, to their conversation actors.
+// The conversation of the customer `who` names (see conversation_index::link, which also clears
+// from `who` a name another contact holds). First sight of a customer: its contact and
+// conversation are decided here, once, so concurrent webhooks of one new customer share them.
+conversation_index::contact_ids conversation_of(ws_actor* self, conversation_index::identity& who,
+                                                int64_t now) {
+  auto& st = self->state;
+  auto known = st.index.link(who);
+  if (!known) {
+    contact c;
+    c.id = new_id("ct_");
+    c.phone = who.phone;
+    c.wa_user_id = who.user_id;
+    c.username = who.username;
+    c.created_at = now;
+    st.index.put_contact(c);
+    known = conversation_index::contact_ids{c.id, ""};
+  }
+  if (known->conversation_id.empty()) {
+    conversation cv;
+    cv.id = new_id("cv_");
+    cv.contact_id = known->contact_id;
+    cv.mode = st.ws.default_mode;
+    cv.created_at = now;
+    st.index.put_conversation(cv);
+    known->conversation_id = cv.id;
+  }
+  return std::move(*known);
+}
+
+// Routes a webhook's events: each to the conversation of its customer, in order, grouped per
+// conversation.
 void ingest(ws_actor* self, ingest_batch& batch) {
   auto& st = self->state;
-  std::map<std::string, std::vector<wa_event>> by_phone;
+  std::map<std::string, std::vector<wa_event>> by_conv;
   std::vector<std::string> order;
-  for (auto& e : batch.events) {
-    auto& v = by_phone[e.contact_phone];
-    if (v.empty())
-      order.push_back(e.contact_phone);
-    v.push_back(std::move(e));
-  }
   auto now = now_ms();
-  for (auto& phone : order) {
-    if (phone.empty()) {
-      // Only statuses of group messages come without a contact phone: the inbox keeps 1:1
+  for (auto& e : batch.events) {
+    conversation_index::identity who{std::move(e.contact_phone), std::move(e.contact_user_id),
+                                     std::move(e.contact_username)};
+    if (who.phone.empty() && who.user_id.empty() && who.username.empty()) {
+      // Only statuses of group messages come without a customer: the inbox keeps 1:1
       // conversations, so they are acknowledged and logged, not stored.
-      for (auto& e : by_phone[phone]) {
-        spdlog::info("workspace {}: {} for {} has no contact phone; ignored", st.ws.id,
-                     to_string(e.kind), e.target_wamid);
-        batch.ack->complete(true);
-      }
+      spdlog::info("workspace {}: {} for {} names no contact; ignored", st.ws.id, to_string(e.kind),
+                   e.target_wamid);
+      batch.ack->complete(true);
       continue;
     }
-    auto known = st.index.ids_by_phone(phone);
-    std::string conv_id;
-    if (!known) {
-      // First sight of this phone: the contact and its conversation are decided here, once.
-      contact c;
-      c.id = new_id("ct_");
-      c.phone = phone;
-      c.created_at = now;
-      conversation cv;
-      cv.id = new_id("cv_");
-      cv.contact_id = c.id;
-      cv.mode = st.ws.default_mode;
-      cv.created_at = now;
-      st.index.put_contact(c);
-      st.index.put_conversation(cv);
-      conv_id = cv.id;
-    } else if (!known->conversation_id.empty()) {
-      conv_id = std::move(known->conversation_id);
-    } else {
-      conversation fresh;
-      fresh.id = new_id("cv_");
-      fresh.contact_id = known->contact_id;
-      fresh.mode = st.ws.default_mode;
-      fresh.created_at = now;
-      st.index.put_conversation(fresh);
-      conv_id = fresh.id;
-    }
-    to_conversation(self, conv_id, ingest_batch{std::move(by_phone[phone]), batch.ack, {}, {}});
+    auto ids = conversation_of(self, who, now);
+    e.contact_phone = std::move(who.phone);
+    e.contact_user_id = std::move(who.user_id);
+    e.contact_username = std::move(who.username);
+    if (e.kind == wa_event_kind::message && (!e.new_phone.empty() || !e.new_user_id.empty()))
+      st.index.rename(ids.contact_id, e.new_phone, e.new_user_id); // same contact, new names
+    auto& v = by_conv[ids.conversation_id];
+    if (v.empty())
+      order.push_back(ids.conversation_id);
+    v.push_back(std::move(e));
   }
+  for (auto& id : order)
+    to_conversation(self, id, ingest_batch{std::move(by_conv[id]), batch.ack, {}, {}});
 }
 
 // API key: acts as role admin, principal apikey:<keyId>. User token: must be a member now
@@ -387,6 +395,12 @@ void handle_call(ws_actor* self, inbox_call& call) {
       auto ct = st.index.contact_by_phone(call.phone);
       if (!ct || ct->updated_at == 0)
         return call.reply.error(api_error::not_found, "no contact with that phone");
+      return call.reply.json(200, {{"contact", contact_api(*ct)}});
+    }
+    case op::contact_by_user_id: {
+      auto ct = st.index.contact_by_user_id(call.value);
+      if (!ct || ct->updated_at == 0)
+        return call.reply.error(api_error::not_found, "no contact with that user id");
       return call.reply.json(200, {{"contact", contact_api(*ct)}});
     }
     case op::contacts_list:
@@ -706,9 +720,7 @@ caf::behavior running(ws_actor* self) {
       [self](inbox_call& call) { handle_call(self, call); },
       [self](conversation_changed& c) {
         auto& idx = self->state.index;
-        if (!c.old_phone.empty())
-          idx.remove_phone(c.old_phone);
-        idx.put_contact(c.ct);
+        idx.put_contact(c.ct, true);
         idx.put_conversation(c.conv);
         self->state.hub->appended();
       },

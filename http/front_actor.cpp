@@ -505,6 +505,12 @@ void handle(front* self, http_exchange& ex) {
       if (call.phone.empty())
         return reply.error(api_error::bad_request, "phone must be a phone number");
       return inbox(self, ex, std::move(call));
+    case route::contact_by_user_id:
+      call.what = op::contact_by_user_id;
+      call.value = req.param("userId");
+      if (call.value.empty() || call.value.size() > 128)
+        return reply.error(api_error::bad_request, "userId must be a business-scoped user id");
+      return inbox(self, ex, std::move(call));
     case route::contacts_list:
       call.what = op::contacts_list;
       if (!list_params(req, 25, call, reply))

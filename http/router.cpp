@@ -30,6 +30,7 @@ const entry table[] = {
     {"GET", "/api/admin/dead-letters", route::admin_dead_letters},
     {"POST", "/api/admin/dead-letters/replay", route::admin_replay},
     {"GET", "/api/contacts/by-phone", route::contact_by_phone},
+    {"GET", "/api/contacts/by-user-id", route::contact_by_user_id},
     {"GET", "/api/contacts", route::contacts_list},
     {"GET", "/api/conversations", route::conversations_list},
     {"GET", "/api/conversations/{}", route::conversation_get},
@@ -160,6 +161,8 @@ const char* route_name(route r) {
       return "admin_replay";
     case route::contact_by_phone:
       return "contact_by_phone";
+    case route::contact_by_user_id:
+      return "contact_by_user_id";
     case route::contacts_list:
       return "contacts_list";
     case route::conversations_list:

@@ -24,6 +24,7 @@ enum class route {
   admin_dead_letters,
   admin_replay,
   contact_by_phone,
+  contact_by_user_id,
   contacts_list,
   conversations_list,
   conversation_get,

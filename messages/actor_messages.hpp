@@ -48,6 +48,7 @@ struct dead_letter {
 struct inbox_call {
   enum class op : uint8_t {
     contact_by_phone,   // arg: phone (normalized)
+    contact_by_user_id, // arg: value (a business-scoped user id)
     contacts_list,      // args: q, page, limit
     conversations_list, // filters below
     conversation_get,   // arg: id
@@ -109,11 +110,12 @@ struct admin_call {
   bool synced = false; // see http_exchange::synced
 };
 
-/// Conversation actor -> workspace actor after each stored change.
+/// Conversation actor -> workspace actor after each stored change. The contact's phone, user id
+/// and username are not taken from it: the workspace actor decides those when it routes (see
+/// ingest in workspace_actor.cpp), so a late change cannot undo a newer link.
 struct conversation_changed {
   conversation conv;
   contact ct;
-  std::string old_phone; // non-empty when the contact's phone changed
 };
 
 /// Conversation actor -> workspace actor: idle after handling `handled` messages.

@@ -82,6 +82,10 @@ void to_json(nlohmann::json& j, const contact& c) {
     j["n"] = c.profile_name;
   if (!c.tags.empty())
     j["t"] = c.tags;
+  if (!c.wa_user_id.empty())
+    j["w"] = c.wa_user_id;
+  if (!c.username.empty())
+    j["h"] = c.username;
   if (c.marketing_changed_at != 0)
     j["g"] = c.marketing_changed_at;
   if (c.marketing_opt_out_at != 0)
@@ -100,6 +104,8 @@ void from_json(const nlohmann::json& j, contact& c) {
   get_opt(j, s, "u", "updatedAt", c.updated_at);
   get_opt(j, "g", c.marketing_changed_at); // only in the storage form (2026-12-04 on)
   get_opt(j, "o", c.marketing_opt_out_at);
+  get_opt(j, "w", c.wa_user_id); // only in the storage form (2026-12-04 on)
+  get_opt(j, "h", c.username);
 }
 
 void to_json(nlohmann::json& j, const conversation& c) {
@@ -175,7 +181,9 @@ nlohmann::json workspace_api(const workspace& w) {
 
 nlohmann::json contact_api(const contact& c) {
   return {{"id", c.id},
-          {"phone", c.phone},
+          {"phone", null_if_empty(c.phone)},
+          {"waUserId", null_if_empty(c.wa_user_id)},
+          {"username", null_if_empty(c.username)},
           {"name", null_if_empty(c.display_name())},
           {"profileName", null_if_empty(c.profile_name)},
           {"tags", c.tags},
@@ -188,20 +196,24 @@ nlohmann::json contact_api(const contact& c) {
 
 nlohmann::json conversation_api(const conversation& cv, const contact& ct, int64_t now_ms) {
   bool can_reply = cv.last_inbound_at != 0 && now_ms < cv.last_inbound_at + kReplyWindowMs;
-  return {
-      {"id", cv.id},
-      {"contact", {{"id", ct.id}, {"phone", ct.phone}, {"name", null_if_empty(ct.display_name())}}},
-      {"status", cv.status},
-      {"mode", cv.mode},
-      {"assignedTo", null_if_empty(cv.assigned_to)},
-      {"unreadCount", cv.unread_count},
-      {"tags", cv.tags},
-      {"lastMessageAt", null_if_zero(cv.last_message_at)},
-      {"lastMessagePreview", null_if_empty(cv.last_message_preview)},
-      {"lastInboundAt", null_if_zero(cv.last_inbound_at)},
-      {"canReply", can_reply},
-      {"createdAt", cv.created_at},
-      {"updatedAt", cv.updated_at}};
+  return {{"id", cv.id},
+          {"contact",
+           {{"id", ct.id},
+            {"phone", null_if_empty(ct.phone)},
+            {"waUserId", null_if_empty(ct.wa_user_id)},
+            {"username", null_if_empty(ct.username)},
+            {"name", null_if_empty(ct.display_name())}}},
+          {"status", cv.status},
+          {"mode", cv.mode},
+          {"assignedTo", null_if_empty(cv.assigned_to)},
+          {"unreadCount", cv.unread_count},
+          {"tags", cv.tags},
+          {"lastMessageAt", null_if_zero(cv.last_message_at)},
+          {"lastMessagePreview", null_if_empty(cv.last_message_preview)},
+          {"lastInboundAt", null_if_zero(cv.last_inbound_at)},
+          {"canReply", can_reply},
+          {"createdAt", cv.created_at},
+          {"updatedAt", cv.updated_at}};
 }
 
 namespace {
@@ -339,7 +351,11 @@ void append_conversation_api(std::string& out, const conversation& cv, const con
   out += ",\"name\":";
   append_string_or_null(out, ct.display_name());
   out += ",\"phone\":";
-  append_json_string(out, ct.phone);
+  append_string_or_null(out, ct.phone);
+  out += ",\"username\":";
+  append_string_or_null(out, ct.username);
+  out += ",\"waUserId\":";
+  append_string_or_null(out, ct.wa_user_id);
   out += "},\"createdAt\":";
   out += std::to_string(cv.created_at);
   out += ",\"id\":";
@@ -430,6 +446,10 @@ void append_contact_record(std::string& out, const contact& c) {
     out += ",\"g\":";
     out += std::to_string(c.marketing_changed_at);
   }
+  if (!c.username.empty()) {
+    out += ",\"h\":";
+    append_json_string(out, c.username);
+  }
   if (!c.profile_name.empty()) {
     out += ",\"n\":";
     append_json_string(out, c.profile_name);
@@ -449,6 +469,10 @@ void append_contact_record(std::string& out, const contact& c) {
   if (c.updated_at != c.created_at) {
     out += ",\"u\":";
     out += std::to_string(c.updated_at);
+  }
+  if (!c.wa_user_id.empty()) {
+    out += ",\"w\":";
+    append_json_string(out, c.wa_user_id);
   }
   out += '}';
 }

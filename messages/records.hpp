@@ -24,7 +24,11 @@ struct workspace {
 };
 
 struct contact {
-  std::string id, phone;
+  std::string id;
+  // How WhatsApp names the contact: any of them may be empty (a contact who writes by username
+  // has no phone), never all three. phone: the wa_id, digits only; wa_user_id: the
+  // business-scoped user id (BSUID, "US.1349..."); username: the WhatsApp username.
+  std::string phone, wa_user_id, username;
   std::string custom_name;  // set through PATCH; wins over profile_name
   std::string profile_name; // latest WhatsApp/Kapso profile name
   std::vector<std::string> tags;

@@ -29,7 +29,11 @@ const char* to_string(wa_event_kind kind);
 struct wa_event {
   wa_event_kind kind = wa_event_kind::message;
   std::string phone_number_id; // the business number's id: picks the workspace
-  std::string contact_phone;   // the customer's wa_id, digits only: picks the conversation
+  // Who the customer is: any of these three may be empty, not all (the workspace finds the
+  // contact by user id, else phone, else username, and links the others to it).
+  std::string contact_phone;    // the customer's wa_id, digits only
+  std::string contact_user_id;  // the customer's business-scoped user id (BSUID)
+  std::string contact_username; // the customer's WhatsApp username
   std::string profile_name;    // the customer's WhatsApp profile name, empty if unknown
   std::string wamid;           // this item's own WhatsApp id (message/echo/reaction/edit/revoke)
   std::string target_wamid;    // status/reaction/edit/revoke: the message it applies to
@@ -37,6 +41,7 @@ struct wa_event {
   std::string origin;          // echo: "business_app" or "api"; message: "whatsapp"
   std::string status;          // status: sent|delivered|read|played|failed; echo: its status
   std::string new_phone;       // message of type system/user_changed_number: the contact's new wa_id
+  std::string new_user_id;     // system/user_changed_number|user_changed_user_id: the new BSUID
   // message/echo/edit: the message's content in the API's Message shape, without the fields the
   // store assigns (id, conversationId, direction, status, createdAt). Keys used: type, text,
   // media, location, contacts, interactive, order, system, referral, context, replyTo, error,

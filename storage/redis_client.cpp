@@ -265,12 +265,13 @@ struct redis_client::impl : std::enable_shared_from_this<redis_client::impl> {
     reconnect_timer_.cancel();
     tick_timer_.cancel();
     resolver_.cancel();
+    // Before the drop: it fails the pending calls, whose callers may ask connected() at once.
+    connected_ = false;
     if (conn_) {
       auto c = conn_;
       drop(c, "redis client stopped");
       conn_.reset();
     }
-    connected_ = false;
   }
 
   void connect() {

@@ -79,9 +79,10 @@ outbound_request cloud_api_request(const send_settings& send, const std::string&
 json message_payload(const json& message, const std::string& to, const std::string& reply_to_wamid,
                      const std::string& callback_data) {
   auto type = message.value("type", "text");
+  bool phone = !to.empty() && to.find_first_not_of("0123456789") == std::string::npos;
   json p = {{"messaging_product", "whatsapp"},
             {"recipient_type", "individual"},
-            {"to", to},
+            {phone ? "to" : "recipient", to},
             {"type", type}};
   if (type == "text") {
     p["text"] = {{"body", message.value("text", "")}, {"preview_url", false}};

@@ -20,8 +20,9 @@ outbound_request cloud_api_request(const send_settings& send, const std::string&
                                    const nlohmann::json& payload, int64_t timeout_ms);
 
 /// The body of a message send. `message` is the stored record (API Message shape: type, text,
-/// media, template); `to` the contact's phone (digits); `reply_to_wamid` may be empty;
-/// `callback_data` goes to biz_opaque_callback_data (comes back on status webhooks).
+/// media, template); `to` the contact's phone (digits), or for a contact without a phone its
+/// business-scoped user id (anything but digits: sent as `recipient`); `reply_to_wamid` may be
+/// empty; `callback_data` goes to biz_opaque_callback_data (comes back on status webhooks).
 nlohmann::json message_payload(const nlohmann::json& message, const std::string& to,
                                const std::string& reply_to_wamid, const std::string& callback_data);
 

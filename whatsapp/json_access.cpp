@@ -148,4 +148,25 @@ void add_distinct(std::vector<std::string>& ids, const std::string& id) {
   ids.push_back(id);
 }
 
+std::string opt_user_id(const nlohmann::json& obj, std::string_view key) {
+  std::string id = opt_string(obj, key);
+  if (id.size() > 128)
+    fail(key, "longer than 128 characters");
+  for (char c : id)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
+      fail(key, "not a business-scoped user id");
+  return id;
+}
+
+std::string opt_username(const nlohmann::json& obj, std::string_view key) {
+  std::string name = opt_string(obj, key);
+  if (name.size() > 128)
+    fail(key, "longer than 128 bytes");
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      fail(key, "has a control character");
+  return name;
+}
+
 } // namespace inboxd::wa_json

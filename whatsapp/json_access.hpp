@@ -36,6 +36,12 @@ std::string opt_string(const nlohmann::json& obj, std::string_view key);
 std::string require_string(const nlohmann::json& obj, std::string_view key, std::string_view what);
 /// Member `key` as a string, also accepting an integer (ids); "" when absent/null.
 std::string opt_id(const nlohmann::json& obj, std::string_view key);
+/// Member `key` as a business-scoped user id (BSUID: 1-128 of A-Z a-z 0-9 . _ -), "" when
+/// absent/null/empty; throws for anything else.
+std::string opt_user_id(const nlohmann::json& obj, std::string_view key);
+/// Member `key` as a WhatsApp username (at most 128 bytes, no control characters), "" when
+/// absent/null/empty; throws for anything else.
+std::string opt_username(const nlohmann::json& obj, std::string_view key);
 /// Member `key` as a bool (`fallback` when absent/null); throws for another type.
 bool opt_bool(const nlohmann::json& obj, std::string_view key, bool fallback = false);
 

@@ -5,8 +5,9 @@
 // followed by one status event per message.kapso.statuses[] entry (a single synthesized status
 // from kapso.status when that array is absent); whatsapp.conversation.created|ended ->
 // contact_seen; any other event name -> nothing (not an error). Same all-or-nothing rules as the
-// Meta decoder: a known event without phone_number_id, a usable contact phone or (message events)
-// message.id rejects the body.
+// Meta decoder: a known event without phone_number_id, without both a usable contact phone and a
+// business-scoped user id (conversation.business_scoped_user_id, v2 since 2026; username in
+// conversation.username), or (message events) without message.id rejects the body.
 
 #include <string>
 
@@ -78,13 +79,19 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
   add_distinct(out.phone_number_ids, base.phone_number_id);
   if (conv) {
     base.contact_phone = normalize_phone(opt_string(*conv, "phone_number"));
+    base.contact_user_id = opt_user_id(*conv, "business_scoped_user_id");
+    base.contact_username = opt_username(*conv, "username");
     if (const json* ck = opt_object(*conv, "kapso"))
       base.profile_name = opt_string(*ck, "contact_name");
   }
   if (base.contact_phone.empty() && msg)
     base.contact_phone = normalize_phone(opt_id(*msg, received ? "from" : "to"));
-  if (base.contact_phone.empty())
-    fail(name, "no usable contact phone (conversation.phone_number)");
+  if (base.contact_user_id.empty() && msg)
+    base.contact_user_id = opt_user_id(*msg, received ? "from_user_id" : "to_user_id");
+  if (base.contact_phone.empty() && base.contact_user_id.empty())
+    fail(name,
+         "no usable contact phone or user id (conversation.phone_number, "
+         "conversation.business_scoped_user_id)");
 
   if (conversation) {
     base.kind = wa_event_kind::contact_seen;
@@ -133,6 +140,8 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
       s.status = require_string(st, "status", "kapso.statuses[]");
       if (std::string r = normalize_phone(opt_id(st, "recipient_id")); !r.empty())
         s.contact_phone = r;
+      if (std::string u = opt_user_id(st, "recipient_user_id"); !u.empty())
+        s.contact_user_id = u;
       s.timestamp_ms = timestamp_ms(st, "timestamp");
       s.content = json::object();
       if (json err = first_error(st); !err.is_null()) {

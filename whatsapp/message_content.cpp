@@ -188,12 +188,24 @@ void classify_message(const json& msg, const json* fallback_errors, wa_event_kin
     ev.content = message_content(msg, fallback_errors);
     if (type == "system") {
       const json* s = opt_object(msg, "system");
-      if (s && opt_string(*s, "type") == "user_changed_number") {
+      std::string change = s ? opt_string(*s, "type") : std::string();
+      if (change == "user_changed_number") {
         // A number change without a usable new number cannot be applied: reject the body.
         ev.new_phone = normalize_phone(opt_string(*s, "wa_id"));
         if (ev.new_phone.empty())
           fail("system.wa_id", "missing or not a phone number");
+        ev.new_user_id = opt_user_id(*s, "user_id"); // a new number comes with a new BSUID
+      } else if (change == "user_changed_user_id") {
+        ev.new_user_id = opt_user_id(*s, "user_id");
+        if (ev.new_user_id.empty())
+          ev.new_user_id = opt_user_id(msg, "from_user_id");
+        if (ev.new_user_id.empty())
+          fail("system.user_id", "missing");
       }
+      // The contact as known until now: by its previous BSUID when the change names it.
+      if (s)
+        if (auto previous = opt_user_id(*s, "previous_user_id"); !previous.empty())
+          ev.contact_user_id = previous;
     }
   }
 }

@@ -1,14 +1,20 @@
 // Meta's Cloud API webhook format -> wa_events.
 //
+// The customer is named by whichever of these the payload has (API.md, "Identity without phone
+// numbers"): the phone (`from`, `to`, `recipient_id`, `wa_id`, contacts[].wa_id), the
+// business-scoped user id (`from_user_id`, `to_user_id`, `recipient_user_id`, `user_id`,
+// contacts[].user_id) and the username (contacts[].profile.username); a system message's
+// system.previous_user_id names the contact as known before the change.
+//
 // Missing ids: decoding is all-or-nothing, so an item that cannot be stored or routed rejects the
-// whole body (400) instead of being skipped silently: a message/echo without "id", or without a
-// usable contact phone (neither `from`/`to` nor contacts[0].wa_id is a phone number); a status
+// whole body (400) instead of being skipped silently: a message/echo without "id", or with
+// neither a usable contact phone nor a user id; a malformed user id or username; a status
 // without "id" or "status"; a reaction/edit/revoke without the id of its target; a marketing
-// preference without a usable wa_id, or with a value other than stop/resume/signup; a "messages",
-// "smb_message_echoes" or "user_preferences" change without metadata.phone_number_id. A status
-// whose recipient_id is not a phone number (group statuses) is kept with an empty contact_phone: it
-// is applied by wamid. A missing timestamp decodes as 0 (the consumer may substitute the receive
-// time).
+// preference without a usable wa_id or user_id, or with a value other than stop/resume/signup; a
+// "messages", "smb_message_echoes" or "user_preferences" change without
+// metadata.phone_number_id. A status of a group message (or whose recipient_id is not a phone
+// number) is kept with no contact: it is acknowledged, not stored. A missing timestamp decodes as
+// 0 (the consumer may substitute the receive time).
 
 #include <string>
 
@@ -30,22 +36,43 @@ std::string profile_name_of(const json& contact) {
   return {};
 }
 
-// The profile name of the contact whose wa_id is `phone`, else contacts[0]'s.
-std::string profile_name_for(const json* contacts, const std::string& phone) {
-  if (!contacts || contacts->empty())
-    return {};
+// contacts[] entry of the customer whose wa_id is `phone` or whose user_id is `user_id`;
+// nullptr when none matches (or there are none).
+const json* contact_entry(const json* contacts, const std::string& phone,
+                          const std::string& user_id) {
+  if (!contacts)
+    return nullptr;
   for (const auto& c : *contacts) {
     require_object(c, "contacts[]");
-    if (normalize_phone(opt_id(c, "wa_id")) == phone)
-      return profile_name_of(c);
+    if ((!phone.empty() && normalize_phone(opt_id(c, "wa_id")) == phone) ||
+        (!user_id.empty() && opt_user_id(c, "user_id") == user_id))
+      return &c;
   }
-  return profile_name_of(require_object(contacts->front(), "contacts[]"));
+  return nullptr;
 }
 
-std::string first_contact_phone(const json* contacts) {
-  if (!contacts || contacts->empty())
-    return {};
-  return normalize_phone(opt_id(require_object(contacts->front(), "contacts[]"), "wa_id"));
+// Fills the customer's phone, BSUID and username that the item itself lacks from its contacts[]
+// entry, and the profile name. An item naming the customer itself takes them only from the entry
+// that matches it (another entry's are another customer's); one naming nobody (placeholders such
+// as "<WHATSAPP_USER_PHONE_NUMBER>") takes contacts[0]'s. The profile name falls back to
+// contacts[0]'s. An item with neither a phone nor a BSUID is rejected (`what` names it).
+void fill_contact(const json* contacts, wa_event& ev, const std::string& what) {
+  const json* first =
+      contacts && !contacts->empty() ? &require_object(contacts->front(), "contacts[]") : nullptr;
+  bool named = !ev.contact_phone.empty() || !ev.contact_user_id.empty();
+  const json* c = named ? contact_entry(contacts, ev.contact_phone, ev.contact_user_id) : first;
+  if (c) {
+    if (ev.contact_phone.empty())
+      ev.contact_phone = normalize_phone(opt_id(*c, "wa_id"));
+    if (ev.contact_user_id.empty())
+      ev.contact_user_id = opt_user_id(*c, "user_id");
+    if (const json* profile = opt_object(*c, "profile"))
+      ev.contact_username = opt_username(*profile, "username");
+  }
+  if (c || first)
+    ev.profile_name = profile_name_of(c ? *c : *first);
+  if (ev.contact_phone.empty() && ev.contact_user_id.empty())
+    fail(what, "no usable contact phone or user id");
 }
 
 std::string metadata_phone_number_id(const json& value) {
@@ -57,17 +84,12 @@ std::string metadata_phone_number_id(const json& value) {
 void decode_inbound(const json& msg, const json& value, const std::string& pnid,
                     std::vector<wa_event>& out) {
   require_object(msg, "messages[]");
-  const json* contacts = opt_array(value, "contacts");
   wa_event ev;
   ev.phone_number_id = pnid;
   ev.wamid = require_string(msg, "id", "message");
-  ev.contact_phone = normalize_phone(opt_id(msg, "from"));
-  if (ev.contact_phone.empty())
-    ev.contact_phone =
-        first_contact_phone(contacts); // placeholders such as "<WHATSAPP_USER_PHONE_NUMBER>"
-  if (ev.contact_phone.empty())
-    fail("message " + ev.wamid, "no usable contact phone");
-  ev.profile_name = profile_name_for(contacts, ev.contact_phone);
+  ev.contact_phone = normalize_phone(opt_id(msg, "from")); // empty for a username-only contact
+  ev.contact_user_id = opt_user_id(msg, "from_user_id");
+  fill_contact(opt_array(value, "contacts"), ev, "message " + ev.wamid);
   ev.timestamp_ms = timestamp_ms(msg, "timestamp");
   ev.origin = "whatsapp";
   classify_message(msg, opt_array(value, "errors"), wa_event_kind::message, ev);
@@ -81,7 +103,11 @@ void decode_status(const json& st, const std::string& pnid, std::vector<wa_event
   ev.phone_number_id = pnid;
   ev.target_wamid = require_string(st, "id", "status");
   ev.status = require_string(st, "status", "status");
-  ev.contact_phone = normalize_phone(opt_id(st, "recipient_id")); // empty for group statuses
+  // Both empty for group statuses (recipient_type "group": the inbox keeps 1:1 conversations).
+  if (opt_string(st, "recipient_type") != "group") {
+    ev.contact_phone = normalize_phone(opt_id(st, "recipient_id"));
+    ev.contact_user_id = opt_user_id(st, "recipient_user_id");
+  }
   ev.timestamp_ms = timestamp_ms(st, "timestamp");
   ev.content = json::object();
   if (json err = first_error(st); !err.is_null())
@@ -92,16 +118,17 @@ void decode_status(const json& st, const std::string& pnid, std::vector<wa_event
 void decode_echo(const json& msg, const json& value, const std::string& pnid,
                  std::vector<wa_event>& out) {
   require_object(msg, "message_echoes[]");
-  const json* contacts = opt_array(value, "contacts");
   wa_event ev;
   ev.phone_number_id = pnid;
   ev.wamid = require_string(msg, "id", "message echo");
-  ev.contact_phone = first_contact_phone(contacts);
-  if (ev.contact_phone.empty())
+  // contacts[0] names the customer when present: Meta's edit and revoke echoes name the
+  // business in `to` (and `to` may be a placeholder); else `to` and `to_user_id` do.
+  const json* contacts = opt_array(value, "contacts");
+  if (!contacts || contacts->empty()) {
     ev.contact_phone = normalize_phone(opt_id(msg, "to"));
-  if (ev.contact_phone.empty())
-    fail("message echo " + ev.wamid, "no usable contact phone");
-  ev.profile_name = profile_name_for(contacts, ev.contact_phone);
+    ev.contact_user_id = opt_user_id(msg, "to_user_id");
+  }
+  fill_contact(contacts, ev, "message echo " + ev.wamid);
   ev.timestamp_ms = timestamp_ms(msg, "timestamp");
   ev.origin = "business_app";
   classify_message(msg, nullptr, wa_event_kind::echo, ev);
@@ -118,8 +145,9 @@ void decode_preference(const json& pref, const std::string& pnid, std::vector<wa
   ev.kind = wa_event_kind::preference;
   ev.phone_number_id = pnid;
   ev.contact_phone = normalize_phone(opt_id(pref, "wa_id"));
-  if (ev.contact_phone.empty())
-    fail("user_preferences[]", "no usable wa_id");
+  ev.contact_user_id = opt_user_id(pref, "user_id");
+  if (ev.contact_phone.empty() && ev.contact_user_id.empty())
+    fail("user_preferences[]", "no usable wa_id or user_id");
   auto category = require_string(pref, "category", "user_preferences[]");
   auto value = require_string(pref, "value", "user_preferences[]");
   if (category != "marketing_messages")

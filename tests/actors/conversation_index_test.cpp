@@ -116,6 +116,115 @@ TEST(conversation_index, phone_change_moves_index) {
   EXPECT_EQ(ids->conversation_id, idx.conversation_of_contact("ct_1")->id);
 }
 
+TEST(conversation_index, link_finds_by_user_id_then_phone_then_username_and_adds_the_rest) {
+  conversation_index idx;
+  contact c;
+  c.id = "ct_u";
+  c.wa_user_id = "BR.1";
+  c.username = "maria.gourmet";
+  idx.put_contact(c); // a contact who wrote by username: no phone
+  conversation_index::identity none{"5599", "BR.9", "someone"};
+  EXPECT_FALSE(idx.link(none));
+  EXPECT_EQ(none.phone, "5599"); // unchanged when nothing matched
+
+  // The payload that carries both: the phone joins the contact of the user id.
+  conversation_index::identity both{"5511", "BR.1", ""};
+  auto ids = idx.link(both);
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->contact_id, "ct_u");
+  EXPECT_EQ(both.phone, "5511");
+  ASSERT_TRUE(idx.contact_by_phone("5511"));
+  EXPECT_EQ(idx.contact_by_phone("5511")->id, "ct_u");
+  EXPECT_EQ(idx.contact_by_phone("5511")->username, "maria.gourmet"); // kept
+
+  // By phone alone, and by username alone.
+  conversation_index::identity by_phone{"5511", "", ""};
+  EXPECT_EQ(idx.link(by_phone)->contact_id, "ct_u");
+  conversation_index::identity by_name{"", "", "maria.gourmet"};
+  EXPECT_EQ(idx.link(by_name)->contact_id, "ct_u");
+
+  // A new username replaces the old one.
+  conversation_index::identity renamed{"", "BR.1", "maria.bolos"};
+  idx.link(renamed);
+  EXPECT_EQ(idx.contact_by_user_id("BR.1")->username, "maria.bolos");
+  conversation_index::identity old_name{"", "", "maria.gourmet"};
+  EXPECT_FALSE(idx.link(old_name));
+}
+
+// Usernames move between users: a username whose contact has another user id (or phone) than the
+// payload names is not that contact's customer, who gets a contact of its own with the username.
+TEST(conversation_index, a_username_held_by_a_contact_with_other_names_names_another_customer) {
+  conversation_index idx;
+  contact c;
+  c.id = "ct_u";
+  c.wa_user_id = "BR.1";
+  c.username = "maria.gourmet";
+  idx.put_contact(c);
+  conversation_index::identity other_id{"", "BR.2", "maria.gourmet"};
+  EXPECT_FALSE(idx.link(other_id));
+  conversation_index::identity other_phone{"5522", "", "maria.gourmet"};
+  EXPECT_EQ(idx.link(other_phone)->contact_id, "ct_u") << "ct_u has no phone: may be its own";
+  contact p;
+  p.id = "ct_p";
+  p.phone = "5533";
+  p.username = "joao";
+  idx.put_contact(p);
+  conversation_index::identity by_phone{"5544", "", "joao"};
+  EXPECT_FALSE(idx.link(by_phone));
+  conversation_index::identity by_id{"", "BR.3", "joao"};
+  EXPECT_EQ(idx.link(by_id)->contact_id, "ct_p") << "ct_p has no user id: may be its own";
+}
+
+TEST(conversation_index, link_never_takes_a_phone_or_user_id_another_contact_holds) {
+  conversation_index idx;
+  add(idx, "1", "Ana", now); // phone 551
+  contact b;
+  b.id = "ct_b";
+  b.wa_user_id = "BR.2";
+  idx.put_contact(b);
+  // User id of b, phone of ct_1: routed to b (user id first), the phone stays with ct_1.
+  conversation_index::identity who{"551", "BR.2", ""};
+  auto ids = idx.link(who);
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->contact_id, "ct_b");
+  EXPECT_EQ(who.phone, "") << "cleared: the event must not set it on ct_b";
+  EXPECT_EQ(who.user_id, "BR.2");
+  EXPECT_EQ(idx.contact_by_phone("551")->id, "ct_1");
+  EXPECT_EQ(idx.contact_by_user_id("BR.2")->phone, "");
+}
+
+TEST(conversation_index, rename_and_stale_reports_keep_the_newest_names) {
+  conversation_index idx;
+  add(idx, "1", "Ana", now);
+  conversation_index::identity who{"551", "BR.1", ""};
+  idx.link(who);
+  auto stale = *idx.contact_by_id("ct_1"); // as a conversation actor knew it before
+  stale.wa_user_id.clear();
+  stale.phone = "551";
+  idx.rename("ct_1", "", "BR.7"); // user_changed_user_id
+  EXPECT_FALSE(idx.contact_by_user_id("BR.1"));
+  EXPECT_EQ(idx.contact_by_user_id("BR.7")->id, "ct_1");
+  // A conversation actor's report of an older change does not undo it.
+  stale.profile_name = "Ana Maria";
+  idx.put_contact(stale, true);
+  EXPECT_EQ(idx.contact_by_user_id("BR.7")->profile_name, "Ana Maria");
+  idx.rename("ct_1", "5522", ""); // user_changed_number
+  EXPECT_FALSE(idx.contact_by_phone("551"));
+  EXPECT_EQ(idx.contact_by_phone("5522")->wa_user_id, "BR.7");
+}
+
+TEST(conversation_index, q_matches_the_username) {
+  conversation_index idx;
+  add(idx, "1", "Ana", now);
+  add(idx, "2", "Bia", now - 1);
+  conversation_index::identity who{"552", "BR.2", "bia.bakery"};
+  idx.link(who);
+  conversation_filter f;
+  f.q = "BAKERY";
+  EXPECT_EQ(ids(listed(idx, f, now)), (std::vector<std::string>{"cv_2"}));
+  EXPECT_EQ(idx.list_contacts("bakery", 1, 25)["total"], 1);
+}
+
 TEST(conversation_index, ids_by_phone_of_a_contact_without_conversation) {
   conversation_index idx;
   contact c;

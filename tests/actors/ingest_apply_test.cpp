@@ -129,15 +129,42 @@ TEST(ingest_apply, a_status_for_a_sent_message_follows_its_alias) {
   EXPECT_EQ(out.changes.events[0].type, "message.updated");
 }
 
-TEST(ingest_apply, a_number_change_moves_the_phone_index) {
+TEST(ingest_apply, a_number_change_keeps_the_contact_with_its_new_names) {
   fixture f;
   auto e = text("wamid.N", 1000);
   e.new_phone = "5599";
+  e.new_user_id = "BR.2";
   auto out = apply_ingest("W", f.cv, f.ct, true, {e}, {}, 9000);
+  EXPECT_EQ(out.ct.id, f.ct.id);
   EXPECT_EQ(out.ct.phone, "5599");
-  EXPECT_EQ(out.old_phone, "5511");
+  EXPECT_EQ(out.ct.wa_user_id, "BR.2");
+  EXPECT_EQ(out.ct.updated_at, 9000);
   ASSERT_TRUE(out.changes.ct);
   EXPECT_EQ(out.changes.ct->phone, "5599");
+}
+
+TEST(ingest_apply, the_names_an_event_carries_are_stored_on_the_contact) {
+  fixture f;
+  auto a = text("wamid.U1", 1000);
+  a.contact_user_id = "BR.1";
+  a.contact_username = "ana.doces";
+  auto b = status("wamid.U0", "read");
+  b.contact_phone.clear(); // a status addressed by user id only: the phone stays
+  b.contact_user_id = "BR.1";
+  auto out = apply_ingest("W", f.cv, f.ct, true, {a, b}, {}, 9000);
+  EXPECT_EQ(out.ct.phone, "5511");
+  EXPECT_EQ(out.ct.wa_user_id, "BR.1");
+  EXPECT_EQ(out.ct.username, "ana.doces");
+  ASSERT_TRUE(out.changes.ct);
+  EXPECT_EQ(out.changes.ct->wa_user_id, "BR.1");
+  // A later username replaces the earlier one; an event without names changes none.
+  auto c = text("wamid.U2", 2000);
+  c.contact_phone.clear();
+  c.contact_username = "ana.bolos";
+  auto again = apply_ingest("W", out.conv, out.ct, true, {c}, {}, 9500);
+  EXPECT_EQ(again.ct.username, "ana.bolos");
+  EXPECT_EQ(again.ct.phone, "5511");
+  EXPECT_EQ(again.ct.wa_user_id, "BR.1");
 }
 
 TEST(ingest_apply, only_messages_may_skip_the_read) {

@@ -38,6 +38,7 @@ json text_from(const std::string& phone, const std::string& body, int64_t ts) {
   auto b = with_unique_wamids(fixture_case("meta/message.json", "text"));
   auto& v = b["entry"][0]["changes"][0]["value"];
   v["contacts"][0]["wa_id"] = phone;
+  v["contacts"][0].erase("user_id"); // the fixture's user id is one person's
   v["messages"][0]["from"] = phone;
   v["messages"][0]["text"]["body"] = body;
   v["messages"][0]["timestamp"] = std::to_string(ts);

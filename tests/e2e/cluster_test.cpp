@@ -50,6 +50,7 @@ protected:
     value["metadata"]["phone_number_id"] = pnid;
     value["messages"][0]["from"] = from;
     value["contacts"][0]["wa_id"] = from;
+    value["contacts"][0].erase("user_id"); // the fixture's user id is one person's
     value["messages"][0]["text"]["body"] = text;
     return body.dump();
   }

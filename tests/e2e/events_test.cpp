@@ -29,6 +29,7 @@ json inbound(const std::string& text, const std::string& from = "972987654321",
   value["messages"][0]["text"]["body"] = text;
   value["messages"][0]["from"] = from;
   value["contacts"][0]["wa_id"] = from;
+  value["contacts"][0].erase("user_id"); // the fixture's user id is one person's
   return body;
 }
 

@@ -96,6 +96,7 @@ protected:
     value["messages"][0]["text"]["body"] = text;
     value["messages"][0]["from"] = from;
     value["contacts"][0]["wa_id"] = from;
+    value["contacts"][0].erase("user_id"); // the fixture's user id is one person's
     return b.dump();
   }
 

@@ -88,6 +88,7 @@ protected:
     if (!from.empty()) {
       value["messages"][0]["from"] = from;
       value["contacts"][0]["wa_id"] = from;
+      value["contacts"][0].erase("user_id"); // the fixture's user id is one person's
     }
     return body.dump();
   }

@@ -30,6 +30,7 @@ json text_message(const std::string& text = "Body Text", const std::string& time
   if (from != kSender) {
     msg["from"] = from;
     value["contacts"][0]["wa_id"] = from;
+    value["contacts"][0].erase("user_id"); // the fixture's user id is one person's
   }
   return body;
 }

@@ -135,13 +135,15 @@ TEST(records, appended_records_are_the_dumped_documents) {
     EXPECT_EQ(back_ct.updated_at, ct.updated_at);
     EXPECT_EQ(back_ct.marketing_opt_out_at, ct.marketing_opt_out_at);
     EXPECT_EQ(back_ct.marketing_changed_at, ct.marketing_changed_at);
+    EXPECT_EQ(back_ct.wa_user_id, ct.wa_user_id);
+    EXPECT_EQ(back_ct.username, ct.username);
     auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
     if (round == 0) { // fields at their defaults are not stored
       // status, mode, assignedTo, unreadCount, tags, seq
       for (auto* key : {"s", "m", "g", "n", "t", "q"})
         EXPECT_FALSE(ja.contains(key)) << key << " in " << a;
-      // customName, profileName, tags, phone, the marketing preference
-      for (auto* key : {"c", "n", "t", "p", "g", "o"})
+      // customName, profileName, tags, phone, the marketing preference, user id, username
+      for (auto* key : {"c", "n", "t", "p", "g", "o", "w", "h"})
         EXPECT_FALSE(jb.contains(key)) << key << " in " << b;
     }
     // The key names a record: the id is not stored.
@@ -157,7 +159,7 @@ TEST(records, appended_records_are_the_dumped_documents) {
       // Every field under its one-letter name.
       for (auto* key : {"a", "c", "g", "i", "l", "m", "n", "p", "q", "s", "t", "u"})
         EXPECT_TRUE(ja.contains(key)) << key << " in " << a;
-      for (auto* key : {"a", "c", "g", "n", "o", "p", "t", "u"})
+      for (auto* key : {"a", "c", "g", "h", "n", "o", "p", "t", "u", "w"})
         EXPECT_TRUE(jb.contains(key)) << key << " in " << b;
       cv.updated_at = cv.created_at;
       cv.last_message_at = cv.last_inbound_at;
@@ -186,6 +188,8 @@ TEST(records, appended_records_are_the_dumped_documents) {
     ct.updated_at = now;
     ct.marketing_opt_out_at = now - 3;
     ct.marketing_changed_at = now - 2;
+    ct.wa_user_id = "BR.1502984716392054";
+    ct.username = "fábio.\"doces\"";
   }
 }
 

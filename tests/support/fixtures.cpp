@@ -15,8 +15,12 @@ namespace inboxd::test {
 nlohmann::json load_fixture(const std::string& relative_path) {
   std::string path = std::string(INBOXD_FIXTURES_DIR) + "/" + relative_path;
   std::ifstream in(path, std::ios::binary);
+  if (!in) { // the project's own (tests/fixtures/README.md)
+    path = std::string(INBOXD_SOURCE_DIR) + "/tests/fixtures/" + relative_path;
+    in.open(path, std::ios::binary);
+  }
   if (!in)
-    throw std::runtime_error("fixture not found: " + path);
+    throw std::runtime_error("fixture not found: " + relative_path);
   std::stringstream ss;
   ss << in.rdbuf();
   auto j = nlohmann::json::parse(ss.str(), nullptr, false);

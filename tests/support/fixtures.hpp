@@ -9,7 +9,8 @@
 
 namespace inboxd::test {
 
-/// Parses `<INBOXD_FIXTURES_DIR>/<relative_path>` (e.g. "meta/message.json"); throws
+/// Parses `<INBOXD_FIXTURES_DIR>/<relative_path>` (e.g. "meta/message.json"), else the project's
+/// `tests/fixtures/<relative_path>` (e.g. "identity/meta.json"); throws
 /// std::runtime_error when the file is missing or not JSON.
 nlohmann::json load_fixture(const std::string& relative_path);
 

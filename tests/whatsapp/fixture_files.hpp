@@ -17,8 +17,11 @@ inline std::filesystem::path fixtures_dir() {
   return std::filesystem::path(INBOXD_FIXTURES_DIR);
 }
 
+/// The shared fixture `rel`, else the project's own (tests/fixtures/README.md).
 inline nlohmann::json load_fixture(const std::filesystem::path& rel) {
   std::ifstream in(fixtures_dir() / rel);
+  if (!in)
+    in.open(std::filesystem::path(INBOXD_SOURCE_DIR) / "tests/fixtures" / rel);
   if (!in)
     throw std::runtime_error("cannot open fixture " + rel.string());
   return nlohmann::json::parse(in);

@@ -268,3 +268,25 @@ TEST(KapsoDecoder, NeverThrowsOnMutatedFixtures) {
   }
   EXPECT_GT(runs, 1000u);
 }
+
+TEST(KapsoDecoder, AConversationWithoutPhoneIsNamedByItsUserIdAndUsername) {
+  json c = test::load_fixture("identity/kapso.json")["message_received_bsuid_only"];
+  auto r = decode_case(c);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  auto& e = r.value.events[0];
+  EXPECT_EQ(e.kind, wa_event_kind::message);
+  EXPECT_EQ(e.contact_phone, "");
+  EXPECT_EQ(e.contact_user_id, "BR.9918273645546372");
+  EXPECT_EQ(e.contact_username, "joao.bikes");
+  EXPECT_EQ(e.profile_name, "João Lima");
+
+  json body = c["body"];
+  body["conversation"].erase("business_scoped_user_id");
+  r = decode_kapso(body, "whatsapp.message.received");
+  EXPECT_FALSE(r.ok) << "neither a phone nor a user id";
+  body["message"]["from_user_id"] = "BR.1";
+  r = decode_kapso(body, "whatsapp.message.received");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_user_id, "BR.1");
+}

@@ -763,3 +763,140 @@ TEST(MetaDecoder, NeverThrowsOnMutatedFixtures) {
   }
   EXPECT_GT(runs, 1000u);
 }
+
+// ---- identity without phone numbers (tests/fixtures/identity/meta.json) -----------------------
+
+namespace {
+
+constexpr const char* kUserId = "BR.1502984716392054";
+
+decode_result identity_case(const std::string& name) {
+  return decode_meta(test::load_fixture("identity/meta.json").at(name));
+}
+
+} // namespace
+
+TEST(MetaDecoder, ABsuidOnlyMessageNamesItsContactByUserIdAndUsername) {
+  auto r = identity_case("bsuid_only_text");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  auto& e = r.value.events[0];
+  EXPECT_EQ(e.kind, wa_event_kind::message);
+  EXPECT_EQ(e.contact_phone, "");
+  EXPECT_EQ(e.contact_user_id, kUserId);
+  EXPECT_EQ(e.contact_username, "maria.gourmet");
+  EXPECT_EQ(e.profile_name, "Maria Souza");
+  EXPECT_EQ(e.content["text"], "Oi, vocês fazem entrega?");
+}
+
+TEST(MetaDecoder, APayloadWithPhoneAndUserIdCarriesBoth) {
+  auto r = identity_case("phone_and_bsuid_text");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  EXPECT_EQ(r.value.events[0].contact_phone, "5511976543210");
+  EXPECT_EQ(r.value.events[0].contact_user_id, kUserId);
+  // The shared fixtures' 2026 payloads carry the user id beside the phone too.
+  auto shared = decode_meta(test::load_fixture("meta/message.json").at("text"));
+  ASSERT_TRUE(shared.ok) << shared.error;
+  EXPECT_EQ(shared.value.events[0].contact_user_id, "US.13491208655302741918");
+}
+
+TEST(MetaDecoder, AStatusAddressedByUserIdNamesItsContact) {
+  auto r = identity_case("status_by_user_id");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  EXPECT_EQ(r.value.events[0].kind, wa_event_kind::status);
+  EXPECT_EQ(r.value.events[0].contact_phone, "");
+  EXPECT_EQ(r.value.events[0].contact_user_id, kUserId);
+  // A group's status names no contact, even with a participant's user id.
+  auto group = decode_meta(test::load_fixture("meta/message_status.json").at("group"));
+  ASSERT_TRUE(group.ok) << group.error;
+  EXPECT_EQ(group.value.events[0].contact_phone, "");
+  EXPECT_EQ(group.value.events[0].contact_user_id, "");
+}
+
+TEST(MetaDecoder, UserChangedUserIdNamesTheContactByItsPreviousId) {
+  auto r = identity_case("user_changed_user_id");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  auto& e = r.value.events[0];
+  EXPECT_EQ(e.kind, wa_event_kind::message);
+  EXPECT_EQ(e.content["type"], "system");
+  EXPECT_EQ(e.contact_user_id, kUserId); // system.previous_user_id
+  EXPECT_EQ(e.new_user_id, "BR.1502984716399999");
+  EXPECT_EQ(e.new_phone, "");
+}
+
+TEST(MetaDecoder, APreferenceAddressedByUserId) {
+  auto r = identity_case("bsuid_only_preference");
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.value.events.size(), 1u);
+  EXPECT_EQ(r.value.events[0].kind, wa_event_kind::preference);
+  EXPECT_EQ(r.value.events[0].contact_user_id, kUserId);
+}
+
+TEST(MetaDecoder, RejectsMalformedUserIdsAndUsernames) {
+  json good = test::load_fixture("identity/meta.json").at("bsuid_only_text");
+  ASSERT_TRUE(decode_meta(good).ok);
+  auto with = [&](const std::function<void(json&)>& change) {
+    json b = good;
+    change(b["entry"][0]["changes"][0]["value"]);
+    return b;
+  };
+  expect_rejected(with([](json& v) { v["messages"][0]["from_user_id"] = "BR 1502"; }),
+                  "user id with a space");
+  expect_rejected(with([](json& v) { v["messages"][0]["from_user_id"] = std::string(129, 'A'); }),
+                  "user id over 128 characters");
+  expect_rejected(with([](json& v) { v["messages"][0]["from_user_id"] = json::object(); }),
+                  "user id not a string");
+  expect_rejected(with([](json& v) { v["contacts"][0]["profile"]["username"] = "a\nb"; }),
+                  "username with a control character");
+  expect_rejected(with([](json& v) {
+                    v["messages"][0].erase("from_user_id");
+                    v["contacts"][0].erase("user_id");
+                  }),
+                  "neither a phone nor a user id");
+  json max = with([](json& v) {
+    v["messages"][0]["from_user_id"] = std::string(128, 'A');
+    v["contacts"][0]["user_id"] = std::string(128, 'A');
+  });
+  auto r = decode_meta(max);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_user_id, std::string(128, 'A'));
+}
+
+TEST(MetaDecoder, AnEchoNamesItsContactByContactsElseByItsRecipient) {
+  // With contacts[] (Meta's samples; its edit and revoke echoes name the business in `to`).
+  json echo = test::load_fixture("meta/outgoing_message.json").at("text");
+  auto r = decode_meta(echo);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_phone, "972987654321");
+  EXPECT_EQ(r.value.events[0].contact_user_id, "US.13491208655302741918");
+  // Without: `to` and `to_user_id`; a username-only contact has only the user id.
+  auto& value = echo["entry"][0]["changes"][0]["value"];
+  value.erase("contacts");
+  value["message_echoes"][0]["to"] = "5511976543210";
+  value["message_echoes"][0]["to_user_id"] = kUserId;
+  r = decode_meta(echo);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_phone, "5511976543210");
+  EXPECT_EQ(r.value.events[0].contact_user_id, kUserId);
+  value["message_echoes"][0].erase("to");
+  r = decode_meta(echo);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_phone, "");
+  EXPECT_EQ(r.value.events[0].contact_user_id, kUserId);
+  value["message_echoes"][0].erase("to_user_id");
+  expect_rejected(echo, "an echo naming nobody");
+}
+
+TEST(MetaDecoder, AMessageFromAnotherPhoneThanItsContactsEntryTakesNotThatEntrysUserId) {
+  json body = test::load_fixture("meta/message.json").at("text");
+  auto& value = body["entry"][0]["changes"][0]["value"];
+  value["messages"][0]["from"] = "4915100100001";
+  auto r = decode_meta(body);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value.events[0].contact_phone, "4915100100001");
+  EXPECT_EQ(r.value.events[0].contact_user_id, "") << "contacts[0]'s is another customer's";
+  EXPECT_EQ(r.value.events[0].profile_name, "Test Name"); // as before: contacts[0]'s
+}
