@@ -304,7 +304,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
               });
             for (auto& jb : jobs)
               if (!jb.events.empty())
-                self->send(jb.entry->actor, ingest_batch{std::move(jb.events), ack, {}, {}});
+                self->send(jb.entry->actor, ingest_batch{std::move(jb.events), ack, {}, {}, {}});
           }));
       return;
     }

@@ -15,12 +15,14 @@
 #include "actors/continuation.hpp"
 #include "actors/conversation_actor.hpp"
 #include "actors/conversation_index.hpp"
+#include "actors/delivery_keys.hpp"
 #include "actors/dropped.hpp"
 #include "actors/event_hub.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
 #include "metrics/metrics.hpp"
+#include "metrics/webhook_items.hpp"
 #include "storage/registry_store.hpp"
 
 namespace inboxd {
@@ -39,6 +41,7 @@ struct workspace_state {
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
   std::map<std::string, member> members;       // user id -> member
   conversation_index index;
+  delivery_keys deliveries; // Kapso deliveries stored lately (ingest_batch::delivery)
   std::unordered_map<std::string, child> children; // conversation id -> actor
   bool sweeping = false; // a sweep for idle children is scheduled or under way
   std::vector<std::string> sweep_left; // children of the sweep under way still to ask
@@ -230,10 +233,36 @@ conversation_index::contact_ids conversation_of(ws_actor* self, conversation_ind
   return std::move(*known);
 }
 
+// Kapso's X-Idempotency-Key: a delivery this workspace stored lately is acknowledged without
+// being processed again (false); another is remembered once all its events are stored, so one
+// that failed is processed in full when it comes again.
+bool first_delivery(ws_actor* self, ingest_batch& batch) {
+  auto n = batch.events.size();
+  if (self->state.deliveries.contains(batch.delivery, now_ms())) {
+    metrics::webhook_items.inc(metrics::webhook_outcome::repeated, n);
+    for (size_t i = 0; i < n; ++i)
+      batch.ack->complete(true);
+    return false;
+  }
+  auto remember = in_actor<bool>(self, [self, delivery = batch.delivery](bool) {
+    self->state.deliveries.add(delivery, now_ms());
+  });
+  batch.ack = std::make_shared<ingest_ack>(
+      n, [parent = std::move(batch.ack), n, remember = std::move(remember)](bool ok) {
+        if (ok)
+          remember(true); // before the answer, so that a repeat sent after it finds the key
+        for (size_t i = 0; i < n; ++i)
+          parent->complete(ok);
+      });
+  return true;
+}
+
 // Routes a webhook's events: each to the conversation of its customer, in order, grouped per
 // conversation.
 void ingest(ws_actor* self, ingest_batch& batch) {
   auto& st = self->state;
+  if (!batch.delivery.empty() && !first_delivery(self, batch))
+    return;
   std::map<std::string, std::vector<wa_event>> by_conv;
   std::vector<std::string> order;
   auto now = now_ms();
@@ -260,7 +289,7 @@ void ingest(ws_actor* self, ingest_batch& batch) {
     v.push_back(std::move(e));
   }
   for (auto& id : order)
-    to_conversation(self, id, ingest_batch{std::move(by_conv[id]), batch.ack, {}, {}});
+    to_conversation(self, id, ingest_batch{std::move(by_conv[id]), batch.ack, {}, {}, {}});
 }
 
 // API key: acts as role admin, principal apikey:<keyId>. User token: must be a member now

@@ -1,5 +1,6 @@
 #include "http/webhook_ingest.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <caf/send.hpp>
@@ -9,6 +10,7 @@
 #include "http/forwarder.hpp"
 #include "http/json_body.hpp"
 #include "messages/actor_messages.hpp"
+#include "messages/crypto.hpp"
 #include "whatsapp/signature.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
@@ -62,6 +64,16 @@ bool ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
                                                          : "invalid webhook signature");
   if (!parsed)
     return refuse(reply, api_error::bad_request, parse_error);
+  // Kapso names each delivery (X-Idempotency-Key, the same on its retries); a delivery is the
+  // key and the body together, so a key reused for another body is never taken for a repeat.
+  std::string delivery;
+  if (auto key = meta ? std::string() : req.header("x-idempotency-key"); !key.empty()) {
+    if (key.size() > 255 ||
+        !std::all_of(key.begin(), key.end(), [](char c) { return c > ' ' && c < 0x7f; }))
+      return refuse(reply, api_error::bad_request,
+                    "X-Idempotency-Key must be 1-255 visible ASCII characters");
+    delivery = hmac_sha256_raw(key, req.body).substr(0, 16);
+  }
   // The decoders check every field they read; should one still throw, this is the HTTP thread,
   // which must not unwind: the body is refused instead.
   decltype(decode_meta(body)) decoded;
@@ -113,7 +125,8 @@ bool ingest_webhook(const front_deps& deps, const http_exchange& ex, bool meta) 
   if (deps.fwd)
     shared_body = std::make_shared<const nlohmann::json>(std::move(body));
   for (auto& [entry, evs] : by_ws) {
-    ingest_batch batch{std::move(evs), ack, {}, from_peer ? req.header("x-inboxd-hop") : ""};
+    ingest_batch batch{
+        std::move(evs), ack, {}, from_peer ? req.header("x-inboxd-hop") : "", delivery};
     if (deps.fwd) {
       // Not this node's workspace after all: its part of the body goes to the owner, and its
       // items complete with the owner's answer.

@@ -32,6 +32,9 @@ struct ingest_batch {
   /// Scale-out: "<node> <url>" of the peer that forwarded this batch (a valid hop signature);
   /// "" when it came straight from Meta or Kapso.
   std::string via;
+  /// Kapso: the delivery, as 16 bytes of HMAC-SHA256(X-Idempotency-Key, body); "" without a key.
+  /// A workspace acknowledges a delivery it stored lately without processing it again.
+  std::string delivery;
 };
 
 /// A well-signed payload for a phone_number_id no workspace owns (front -> directory).

@@ -13,6 +13,7 @@ enum class webhook_outcome : uint8_t {
   duplicate,     // a message or echo already stored (acknowledged, nothing new stored)
   dead_lettered, // a body part for a phone number no workspace owns, stored as a dead letter
   rejected,      // a webhook body refused with a 4xx (its items are not counted: it was not read)
+  repeated,      // an item of a Kapso delivery stored lately (same X-Idempotency-Key and body)
 };
 
 extern counter_family webhook_items;

@@ -102,7 +102,7 @@ protected:
     auto p = std::make_shared<std::promise<bool>>();
     auto f = p->get_future();
     auto ack = std::make_shared<ingest_ack>(1, [p](bool ok) { p->set_value(ok); });
-    caf::anon_send(conv_, ingest_batch{{std::move(e)}, ack, {}, {}});
+    caf::anon_send(conv_, ingest_batch{{std::move(e)}, ack, {}, {}, {}});
     return f;
   }
 

@@ -67,7 +67,7 @@ protected:
     std::promise<bool> done;
     auto ack = std::make_shared<ingest_ack>(1, [&](bool ok) { done.set_value(ok); });
     auto snap = reg_->get();
-    caf::anon_send(snap->find_id("ws_restart")->actor, ingest_batch{{e}, ack, {}, {}});
+    caf::anon_send(snap->find_id("ws_restart")->actor, ingest_batch{{e}, ack, {}, {}, {}});
     auto f = done.get_future();
     return f.wait_for(5s) == std::future_status::ready && f.get();
   }

@@ -546,6 +546,56 @@ TEST_F(webhook_test, kapso_received_text_is_stored) {
   expect_error(client().request("POST", "/api/webhook/kapso", raw, h), 401, "unauthorized");
 }
 
+// Kapso's X-Idempotency-Key: a delivery repeated with its key and body is acknowledged without
+// being processed again (counted `repeated`, not `duplicate`); the same key on another body is
+// another delivery; a key that is no key is refused and stores nothing.
+TEST_F(webhook_test, a_kapso_delivery_repeated_under_its_idempotency_key_is_not_processed_again) {
+  auto fx = fixture_case("kapso/events_v2.json", "message_received_text");
+  auto post = [&](const json& body, const std::string& key) {
+    auto raw = body.dump();
+    header_list h{{"Content-Type", "application/json"},
+                  {"X-Webhook-Event", fx["headers"]["X-Webhook-Event"].get<std::string>()},
+                  {"X-Webhook-Signature", kapso_signature(kKapsoSecret, raw)}};
+    if (!key.empty())
+      h.emplace_back("X-Idempotency-Key", key);
+    return client().request("POST", "/api/webhook/kapso", raw, h);
+  };
+  auto items = [&](const std::string& outcome) {
+    auto page = client().get("/metrics").body;
+    auto name = "inboxd_webhook_items_total{outcome=\"" + outcome + "\"} ";
+    auto at = page.find(name);
+    EXPECT_NE(at, std::string::npos) << page;
+    return at == std::string::npos ? -1.0 : std::stod(page.substr(at + name.size()));
+  };
+  auto first = with_unique_wamids(fx["body"]);
+  auto r = post(first, "delivery-1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto duplicates = items("duplicate");
+  auto repeated = items("repeated");
+
+  r = post(first, "delivery-1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json(), json::parse(R"({"deadLettered":0,"events":1,"received":true})"));
+  EXPECT_EQ(items("repeated"), repeated + 1);
+  EXPECT_EQ(items("duplicate"), duplicates);
+
+  // The same delivery without its key is processed, and found a duplicate.
+  ASSERT_EQ(post(first, "").status, 200);
+  EXPECT_EQ(items("duplicate"), duplicates + 1);
+
+  // The key again on another body (another message): processed, stored.
+  auto second = with_unique_wamids(fx["body"]);
+  ASSERT_EQ(post(second, "delivery-1").status, 200);
+  auto convs = conversations_expecting(1);
+  ASSERT_EQ(convs.size(), 1u);
+  EXPECT_EQ(messages_of(convs[0].value("id", "")).size(), 2u);
+
+  for (auto bad : {std::string(256, 'k'), std::string("two words"), std::string("tab\tkey")})
+    expect_error(post(with_unique_wamids(fx["body"]), bad), 400, "bad_request");
+  EXPECT_EQ(messages_of(convs[0].value("id", "")).size(), 2u);
+  EXPECT_EQ(items("repeated"), repeated + 1);
+}
+
 } // namespace
 } // namespace inboxd::test
 
