@@ -19,7 +19,8 @@ int64_t timeline_score(int64_t ts_ms, uint64_t seq) {
 const std::string* wamid_of(const wa_event& e) {
   if (e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo)
     return &e.wamid;
-  if (e.kind == wa_event_kind::contact_seen || e.kind == wa_event_kind::preference)
+  if (e.kind == wa_event_kind::contact_seen || e.kind == wa_event_kind::preference ||
+      e.kind == wa_event_kind::address_book)
     return nullptr;
   return &e.target_wamid;
 }
@@ -64,7 +65,8 @@ ingest_targets decode_targets(const message_targets& read) {
 bool can_assume_targets(const std::vector<wa_event>& events) {
   for (auto& e : events)
     if (e.kind != wa_event_kind::message && e.kind != wa_event_kind::echo &&
-        e.kind != wa_event_kind::contact_seen && e.kind != wa_event_kind::preference)
+        e.kind != wa_event_kind::contact_seen && e.kind != wa_event_kind::preference &&
+        e.kind != wa_event_kind::address_book)
       return false;
   return true;
 }
@@ -97,11 +99,24 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     return a == alias.end() ? id : a->second;
   };
   std::set<std::string> changed, park_del;
+  // Messages changed by live traffic (history changes no message visibly: no events), and
+  // whether anything but history came at all.
+  std::set<std::string> loud;
+  bool live = false;
   std::map<std::string, std::vector<std::string>> park_add;
   std::vector<std::pair<std::string, int64_t>> added;
   for (auto& e : events) {
     if (e.timestamp_ms == 0) // no timestamp in the payload: the time we received it
       e.timestamp_ms = now;
+    // Imported from the business app's past chats: stored, but no unread count, no reply window,
+    // no reopening and no events (API.md, "Coexistence, history and preferences").
+    bool history = e.origin == "history";
+    live = live || !history;
+    auto touch = [&](const std::string& id) {
+      changed.insert(id);
+      if (!history)
+        loud.insert(id);
+    };
     if (!e.profile_name.empty() && e.kind != wa_event_kind::echo && e.kind != wa_event_kind::status)
       ct.profile_name = e.profile_name;
     // The names the workspace routed this event by (it links them to this contact first and
@@ -116,8 +131,13 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
       case wa_event_kind::message:
       case wa_event_kind::echo: {
         auto id = message_id_for_wamid(e.wamid);
-        if (msgs.count(id)) {
-          ++out.duplicates;
+        if (auto m = msgs.find(id); m != msgs.end()) {
+          if (fill_placeholder(m->second, e)) { // the media of an imported media message
+            touch(id);
+            if (m->second.value("timestamp", int64_t{0}) == cv.last_message_at)
+              cv.last_message_preview = message_preview(m->second);
+          } else
+            ++out.duplicates;
           break;
         }
         if (auto a = alias.find(id); a != alias.end()) {
@@ -127,7 +147,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
             wa_event st_ev = e;
             st_ev.kind = wa_event_kind::status;
             if (apply_mutation(m->second, st_ev, now))
-              changed.insert(a->second);
+              touch(a->second);
           }
           break;
         }
@@ -140,14 +160,14 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
           park_add.erase(id);
         }
         msgs[id] = std::move(rec);
-        changed.insert(id);
+        touch(id);
         auto seq = ++cv.seq;
         added.emplace_back(id, timeline_score(e.timestamp_ms, seq));
         if (e.timestamp_ms >= cv.last_message_at) {
           cv.last_message_at = e.timestamp_ms;
           cv.last_message_preview = message_preview(msgs[id]);
         }
-        if (e.kind == wa_event_kind::message) {
+        if (e.kind == wa_event_kind::message && !history) {
           cv.last_inbound_at = std::max(cv.last_inbound_at, e.timestamp_ms);
           ++cv.unread_count;
           if (cv.status == "closed")
@@ -168,7 +188,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
         auto id = resolve(message_id_for_wamid(e.target_wamid));
         if (auto m = msgs.find(id); m != msgs.end()) {
           if (apply_mutation(m->second, e, now))
-            changed.insert(id);
+            touch(id);
         } else {
           parked[id].push_back(e);
           park_add[id].push_back(park_encode(e).dump());
@@ -180,24 +200,30 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
       case wa_event_kind::preference:
         apply_preference(ct, e);
         break;
+      case wa_event_kind::address_book: // the name the business gave the contact, or none
+        if (e.content.is_object())
+          ct.custom_name = e.content.value("name", std::string());
+        break;
     }
   }
   if (ct.updated_at == 0) // a new contact: not updated since it was created
     ct.updated_at = ct.created_at != 0 ? ct.created_at : now;
   else if (ct.profile_name != ct_in.profile_name || ct.phone != ct_in.phone ||
            ct.wa_user_id != ct_in.wa_user_id || ct.username != ct_in.username ||
-           ct.marketing_changed_at != ct_in.marketing_changed_at)
+           ct.marketing_changed_at != ct_in.marketing_changed_at ||
+           ct.custom_name != ct_in.custom_name)
     ct.updated_at = now;
   if (cv.updated_at == 0) // a stored conversation always has updated_at (see the index)
     cv.updated_at = now;
   if (!persisted) { // created by this change set: not updated since (its record keeps one time)
     cv.created_at = cv.updated_at;
-    // Created by a preference alone: nothing to answer, so not in the open inbox until the
-    // contact writes (a message reopens it).
-    bool preferences_only = !events.empty();
+    // Created by a preference, the business app's address book or its past chats alone: nothing
+    // to answer, so not in the open inbox until the contact writes (a message reopens it).
+    bool quiet_only = !events.empty();
     for (auto& e : events)
-      preferences_only = preferences_only && e.kind == wa_event_kind::preference;
-    if (preferences_only)
+      quiet_only = quiet_only && (e.kind == wa_event_kind::preference ||
+                                  e.kind == wa_event_kind::address_book || e.origin == "history");
+    if (quiet_only)
       cv.status = "closed";
   }
 
@@ -217,17 +243,19 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
     cs.park.emplace_back(id, items);
   cs.conv = cv;
   cs.ct = ct;
-  // The events of this change, committed with it.
+  // The events of this change, committed with it: none for history alone.
   std::set<std::string> created;
   for (auto& [id, score] : added) { // in arrival order
     created.insert(id);
-    cs.events.push_back(message_event("message.created", id));
+    if (loud.count(id))
+      cs.events.push_back(message_event("message.created", id));
   }
   for (auto& id : changed)
-    if (!created.count(id))
+    if (!created.count(id) && loud.count(id))
       cs.events.push_back(message_event("message.updated", id));
-  cs.events.push_back(
-    conversation_event(persisted ? "conversation.updated" : "conversation.created", cv));
+  if (live)
+    cs.events.push_back(
+        conversation_event(persisted ? "conversation.updated" : "conversation.created", cv));
   return out;
 }
 

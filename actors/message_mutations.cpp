@@ -28,10 +28,16 @@ nlohmann::json make_message_record(const wa_event& e, const std::string& convers
   m["conversationId"] = conversation_id;
   m["waMessageId"] = e.wamid;
   m["direction"] = inbound ? "inbound" : "outbound";
-  m["origin"] = inbound ? "whatsapp" : (e.origin.empty() ? "business_app" : e.origin);
+  bool history = e.origin == "history";
+  m["origin"] = history   ? "history"
+                : inbound ? "whatsapp"
+                          : (e.origin.empty() ? "business_app" : e.origin);
   if (!m.contains("type"))
     m["type"] = "unknown";
-  m["status"] = inbound ? "received" : (e.status.empty() ? "sent" : e.status);
+  if (inbound) // an imported message the business app had read is read
+    m["status"] = history && (e.status == "read" || e.status == "played") ? "read" : "received";
+  else
+    m["status"] = e.status.empty() ? "sent" : e.status;
   m["timestamp"] = e.timestamp_ms;
   m["createdAt"] = now_ms;
   return m;
@@ -93,6 +99,19 @@ bool apply_mutation(nlohmann::json& m, const wa_event& e, int64_t now_ms) {
     default:
       return false;
   }
+}
+
+bool fill_placeholder(nlohmann::json& m, const wa_event& e) {
+  if (m.value("type", std::string()) != "media_placeholder" || !e.content.is_object() ||
+      e.content.value("type", std::string()) == "media_placeholder" ||
+      (e.kind != wa_event_kind::message && e.kind != wa_event_kind::echo))
+    return false;
+  for (auto k : content_keys)
+    m.erase(k);
+  for (auto k : content_keys)
+    if (auto i = e.content.find(k); i != e.content.end())
+      m[k] = *i;
+  return true;
 }
 
 nlohmann::json park_encode(const wa_event& e) {

@@ -19,6 +19,11 @@ nlohmann::json make_message_record(const wa_event& e, const std::string& convers
 /// queued/sent. Returns true when the record changed.
 bool apply_mutation(nlohmann::json& message, const wa_event& e, int64_t now_ms);
 
+/// A history message stored as type media_placeholder (Meta imports media messages without
+/// their media) takes the content of the message `e` that describes it, with the same wamid
+/// (what a later history webhook brings). Returns true when `message` was such a placeholder.
+bool fill_placeholder(nlohmann::json& message, const wa_event& e);
+
 /// Encoding of an event parked until its target message arrives.
 nlohmann::json park_encode(const wa_event& e);
 bool park_decode(const nlohmann::json& j, wa_event& out);

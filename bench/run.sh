@@ -72,6 +72,7 @@ if ((smoke)); then
   inbox_convs=500; echo_pool=1000; scale_ws=10; scale_per_post=20; scale_posts=100 # 2,000 conversations
   scale_max_s=120; settle_max=20
   idle_ms=1000
+  history_msgs=500; history_threads=10; history_bytes=200000
 else
   dur=10; drain=15
   rate_ingest=10000; rate_list=5000; rate_phone=5000; rate_send=2000; rate_mixed=2000; rate_stream=1000
@@ -79,6 +80,7 @@ else
   inbox_convs=10000; echo_pool=30000; scale_ws=100; scale_per_post=50; scale_posts=20000 # 1,000,000
   scale_max_s=300; settle_max=60 # an ingest slower than 300 s is cut there (the facts say how many)
   idle_ms=10000
+  history_msgs=10000; history_threads=50; history_bytes=$((3 * 1024 * 1024 - 4096))
 fi
 admin_token="bench-admin-$RANDOM$RANDOM"
 app_secret="bench-secret-$RANDOM$RANDOM"
@@ -222,6 +224,8 @@ line=$(provision ingest 1 100000000000)
 read -r ingest_ws ingest_pnid ingest_key <<<"$line"
 line=$(provision inbox 1 200000000000 send)
 read -r inbox_ws inbox_pnid inbox_key <<<"$line"
+line=$(provision history 1 400000000000)
+read -r _ history_pnid _ <<<"$line"
 log "workspaces: ingest $ingest_ws, inbox $inbox_ws (send -> fake Cloud API)"
 
 # --- preload -------------------------------------------------------------------------------------
@@ -277,6 +281,12 @@ else
   ((!smoke)) || die "background webhooks failed in scenario 6"
   echo '{"scenario":"6 webhooks (background)","ok":0,"errors":null,"firstError":"loadgen failed"}' >>"$runs"
 fi
+
+# 8 (before 7, which fills Redis): the business app's past chats, 3 MiB history bodies of
+# history_msgs messages in 50 threads (new contacts) each, two connections back to back
+lg 1 "8 history import" --template history --pnids "$history_pnid" --secret "$app_secret" \
+  --messages "$history_msgs" --history-threads "$history_threads" --body-bytes "$history_bytes" \
+  --contact-base 4930000000000 --mode closed --connections 2 --duration "$dur" --run-tag s8
 
 # 7: scale: many conversations across many workspaces, then memory and list latency again
 scale_convs=$((scale_posts * scale_per_post))

@@ -11,8 +11,8 @@ const char* to_string(wa_event_kind kind) {
     case wa_event_kind::edit: return "edit";
     case wa_event_kind::revoke: return "revoke";
     case wa_event_kind::contact_seen: return "contact_seen";
-    case wa_event_kind::preference:
-      return "preference";
+    case wa_event_kind::preference: return "preference";
+    case wa_event_kind::address_book: return "address_book";
   }
   return "unknown";
 }

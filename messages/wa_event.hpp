@@ -21,6 +21,8 @@ enum class wa_event_kind : uint8_t {
                 // events)
   preference,   // the contact's marketing preference (user_preferences): content = {"category":
                 // "marketing_messages", "value": "stop"|"resume"|"signup"}; also contact_seen
+  address_book, // the business app's address book (smb_app_state_sync): content = {"name": the
+                // name the business gave the contact, "" when it removed the contact}
 };
 
 /// Returns "message", "echo", ... (for logs and the parked-event encoding).
@@ -38,8 +40,11 @@ struct wa_event {
   std::string wamid;           // this item's own WhatsApp id (message/echo/reaction/edit/revoke)
   std::string target_wamid;    // status/reaction/edit/revoke: the message it applies to
   int64_t timestamp_ms = 0;    // WhatsApp's timestamp of the item, in milliseconds
-  std::string origin;          // echo: "business_app" or "api"; message: "whatsapp"
-  std::string status;          // status: sent|delivered|read|played|failed; echo: its status
+  // echo: "business_app" or "api"; message: "whatsapp"; either (and their reactions, edits and
+  // revokes): "history" when imported from the business app's past chats (no live effects)
+  std::string origin;
+  std::string status; // status: sent|delivered|read|played|failed; echo: its status; history
+                      // message: its last status (read/played: the business read it)
   std::string new_phone;       // message of type system/user_changed_number: the contact's new wa_id
   std::string new_user_id;     // system/user_changed_number|user_changed_user_id: the new BSUID
   // message/echo/edit: the message's content in the API's Message shape, without the fields the

@@ -1,6 +1,7 @@
 // Kapso's v2 webhook events -> wa_events.
 //
-// whatsapp.message.received -> message (or reaction/edit/revoke, as for Meta);
+// whatsapp.message.received -> message (or reaction/edit/revoke, as for Meta), origin "history"
+// when kapso.origin is history_sync;
 // whatsapp.message.sent|delivered|read|failed -> one echo (origin "api", status = kapso.status)
 // followed by one status event per message.kapso.statuses[] entry (a single synthesized status
 // from kapso.status when that array is absent); whatsapp.conversation.created|ended ->
@@ -106,24 +107,38 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
   wa_event ev = base;
   ev.wamid = require_string(*msg, "id", "message");
   ev.timestamp_ms = timestamp_ms(*msg, "timestamp");
+  // kapso.origin: cloud_api, business_app (sent from the phone app) or history_sync (the business
+  // app's past chats, imported: stored with origin "history", without live effects).
+  std::string origin = kapso ? opt_string(*kapso, "origin") : std::string();
+  bool history = origin == "history_sync";
   if (received) {
-    ev.origin = "whatsapp";
+    ev.origin = history ? "history" : "whatsapp";
     classify_message(*msg, nullptr, wa_event_kind::message, ev);
     if (kapso)
       fill_media_url(*kapso, ev.content);
+    if (history) {
+      ev.new_phone.clear(); // a past number change changes nothing of the contact today
+      ev.new_user_id.clear();
+      // "read": the business had read it
+      ev.status = kapso ? opt_string(*kapso, "status") : std::string();
+    }
     out.events.push_back(std::move(ev));
     return;
   }
 
   // Outbound: the message itself (so it exists even if it was sent outside inboxd), then statuses.
   std::string event_status = name.substr(kMessagePrefix.size());
-  ev.origin = "api";
+  ev.origin = history ? "history" : origin == "business_app" ? "business_app" : "api";
   classify_message(*msg, nullptr, wa_event_kind::echo, ev);
   if (kapso)
     fill_media_url(*kapso, ev.content);
   ev.status = kapso ? opt_string(*kapso, "status") : std::string();
   if (ev.status.empty())
     ev.status = event_status;
+  if (history) { // its last status is all there is to know: no status events of its own
+    out.events.push_back(std::move(ev));
+    return;
+  }
 
   std::vector<wa_event> statuses;
   json last_error;

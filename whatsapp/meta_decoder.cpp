@@ -11,10 +11,11 @@
 // neither a usable contact phone nor a user id; a malformed user id or username; a status
 // without "id" or "status"; a reaction/edit/revoke without the id of its target; a marketing
 // preference without a usable wa_id or user_id, or with a value other than stop/resume/signup; a
-// "messages", "smb_message_echoes" or "user_preferences" change without
-// metadata.phone_number_id. A status of a group message (or whose recipient_id is not a phone
-// number) is kept with no contact: it is acknowledged, not stored. A missing timestamp decodes as
-// 0 (the consumer may substitute the receive time).
+// history thread whose id is neither a phone nor a user id; an address book contact without a
+// usable phone_number; a "messages", "smb_message_echoes", "user_preferences", "history" or
+// "smb_app_state_sync" change without metadata.phone_number_id. A status of a group message (or
+// whose recipient_id is not a phone number) is kept with no contact: it is acknowledged, not
+// stored. A missing timestamp decodes as 0 (the consumer may substitute the receive time).
 
 #include <string>
 
@@ -159,20 +160,162 @@ void decode_preference(const json& pref, const std::string& pnid, std::vector<wa
   out.push_back(std::move(ev));
 }
 
+// A name the business gave a contact has at most this many bytes, as through PATCH; a longer
+// one from its address book is cut (at a character boundary) rather than the body refused.
+constexpr size_t kMaxContactName = 200;
+
+void truncate_utf8(std::string& s, size_t max) {
+  if (s.size() <= max)
+    return;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
+    --n; // s[n] continues a character: cut before that character starts
+  s.resize(n);
+}
+
+// history_context.status (DELIVERED, ERROR, PENDING, PLAYED, READ, SENT) as a message status;
+// "" when absent or unknown.
+std::string history_status(const json& msg) {
+  const json* ctx = opt_object(msg, "history_context");
+  std::string s = ctx ? opt_string(*ctx, "status") : std::string();
+  for (auto& c : s)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (s == "error")
+    return "failed";
+  if (s == "pending")
+    return "queued";
+  if (s == "sent" || s == "delivered" || s == "read" || s == "played")
+    return s;
+  return {};
+}
+
+// One message of the business app's past chats. The business sent it when it names a recipient
+// (`to`) or comes from the business number; else the contact did. The customer is the thread's
+// (`thread_phone`/`thread_user_id`), or without a thread (the follow-up that describes a
+// media_placeholder's media) the message's other party.
+void decode_history_message(const json& msg, const std::string& pnid,
+                            const std::string& business_phone, const std::string& thread_phone,
+                            const std::string& thread_user_id, std::vector<wa_event>& out) {
+  require_object(msg, "history messages[]");
+  wa_event ev;
+  ev.phone_number_id = pnid;
+  ev.wamid = require_string(msg, "id", "history message");
+  std::string from = normalize_phone(opt_id(msg, "from"));
+  bool outbound = member(msg, "to") || (!business_phone.empty() && from == business_phone);
+  classify_message(msg, nullptr, outbound ? wa_event_kind::echo : wa_event_kind::message, ev);
+  // The thread names the customer; a system message in it changes nothing of the contact today.
+  ev.new_phone.clear();
+  ev.new_user_id.clear();
+  ev.contact_phone = thread_phone;
+  ev.contact_user_id = thread_user_id;
+  if (thread_phone.empty() && thread_user_id.empty()) {
+    ev.contact_phone = outbound ? normalize_phone(opt_id(msg, "to")) : from;
+    ev.contact_user_id = opt_user_id(msg, outbound ? "to_user_id" : "from_user_id");
+  }
+  if (ev.contact_phone.empty() && ev.contact_user_id.empty())
+    fail("history message " + ev.wamid, "no usable contact phone or user id");
+  ev.timestamp_ms = timestamp_ms(msg, "timestamp");
+  ev.origin = "history";
+  ev.status = history_status(msg);
+  if (ev.kind == wa_event_kind::echo && ev.status.empty())
+    ev.status = "sent";
+  out.push_back(std::move(ev));
+}
+
+// history[] (Meta's history webhook reference): a business app's chats from before its
+// onboarding to Cloud API, in phases (0: day 0-1, 1: day 1-90, 2: day 90-180) and chunks, each
+// {metadata:{phase, chunk_order, progress}, threads:[{id: the customer, messages:[...]}]}; an
+// entry with errors[] (the business declined to share its history) has nothing to store. Media
+// messages come as type media_placeholder, described later by a "history" change with
+// messages[] (no threads), which decodes to the same wamid with the media.
+void decode_history(const json& value, const std::string& pnid, std::vector<wa_event>& out) {
+  const json* metadata = opt_object(value, "metadata");
+  std::string business_phone =
+      metadata ? normalize_phone(opt_id(*metadata, "display_phone_number")) : std::string();
+  const json* history = opt_array(value, "history");
+  const json* messages = opt_array(value, "messages");
+  if (!history && !messages)
+    fail("value", "has no history or messages");
+  if (messages)
+    for (const auto& msg : *messages)
+      decode_history_message(msg, pnid, business_phone, {}, {}, out);
+  if (!history)
+    return;
+  for (const auto& chunk : *history) {
+    require_object(chunk, "history[]");
+    const json* threads = opt_array(chunk, "threads");
+    if (!threads)
+      continue; // errors[] only (sharing declined), or an empty chunk
+    for (const auto& thread : *threads) {
+      require_object(thread, "history[].threads[]");
+      std::string id = opt_id(thread, "id");
+      std::string phone = normalize_phone(id);
+      std::string user_id = phone.empty() ? opt_user_id(thread, "id") : std::string();
+      if (phone.empty() && user_id.empty())
+        fail("history[].threads[]", "id is not a phone number or user id");
+      if (const json* msgs = opt_array(thread, "messages"))
+        for (const auto& msg : *msgs)
+          decode_history_message(msg, pnid, business_phone, phone, user_id, out);
+    }
+  }
+}
+
+// state_sync[] (Meta's smb_app_state_sync webhook reference): {type: "contact", contact:
+// {full_name, first_name, phone_number}, action: "add" (added or edited) | "remove", metadata:
+// {timestamp}}. Other types and actions are acknowledged, not kept; a contact item without a
+// usable phone_number rejects the body.
+void decode_state_sync(const json& value, const std::string& pnid, std::vector<wa_event>& out) {
+  const json* items = opt_array(value, "state_sync");
+  if (!items)
+    fail("value", "missing state_sync");
+  for (const auto& item : *items) {
+    require_object(item, "state_sync[]");
+    if (opt_string(item, "type") != "contact")
+      continue;
+    const json* c = opt_object(item, "contact");
+    if (!c)
+      fail("state_sync[]", "missing contact");
+    wa_event ev;
+    ev.kind = wa_event_kind::address_book;
+    ev.phone_number_id = pnid;
+    ev.contact_phone = normalize_phone(opt_id(*c, "phone_number"));
+    if (ev.contact_phone.empty())
+      fail("state_sync[].contact", "no usable phone_number");
+    std::string action = opt_string(item, "action");
+    std::string name = opt_string(*c, "full_name");
+    if (name.empty())
+      name = opt_string(*c, "first_name");
+    if (action == "remove")
+      name.clear();
+    else if (action != "add" || name.empty())
+      continue; // an action we do not know, or a contact added without a name
+    truncate_utf8(name, kMaxContactName);
+    if (const json* meta = opt_object(item, "metadata"))
+      ev.timestamp_ms = timestamp_ms(*meta, "timestamp");
+    ev.content = {{"name", std::move(name)}};
+    out.push_back(std::move(ev));
+  }
+}
+
 void decode_change(const json& change, decoded_webhook& out) {
   require_object(change, "changes[]");
   std::string field = require_string(change, "field", "change");
   const json* value = opt_object(change, "value");
   std::string pnid = value ? metadata_phone_number_id(*value) : std::string();
   add_distinct(out.phone_number_ids, pnid);
-  if (field != "messages" && field != "smb_message_echoes" && field != "user_preferences")
+  if (field != "messages" && field != "smb_message_echoes" && field != "user_preferences" &&
+      field != "history" && field != "smb_app_state_sync")
     return; // account updates, templates, ...: nothing to store, not an error
   if (!value)
     fail("change " + field, "missing value");
   if (pnid.empty())
     fail("change " + field, "missing metadata.phone_number_id");
 
-  if (field == "user_preferences") {
+  if (field == "history") {
+    decode_history(*value, pnid, out.events);
+  } else if (field == "smb_app_state_sync") {
+    decode_state_sync(*value, pnid, out.events);
+  } else if (field == "user_preferences") {
     const json* prefs = opt_array(*value, "user_preferences");
     if (!prefs)
       fail("value", "missing user_preferences");

@@ -198,6 +198,8 @@ int cmd_run(const args& a) {
   tc.messages_per_post = int(a.u64("messages", 1));
   tc.statuses_per_post = int(a.u64("statuses", 0));
   tc.echoes = a.has("echoes");
+  tc.history_threads = int(a.u64("history-threads", 50));
+  tc.body_bytes = size_t(a.u64("body-bytes", 0));
   tc.per_number_path = a.has("per-number-path");
   tc.contact_base = a.u64("contact-base", tc.contact_base);
   tc.contact_offset = a.u64("contact-offset", 0);

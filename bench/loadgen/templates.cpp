@@ -358,9 +358,89 @@ std::string meta_signature(const std::string& secret, const std::string& body) {
   return out;
 }
 
+namespace {
+
+// The business app's past chats (Meta's "history" webhook): request n is one chunk of
+// messages_per_post messages in history_threads threads, each thread a new contact (index
+// n * threads + t), every other message the business's, their texts padded so that the body is
+// about body_bytes (the 3 MiB webhook limit in the benchmark).
+class history_source : public request_source {
+public:
+  explicit history_source(template_config c) : c_(std::move(c)) {
+    if (c_.phone_number_ids.empty())
+      throw std::invalid_argument("history: no phone_number_ids (--pnids)");
+    if (c_.app_secret.empty())
+      throw std::invalid_argument("history: no app secret (--secret)");
+    if (c_.history_threads < 1 || c_.messages_per_post < c_.history_threads)
+      throw std::invalid_argument("history: --messages must be at least --history-threads");
+  }
+
+  void make(uint64_t n, std::string& out, request_meta& meta) const override {
+    const std::string& pnid = c_.phone_number_ids[n % c_.phone_number_ids.size()];
+    std::string body = build(n, pnid, 0);
+    if (body.size() < c_.body_bytes)
+      body = build(n, pnid, (c_.body_bytes - body.size()) / size_t(c_.messages_per_post));
+    head(out, "POST", "/api/webhook/whatsapp", c_.host_header);
+    out += "X-Hub-Signature-256: ";
+    out += meta_signature(c_.app_secret, body);
+    out += "\r\n";
+    finish(out, body);
+    meta.kind = 0;
+    meta.items = c_.messages_per_post;
+    meta.expect = 200;
+  }
+
+private:
+  std::string build(uint64_t n, const std::string& pnid, size_t pad) const {
+    int threads = c_.history_threads;
+    int per_thread = c_.messages_per_post / threads;
+    int extra = c_.messages_per_post % threads; // the first `extra` threads have one more
+    auto since = std::to_string(std::time(nullptr) - 60 * 86400);
+    std::string body;
+    body.reserve(c_.body_bytes + 4096);
+    body +=
+        R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"history","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":")";
+    body += pnid;
+    body += R"("},"history":[{"metadata":{"phase":1,"chunk_order":)" + std::to_string(n + 1) +
+            R"(,"progress":50},"threads":[)";
+    std::string filler(pad, 'x');
+    for (int t = 0; t < threads; ++t) {
+      auto phone = phone_of(c_, n * uint64_t(threads) + uint64_t(t));
+      if (t)
+        body += ',';
+      body += R"({"id":")" + phone + R"(","messages":[)";
+      int count = per_thread + (t < extra ? 1 : 0);
+      for (int i = 0; i < count; ++i) {
+        bool business = i % 2 == 1;
+        if (i)
+          body += ',';
+        body += R"({"from":")";
+        body += business ? "15550001111" : phone;
+        body += R"(","id":"wamid.)" + c_.run_tag + '.' + std::to_string(n) + '.' +
+                std::to_string(t) + '.' + std::to_string(i) + R"(","timestamp":")" + since +
+                R"(","type":"text","text":{"body":")";
+        body += business ? "Seu pedido saiu para entrega. " : "Olá! Chegou o pedido? ";
+        body += filler;
+        body += R"("},"history_context":{"status":")";
+        body += business ? "DELIVERED" : "READ";
+        body += R"("}})";
+      }
+      body += "]}";
+    }
+    body += "]}]}}]}]}";
+    return body;
+  }
+
+  template_config c_;
+};
+
+} // namespace
+
 std::unique_ptr<request_source> make_source(const template_config& cfg) {
   if (cfg.name == "webhook")
     return std::make_unique<webhook_source>(cfg);
+  if (cfg.name == "history")
+    return std::make_unique<history_source>(cfg);
   if (cfg.name == "list")
     return std::make_unique<list_source>(cfg);
   if (cfg.name == "by-phone")

@@ -12,7 +12,7 @@
 namespace inboxd::bench {
 
 struct template_config {
-  std::string name;            // webhook | list | by-phone | send | mixed | decorate
+  std::string name;            // webhook | history | list | by-phone | send | mixed | decorate
   std::string host_header;     // "127.0.0.1:<port>"
   std::string api_key;         // X-API-Key for inbox routes
   // webhook
@@ -22,6 +22,10 @@ struct template_config {
   int messages_per_post = 1;
   int statuses_per_post = 0;
   bool echoes = false;                       // messages are smb_message_echoes (outbound)
+  // history: messages_per_post messages in history_threads threads (new contacts), the body
+  // padded to about body_bytes
+  int history_threads = 50;
+  size_t body_bytes = 0;
   bool per_number_path = false; // POST /api/webhook/whatsapp/<pnid> (not the shared path)
   uint64_t contact_base = 5511900000000ULL;  // contact phone = base + index
   uint64_t contact_offset = 0;               // first contact index used

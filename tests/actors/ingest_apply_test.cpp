@@ -236,3 +236,116 @@ TEST(ingest_apply, a_marketing_stop_opts_the_contact_out_until_a_later_resume) {
   EXPECT_EQ(fresh.ct.marketing_opt_out_at, 7000);
   EXPECT_TRUE(target_ids({preference("stop", 1)}).empty());
 }
+
+namespace {
+wa_event past(wa_event e, const std::string& status = "") {
+  e.origin = "history";
+  e.status = status;
+  return e;
+}
+} // namespace
+
+TEST(ingest_apply, history_is_stored_in_order_without_unread_window_reopening_or_events) {
+  fixture f;
+  f.cv.status = "open";
+  f.cv.unread_count = 3;
+  f.cv.last_inbound_at = 5000;
+  f.cv.updated_at = f.ct.updated_at = f.ct.created_at = 100;
+  wa_event reply = past(text("wamid.H2", 2000, "ours"), "delivered");
+  reply.kind = wa_event_kind::echo;
+  ingest_targets t;
+  t.assumed = true;
+  auto out = apply_ingest("W", f.cv, f.ct, true,
+                          {past(text("wamid.H1", 1000, "theirs"), "read"), reply,
+                           past(text("wamid.H3", 7000, "unread one"))},
+                          t, 9000);
+  EXPECT_EQ(out.conv.unread_count, 3) << "history changes no unread count";
+  EXPECT_EQ(out.conv.last_inbound_at, 5000) << "nor the reply window";
+  EXPECT_EQ(out.conv.status, "open");
+  EXPECT_EQ(out.conv.last_message_at, 7000) << "its newest message is the latest";
+  ASSERT_EQ(out.changes.timeline.size(), 3u);
+  EXPECT_LT(out.changes.timeline[0].second, out.changes.timeline[1].second);
+  EXPECT_TRUE(out.changes.events.empty()) << "no live events for history";
+  ASSERT_EQ(out.changes.messages.size(), 3u);
+  for (auto& [id, rec] : out.changes.messages) {
+    EXPECT_EQ(rec["origin"], "history") << rec.dump();
+    if (id == message_id_for_wamid("wamid.H1")) {
+      EXPECT_EQ(rec["status"], "read") << "the business app had read it";
+    } else if (id == message_id_for_wamid("wamid.H2")) {
+      EXPECT_EQ(rec["direction"], "outbound");
+      EXPECT_EQ(rec["status"], "delivered");
+    } else {
+      EXPECT_EQ(rec["status"], "received");
+    }
+  }
+
+  // A conversation created by history alone is closed until the contact writes.
+  fixture g;
+  g.cv.status = "open";
+  auto fresh = apply_ingest("W", g.cv, g.ct, false, {past(text("wamid.H4", 1000))}, t, 9000);
+  EXPECT_EQ(fresh.conv.status, "closed");
+  EXPECT_EQ(fresh.conv.unread_count, 0);
+  EXPECT_TRUE(fresh.changes.events.empty());
+  auto writes = apply_ingest("W", fresh.conv, fresh.ct, true, {text("wamid.L1", 8000)}, t, 9500);
+  EXPECT_EQ(writes.conv.status, "open");
+  EXPECT_EQ(writes.conv.unread_count, 1);
+  EXPECT_EQ(writes.changes.events.size(), 2u) << "live traffic has its events";
+}
+
+TEST(ingest_apply, a_history_media_placeholder_takes_the_media_described_later) {
+  fixture f;
+  f.cv.updated_at = f.ct.updated_at = f.ct.created_at = 100;
+  wa_event placeholder = past(text("wamid.M", 1000));
+  placeholder.content = {{"type", "media_placeholder"}, {"text", ""}};
+  ingest_targets t;
+  t.assumed = true;
+  auto first = apply_ingest("W", f.cv, f.ct, true, {placeholder}, t, 9000);
+  ASSERT_EQ(first.changes.messages.size(), 1u);
+
+  wa_event media = past(text("wamid.M", 1000));
+  media.content = {{"type", "image"},
+                   {"text", "Black Prince"},
+                   {"media", {{"id", "2423"}, {"mimeType", "image/jpeg"}}}};
+  ingest_targets stored;
+  stored.records[message_id_for_wamid("wamid.M")] = first.changes.messages[0].second;
+  auto filled = apply_ingest("W", first.conv, first.ct, true, {media}, stored, 9100);
+  EXPECT_EQ(filled.duplicates, 0u);
+  ASSERT_EQ(filled.changes.messages.size(), 1u);
+  auto& rec = filled.changes.messages[0].second;
+  EXPECT_EQ(rec["type"], "image");
+  EXPECT_EQ(rec["media"]["id"], "2423");
+  EXPECT_EQ(rec["text"], "Black Prince");
+  EXPECT_EQ(rec["origin"], "history");
+  EXPECT_TRUE(filled.changes.new_messages.empty()) << "the same message, not a new one";
+
+  // Once filled, the same description again is a duplicate.
+  stored.records[message_id_for_wamid("wamid.M")] = rec;
+  auto again = apply_ingest("W", filled.conv, filled.ct, true, {media}, stored, 9200);
+  EXPECT_EQ(again.duplicates, 1u);
+  EXPECT_TRUE(again.changes.messages.empty());
+}
+
+TEST(ingest_apply, the_business_app_address_book_names_the_contact_until_removed) {
+  fixture f;
+  f.cv.updated_at = f.ct.updated_at = f.ct.created_at = 100;
+  f.ct.profile_name = "maria";
+  wa_event add;
+  add.kind = wa_event_kind::address_book;
+  add.contact_phone = "5511";
+  add.content = {{"name", "Maria Souza (bakery)"}};
+  ingest_targets none;
+  auto named = apply_ingest("W", f.cv, f.ct, true, {add}, none, 9000);
+  EXPECT_EQ(named.ct.display_name(), "Maria Souza (bakery)");
+  EXPECT_EQ(named.ct.updated_at, 9000);
+  EXPECT_EQ(named.conv.unread_count, 0);
+  EXPECT_TRUE(named.changes.new_messages.empty());
+  EXPECT_TRUE(can_assume_targets({add}));
+  EXPECT_TRUE(target_ids({add}).empty());
+  wa_event remove = add;
+  remove.content = {{"name", ""}};
+  auto removed = apply_ingest("W", named.conv, named.ct, true, {remove}, none, 9100);
+  EXPECT_EQ(removed.ct.display_name(), "maria") << "back to the profile name";
+  fixture g;
+  g.cv.status = "open";
+  EXPECT_EQ(apply_ingest("W", g.cv, g.ct, false, {add}, none, 9000).conv.status, "closed");
+}

@@ -290,3 +290,28 @@ TEST(KapsoDecoder, AConversationWithoutPhoneIsNamedByItsUserIdAndUsername) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.value.events[0].contact_user_id, "BR.1");
 }
+
+TEST(KapsoDecoder, HistorySyncMessagesAreHistoryWithTheirLastStatusAndNoStatusEvents) {
+  auto fixtures = test::load_fixture("coexistence/kapso.json");
+  auto in = decode_case(fixtures["message_received_history_sync"]);
+  ASSERT_TRUE(in.ok) << in.error;
+  ASSERT_EQ(in.value.events.size(), 1u);
+  EXPECT_EQ(in.value.events[0].kind, wa_event_kind::message);
+  EXPECT_EQ(in.value.events[0].origin, "history");
+  EXPECT_EQ(in.value.events[0].status, "read");
+  EXPECT_EQ(in.value.events[0].contact_phone, "16505551234");
+
+  auto out = decode_case(fixtures["message_sent_history_sync"]);
+  ASSERT_TRUE(out.ok) << out.error;
+  ASSERT_EQ(out.value.events.size(), 1u) << "no status events of its own";
+  EXPECT_EQ(out.value.events[0].kind, wa_event_kind::echo);
+  EXPECT_EQ(out.value.events[0].origin, "history");
+  EXPECT_EQ(out.value.events[0].status, "delivered");
+
+  json app = fixtures["message_sent_history_sync"];
+  app["body"]["message"]["kapso"]["origin"] = "business_app";
+  auto phone_app = decode_case(app);
+  ASSERT_TRUE(phone_app.ok) << phone_app.error;
+  EXPECT_EQ(phone_app.value.events[0].origin, "business_app");
+  EXPECT_EQ(phone_app.value.events.size(), 2u) << "live: the message and its status";
+}

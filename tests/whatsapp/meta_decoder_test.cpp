@@ -770,8 +770,13 @@ namespace {
 
 constexpr const char* kUserId = "BR.1502984716392054";
 
+// Case `name` of the project fixture `file`, decoded.
+decode_result fixture_case(const std::string& file, const std::string& name) {
+  return decode_meta(test::load_fixture(file).at(name));
+}
+
 decode_result identity_case(const std::string& name) {
-  return decode_meta(test::load_fixture("identity/meta.json").at(name));
+  return fixture_case("identity/meta.json", name);
 }
 
 } // namespace
@@ -899,4 +904,123 @@ TEST(MetaDecoder, AMessageFromAnotherPhoneThanItsContactsEntryTakesNotThatEntrys
   EXPECT_EQ(r.value.events[0].contact_phone, "4915100100001");
   EXPECT_EQ(r.value.events[0].contact_user_id, "") << "contacts[0]'s is another customer's";
   EXPECT_EQ(r.value.events[0].profile_name, "Test Name"); // as before: contacts[0]'s
+}
+
+// ---- the business app's history and address book (tests/fixtures/coexistence/meta.json) -----
+
+constexpr const char* kCoexistence = "coexistence/meta.json";
+
+TEST(MetaDecoder, HistoryThreadsAreMessagesOfEachThreadsContactWithTheirLastStatus) {
+  auto r = fixture_case(kCoexistence, "history_threads");
+  ASSERT_TRUE(r.ok) << r.error;
+  auto& ev = r.value.events;
+  ASSERT_EQ(ev.size(), 6u);
+  for (auto& e : ev) {
+    EXPECT_EQ(e.origin, "history") << e.wamid;
+    EXPECT_EQ(e.phone_number_id, "1122334455667");
+  }
+  EXPECT_EQ(ev[0].kind, wa_event_kind::echo) << "from the business number";
+  EXPECT_EQ(ev[0].contact_phone, "16505551234") << "the thread's contact";
+  EXPECT_EQ(ev[0].status, "read");
+  EXPECT_EQ(ev[0].timestamp_ms, 1739230955000);
+  EXPECT_EQ(ev[0].content["text"], "Here's the info you requested!");
+  EXPECT_EQ(ev[1].content["type"], "media_placeholder");
+  EXPECT_EQ(ev[1].status, "played");
+  EXPECT_EQ(ev[2].kind, wa_event_kind::message);
+  EXPECT_EQ(ev[2].status, "read");
+  EXPECT_EQ(ev[3].kind, wa_event_kind::message);
+  EXPECT_EQ(ev[3].status, "delivered");
+  EXPECT_EQ(ev[3].content["replyTo"], message_id_for_wamid("wamid.HIST-0001"));
+  EXPECT_EQ(ev[4].contact_phone, "12125557890");
+  EXPECT_EQ(ev[5].status, "failed") << "ERROR";
+}
+
+TEST(MetaDecoder, TheHistoryMediaWebhookDescribesThePlaceholderForItsRecipient) {
+  auto r = fixture_case(kCoexistence, "history_media");
+  ASSERT_TRUE(r.ok) << r.error;
+  auto& e = single(r.value, wa_event_kind::echo);
+  EXPECT_EQ(e.wamid, "wamid.HIST-0002");
+  EXPECT_EQ(e.origin, "history");
+  EXPECT_EQ(e.contact_phone, "16505551234");
+  EXPECT_EQ(e.content["type"], "image");
+  EXPECT_EQ(e.content["media"]["id"], "24230790383178626");
+  EXPECT_EQ(e.status, "sent");
+}
+
+TEST(MetaDecoder, DeclinedHistoryIsAcknowledgedWithNothingToStore) {
+  auto r = fixture_case(kCoexistence, "history_declined");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.value.events.empty());
+  EXPECT_EQ(r.value.phone_number_ids, std::vector<std::string>{"1122334455667"});
+}
+
+TEST(MetaDecoder, HistoryThreadsByUserIdAndBadShapes) {
+  json thread = {{"id", "BR.1502984716392054"},
+                 {"messages", json::array({text_message("wamid.H", "BR.1502984716392054")})}};
+  thread["messages"][0].erase("from");
+  auto r = decode_meta(meta_body({{"history", json::array({{{"threads", {thread}}}})}}, "history"));
+  ASSERT_TRUE(r.ok) << r.error;
+  auto& e = single(r.value);
+  EXPECT_EQ(e.contact_user_id, "BR.1502984716392054");
+  EXPECT_TRUE(e.contact_phone.empty());
+  EXPECT_EQ(e.kind, wa_event_kind::message);
+
+  expect_rejected(meta_body({{"nothing", 1}}, "history"), "no history or messages");
+  expect_rejected(
+      meta_body({{"history", json::array({{{"threads", {{{"id", "not a phone!"}}}}}})}}, "history"),
+      "thread id neither phone nor user id");
+  json no_id = text_message("x");
+  no_id.erase("id");
+  expect_rejected(
+      meta_body(
+          {{"history", json::array({{{"threads", {{{"id", "5511"}, {"messages", {no_id}}}}}}})}},
+          "history"),
+      "history message without id");
+  expect_rejected(meta_body({{"history", "x"}}, "history"), "history not an array");
+}
+
+TEST(MetaDecoder, AddressBookAdditionsNameContactsAndRemovalsClearThem) {
+  auto added = fixture_case(kCoexistence, "state_sync_add");
+  ASSERT_TRUE(added.ok) << added.error;
+  ASSERT_EQ(added.value.events.size(), 2u);
+  auto& a = added.value.events[0];
+  EXPECT_EQ(a.kind, wa_event_kind::address_book);
+  EXPECT_EQ(a.contact_phone, "16505551234");
+  EXPECT_EQ(a.content["name"], "Pablo Morales");
+  EXPECT_EQ(a.timestamp_ms, 1739321024000);
+  EXPECT_EQ(added.value.events[1].content["name"], "Ana") << "first_name when no full_name";
+  EXPECT_EQ(added.value.events[1].contact_phone, "12125557890");
+
+  auto removed = fixture_case(kCoexistence, "state_sync_remove");
+  ASSERT_TRUE(removed.ok) << removed.error;
+  auto& rm = single(removed.value, wa_event_kind::address_book);
+  EXPECT_EQ(rm.content["name"], "");
+
+  json item = {
+      {"type", "contact"},
+      {"contact", {{"full_name", std::string(300, 'a') + "\xc3\xa9"}, {"phone_number", "5511"}}},
+      {"action", "add"}};
+  auto long_name = decode_meta(meta_body({{"state_sync", {item}}}, "smb_app_state_sync"));
+  ASSERT_TRUE(long_name.ok) << long_name.error;
+  EXPECT_EQ(single(long_name.value, wa_event_kind::address_book).content["name"],
+            std::string(200, 'a'))
+      << "cut to 200 bytes";
+  item["action"] = "archive";
+  EXPECT_TRUE(
+      decode_meta(meta_body({{"state_sync", {item}}}, "smb_app_state_sync")).value.events.empty())
+      << "unknown actions are acknowledged, not kept";
+  item["type"] = "label";
+  EXPECT_TRUE(decode_meta(meta_body({{"state_sync", {item}}}, "smb_app_state_sync")).ok);
+  item = {{"type", "contact"}, {"contact", {{"full_name", "X"}}}, {"action", "add"}};
+  expect_rejected(meta_body({{"state_sync", {item}}}, "smb_app_state_sync"), "no phone_number");
+  expect_rejected(meta_body({{"other", 1}}, "smb_app_state_sync"), "no state_sync");
+}
+
+TEST(MetaDecoder, AnEchoKeepsItsReplyContext) {
+  auto r = fixture_case(kCoexistence, "echo_reply");
+  ASSERT_TRUE(r.ok) << r.error;
+  auto& e = single(r.value, wa_event_kind::echo);
+  EXPECT_EQ(e.origin, "business_app");
+  EXPECT_EQ(e.content["replyTo"], message_id_for_wamid("wamid.HIST-0004"));
+  EXPECT_EQ(e.content["context"]["id"], "wamid.HIST-0004");
 }
