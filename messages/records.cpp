@@ -1,5 +1,7 @@
 #include "messages/records.hpp"
 
+#include "messages/utf8.hpp"
+
 namespace inboxd {
 
 namespace {
@@ -485,12 +487,7 @@ std::string message_preview(const nlohmann::json& m) {
     std::string type = m.value("type", std::string("message"));
     text = "[" + type + "]";
   }
-  if (text.size() > 120) {
-    size_t cut = 120;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
-      --cut;
-    text.resize(cut);
-  }
+  truncate_utf8(text, 120);
   return text;
 }
 

@@ -119,8 +119,7 @@ void decode_event(const json& event, std::string name, decoded_webhook& out) {
     if (history) {
       ev.new_phone.clear(); // a past number change changes nothing of the contact today
       ev.new_user_id.clear();
-      // "read": the business had read it
-      ev.status = kapso ? opt_string(*kapso, "status") : std::string();
+      ev.status = opt_string(*kapso, "status"); // "read": the business had read it
     }
     out.events.push_back(std::move(ev));
     return;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "messages/ids.hpp"
+#include "messages/utf8.hpp"
 #include "whatsapp/json_access.hpp"
 #include "whatsapp/message_content.hpp"
 #include "whatsapp/webhook_decoder.hpp"
@@ -163,15 +164,6 @@ void decode_preference(const json& pref, const std::string& pnid, std::vector<wa
 // A name the business gave a contact has at most this many bytes, as through PATCH; a longer
 // one from its address book is cut (at a character boundary) rather than the body refused.
 constexpr size_t kMaxContactName = 200;
-
-void truncate_utf8(std::string& s, size_t max) {
-  if (s.size() <= max)
-    return;
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
-    --n; // s[n] continues a character: cut before that character starts
-  s.resize(n);
-}
 
 // history_context.status (DELIVERED, ERROR, PENDING, PLAYED, READ, SENT) as a message status;
 // "" when absent or unknown.

@@ -49,13 +49,18 @@ std::string phone_of(const template_config& c, uint64_t index) {
   return std::to_string(c.contact_base + c.contact_offset + index);
 }
 
+// Meta webhook templates need the numbers to post for and the app secret to sign with.
+void require_signed_webhook(const template_config& c) {
+  if (c.phone_number_ids.empty())
+    throw std::invalid_argument(c.name + ": no phone_number_ids (--pnids)");
+  if (c.app_secret.empty())
+    throw std::invalid_argument(c.name + ": no app secret (--secret)");
+}
+
 class webhook_source : public request_source {
 public:
   explicit webhook_source(template_config c) : c_(std::move(c)) {
-    if (c_.phone_number_ids.empty())
-      throw std::invalid_argument("webhook: no phone_number_ids (--pnids)");
-    if (c_.app_secret.empty())
-      throw std::invalid_argument("webhook: no app secret (--secret)");
+    require_signed_webhook(c_);
     if (c_.statuses_per_post > 0 && c_.status_pool == 0)
       throw std::invalid_argument("webhook: statuses need --status-pool");
   }
@@ -367,10 +372,7 @@ namespace {
 class history_source : public request_source {
 public:
   explicit history_source(template_config c) : c_(std::move(c)) {
-    if (c_.phone_number_ids.empty())
-      throw std::invalid_argument("history: no phone_number_ids (--pnids)");
-    if (c_.app_secret.empty())
-      throw std::invalid_argument("history: no app secret (--secret)");
+    require_signed_webhook(c_);
     if (c_.history_threads < 1 || c_.messages_per_post < c_.history_threads)
       throw std::invalid_argument("history: --messages must be at least --history-threads");
   }
