@@ -23,6 +23,7 @@
 #include "http/router.hpp"
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
+#include "storage/media_files.hpp"
 #include "storage/redis_client.hpp"
 #include "storage/redis_cluster.hpp"
 #include "storage/redis_registry_store.hpp"
@@ -90,6 +91,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Media downloads: their own client (long downloads never hold up sends) and the store on disk.
+  std::shared_ptr<https_client> media_transport;
+  std::shared_ptr<const media_files> media_store;
+  if (!cfg.media_dir.empty()) {
+    auto files = std::make_shared<media_files>(cfg.media_dir);
+    if (auto err = files->prepare(); !err.empty()) {
+      std::fprintf(stderr, "inboxd: INBOXD_MEDIA_DIR: %s\n", err.c_str());
+      transport->stop();
+      return 2;
+    }
+    media_store = files;
+    media_transport = std::make_shared<https_client>(tls);
+    if (auto err = media_transport->start(); !err.empty()) {
+      std::fprintf(stderr, "inboxd: media client: %s\n", err.c_str());
+      transport->stop();
+      return 2;
+    }
+  }
+
   // Scale-out: requests for workspaces leased elsewhere go to their node over plain HTTP.
   std::shared_ptr<https_client> peers;
   std::shared_ptr<const forwarder> fwd;
@@ -101,6 +121,8 @@ int main(int argc, char** argv) {
     if (auto err = peers->start(); !err.empty()) {
       std::fprintf(stderr, "inboxd: peer client: %s\n", err.c_str());
       transport->stop();
+      if (media_transport)
+        media_transport->stop();
       return 2;
     }
     // A relayed event stream ends when the owner sends nothing (not even its pings) for 3 pings.
@@ -128,6 +150,14 @@ int main(int argc, char** argv) {
     opts.outbox.retry_max_ms = cfg.send_retry_max_ms;
     opts.outbox.rate_per_second = cfg.send_rate_per_second;
     opts.outbox.concurrency = cfg.send_concurrency;
+    opts.media.transport = media_transport;
+    opts.media.files = media_store;
+    opts.media.max_bytes = cfg.media_max_bytes;
+    opts.media.concurrency = cfg.media_concurrency;
+    opts.media.download_timeout_ms = cfg.media_timeout_ms;
+    opts.media.lookup_timeout_ms = cfg.send_timeout_ms;
+    opts.media.retry_base_ms = cfg.media_retry_base_ms;
+    opts.media.retry_max_ms = cfg.media_retry_max_ms;
     opts.max_subscribers = cfg.sse_max_per_workspace;
     opts.lease = lease_claim{cfg.node_id, cfg.advertise_url, cfg.lease_ms};
     redis_store_options store_opts;
@@ -201,6 +231,8 @@ int main(int argc, char** argv) {
     // Pending Cloud API calls fail now (their entries stay in the outbox for the next start),
     // while the actors they report to still run.
     transport->stop();
+    if (media_transport)
+      media_transport->stop(); // a download cut short is tried again at the next start
     if (peers)
       peers->stop();
     // CAF waits for every actor at shutdown: stop them explicitly, and wait while the io threads

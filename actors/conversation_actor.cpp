@@ -29,7 +29,8 @@ struct pending_item {
   ingest_ack_ptr ack;
   std::shared_ptr<inbox_call> call;    // set: an agent action instead of an event
   std::shared_ptr<send_result> result; // set: a send outcome to record instead of an event
-  bool is_event() const { return !call && !result; }
+  std::shared_ptr<media_result> media; // set: a media download's end to record instead
+  bool is_event() const { return !call && !result && !media; }
 };
 
 struct conversation_state {
@@ -71,6 +72,7 @@ double timeline_score(int64_t ts_ms, uint64_t seq) {
 void process_next(conv_actor* self);
 void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call);
 void record_send_result(conv_actor* self, std::shared_ptr<send_result> res);
+void record_media_result(conv_actor* self, std::shared_ptr<media_result> res);
 
 // The string at `key`, or "" when absent or not a string (stored records are ours, but old
 // records may lack a field or hold null).
@@ -144,8 +146,10 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
 void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
                    bool assumed) {
   auto changes = std::move(out.changes);
+  auto media = changes.media.add; // downloads to start once stored
   commit(self, std::move(changes),
-         [self, work = std::move(work), out = std::move(out), assumed](commit_result& r) mutable {
+         [self, work = std::move(work), out = std::move(out), assumed,
+          media = std::move(media)](commit_result& r) mutable {
            auto& st = self->state;
            switch (r.status) {
              case commit_status::applied:
@@ -155,6 +159,8 @@ void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outc
                st.seed.persisted = true;
                // Tell the workspace first: a read after the ack must see the change.
                self->send(st.workspace, conversation_changed{out.conv, out.ct});
+               if (!media.empty() && st.seed.media)
+                 self->send(st.seed.media, media_enqueued{std::move(media)});
                metrics::webhook_items.inc(metrics::webhook_outcome::stored,
                                           work.size() - out.duplicates);
                metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
@@ -191,6 +197,11 @@ void fail_front(conv_actor* self, const std::string& why) {
     st.queue.pop_front();
     if (res->outbound)
       self->send(res->outbound, send_recorded{res->entry_id, false});
+  } else if (st.queue.front().media) {
+    auto res = std::move(st.queue.front().media);
+    st.queue.pop_front();
+    if (res->media)
+      self->send(res->media, media_recorded{res->message_id, false});
   } else {
     std::vector<pending_item> work;
     while (!st.queue.empty() && st.queue.front().is_event()) {
@@ -253,7 +264,7 @@ void commit_action(conv_actor* self, std::shared_ptr<inbox_call> call, conversat
   cs.conv = cv;
   cs.ct = ct;
   if (enqueue)
-    cs.outbox_add.push_back(*enqueue);
+    cs.outbox.add.push_back(*enqueue);
   cs.events.push_back(conversation_event("conversation.updated", cv));
   commit(self, std::move(cs), [self, call, cv, ct, enqueue](commit_result& r) {
     auto& st = self->state;
@@ -443,7 +454,7 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   cs.messages.emplace_back(id, rec);
   cs.timeline_of = cv.id;
   cs.timeline.emplace_back(id, static_cast<int64_t>(timeline_score(now, seq)));
-  cs.outbox_add.push_back(entry);
+  cs.outbox.add.push_back(entry);
   cs.conv = cv;
   cs.events.push_back(message_event("message.created", id));
   cs.events.push_back(conversation_event("conversation.updated", cv));
@@ -528,7 +539,44 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
           cs.messages.emplace_back(id, rec);
           cs.events.push_back(message_event("message.updated", id));
         }
-        cs.outbox_remove.push_back(id);
+        cs.outbox.remove.push_back(id);
+        commit(self, std::move(cs), [self, answer](commit_result& r) {
+          if (r.status == commit_status::unknown)
+            self->state.suspect = true;
+          if (r.ok())
+            self->send(self->state.workspace, events_atom::value);
+          answer(r.ok());
+        });
+      }));
+}
+
+// Records a media download's end on its message (media.state and, once stored, its sha256, size
+// and type) with a message.updated event, and takes the job out of the media queue, in one
+// change set.
+void record_media_result(conv_actor* self, std::shared_ptr<media_result> res) {
+  auto& st = self->state;
+  st.db->load_messages(
+      st.seed.workspace_id, {res->message_id}, "",
+      in_actor<message_lookup>(self, [self, res](message_lookup& read) {
+        auto& st = self->state;
+        auto answer = [self, res](bool ok) {
+          if (res->media)
+            self->send(res->media, media_recorded{res->message_id, ok});
+          done_with_item(self);
+        };
+        if (!read.ok)
+          return answer(false);
+        change_set cs;
+        cs.workspace_id = st.seed.workspace_id;
+        if (auto own = read.records.find(res->message_id); own != read.records.end()) {
+          auto rec = nlohmann::json::parse(own->second, nullptr, false);
+          if (apply_media_result(rec, res->state, res->sha256, res->size, res->mime_type,
+                                 res->error)) {
+            cs.messages.emplace_back(res->message_id, std::move(rec));
+            cs.events.push_back(message_event("message.updated", res->message_id));
+          }
+        }
+        cs.media.remove.push_back(res->message_id);
         commit(self, std::move(cs), [self, answer](commit_result& r) {
           if (r.status == commit_status::unknown)
             self->state.suspect = true;
@@ -604,6 +652,11 @@ void process_next(conv_actor* self) {
     st.queue.pop_front();
     return record_send_result(self, std::move(result));
   }
+  if (st.queue.front().media) {
+    auto result = std::move(st.queue.front().media);
+    st.queue.pop_front();
+    return record_media_result(self, std::move(result));
+  }
   // Every event queued up to the next action goes into one batch.
   std::vector<pending_item> work;
   while (!st.queue.empty() && st.queue.front().is_event()) {
@@ -668,7 +721,7 @@ caf::behavior conversation_behavior(conv_actor* self, caf::actor workspace,
       [self](ingest_batch& b) {
         ++self->state.handled;
         for (auto& e : b.events)
-          self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr});
+          self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr, nullptr});
         process_next(self);
       },
       [self](inbox_call& call) {
@@ -688,6 +741,13 @@ caf::behavior conversation_behavior(conv_actor* self, caf::actor workspace,
         ++self->state.handled;
         pending_item item;
         item.result = std::make_shared<send_result>(std::move(r));
+        self->state.queue.push_back(std::move(item));
+        process_next(self);
+      },
+      [self](media_result& r) {
+        ++self->state.handled;
+        pending_item item;
+        item.media = std::make_shared<media_result>(std::move(r));
         self->state.queue.push_back(std::move(item));
         process_next(self);
       },

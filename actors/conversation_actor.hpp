@@ -13,6 +13,9 @@
 //  - send_result: records a send's outcome on the message (sent + wamid, or failed + error),
 //    applies what was parked for the wamid, and takes the entry out of the outbox, atomically;
 //    answers send_recorded to the outbound actor.
+//  - media_result: records a media download's end on its message and takes the job out of the
+//    media queue, atomically; answers media_recorded to the media actor. A batch that stores
+//    messages with media also stores their download jobs, then tells the media actor.
 // Statuses, reactions and echoes naming a wamid we were given for a sent message find that
 // message through its alias (storage/KEYS.md).
 // After each stored change it sends conversation_changed to its workspace actor (before acking,
@@ -37,6 +40,7 @@ struct conversation_seed {
   contact ct;
   bool persisted = false;        // conversation + contact records already in Redis
   caf::actor outbound;           // the workspace's outbox sender (told of new entries)
+  caf::actor media;              // the workspace's media downloader (told of new jobs)
   std::shared_ptr<store> db;     // where its changes are committed and read (storage/store.hpp)
   uint64_t epoch = 0;            // the workspace's lease epoch its commits carry (0: one node)
 };

@@ -5,6 +5,7 @@
 #include "actors/event_log.hpp"
 #include "actors/message_mutations.hpp"
 #include "messages/ids.hpp"
+#include "whatsapp/media_api.hpp"
 
 namespace inboxd {
 
@@ -41,6 +42,42 @@ void apply_preference(contact& ct, const wa_event& e) {
     return;
   }
   ct.marketing_changed_at = e.timestamp_ms;
+}
+
+// Meta keeps an inbound media 7 days (API.md, "Media"): its download gives up after that.
+constexpr int64_t kMediaKeptMs = 7LL * 24 * 3600 * 1000;
+
+// A message with media to download (a media id, or Kapso's media_url): its record's media
+// becomes `pending` and a job joins the workspace's media queue in the same change set; media
+// already past Meta's 7 days (old history) is `expired` at once.
+void queue_media(nlohmann::json& rec, const std::string& id, const std::string& conv_id,
+                 int64_t timestamp_ms, int64_t now, change_set& cs) {
+  auto m = rec.find("media");
+  if (m == rec.end() || !m->is_object() || m->contains("state"))
+    return;
+  auto media_id = m->value("id", std::string());
+  auto url = m->value("url", std::string());
+  if (!valid_media_url(url))
+    url.clear();
+  if (url.empty() && !valid_media_id(media_id))
+    return; // nothing to fetch it by
+  auto expires = timestamp_ms + kMediaKeptMs;
+  if (expires <= now) {
+    (*m)["state"] = "expired";
+    return;
+  }
+  (*m)["state"] = "pending";
+  outbox_entry job;
+  job.id = id;
+  job.kind = "media";
+  job.conversation_id = conv_id;
+  job.payload = {{"mediaId", media_id}, {"expiresAt", expires}};
+  if (!url.empty())
+    job.payload["url"] = url;
+  if (auto mime = m->value("mimeType", std::string()); !mime.empty())
+    job.payload["mimeType"] = mime;
+  job.due_ms = now;
+  cs.media.add.push_back(std::move(job));
 }
 
 } // namespace
@@ -134,6 +171,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
         if (auto m = msgs.find(id); m != msgs.end()) {
           if (fill_placeholder(m->second, e)) { // the media of an imported media message
             touch(id);
+            queue_media(m->second, id, cv.id, e.timestamp_ms, now, out.changes);
             if (m->second.value("timestamp", int64_t{0}) == cv.last_message_at)
               cv.last_message_preview = message_preview(m->second);
           } else
@@ -159,6 +197,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
           park_del.insert(id);
           park_add.erase(id);
         }
+        queue_media(rec, id, cv.id, e.timestamp_ms, now, out.changes);
         msgs[id] = std::move(rec);
         touch(id);
         auto seq = ++cv.seq;

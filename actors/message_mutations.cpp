@@ -145,4 +145,24 @@ bool park_decode(const nlohmann::json& j, wa_event& out) {
   return true;
 }
 
+bool apply_media_result(nlohmann::json& message, const std::string& state,
+                        const std::string& sha256, uint64_t size, const std::string& mime_type,
+                        const std::string& error) {
+  if (!message.is_object())
+    return false;
+  auto m = message.find("media");
+  if (m == message.end() || !m->is_object() || m->value("state", std::string()) != "pending")
+    return false;
+  (*m)["state"] = state;
+  if (state == "stored") {
+    (*m)["sha256"] = sha256;
+    (*m)["size"] = size;
+    if (m->value("mimeType", std::string()).empty() && !mime_type.empty())
+      (*m)["mimeType"] = mime_type;
+  } else if (!error.empty()) {
+    (*m)["error"] = error.substr(0, 500);
+  }
+  return true;
+}
+
 } // namespace inboxd

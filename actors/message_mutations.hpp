@@ -24,6 +24,13 @@ bool apply_mutation(nlohmann::json& message, const wa_event& e, int64_t now_ms);
 /// (what a later history webhook brings). Returns true when `message` was such a placeholder.
 bool fill_placeholder(nlohmann::json& message, const wa_event& e);
 
+/// Records a media download's end on the message: media.state (stored | failed | expired), and
+/// for stored its sha256, size and (when the message named none) mimeType; failed keeps `error`.
+/// False when the message has no media, or its media is no longer pending (nothing changes).
+bool apply_media_result(nlohmann::json& message, const std::string& state,
+                        const std::string& sha256, uint64_t size, const std::string& mime_type,
+                        const std::string& error);
+
 /// Encoding of an event parked until its target message arrives.
 nlohmann::json park_encode(const wa_event& e);
 bool park_decode(const nlohmann::json& j, wa_event& out);

@@ -193,7 +193,7 @@ void commit_quietly(ob_actor* self, change_set cs, const char* what) {
 // a restart, which only makes the retry earlier). Not written when the entry left the outbox.
 void persist(ob_actor* self, const outbox_entry& e) {
   change_set cs;
-  cs.outbox_reschedule.push_back(e);
+  cs.outbox.reschedule.push_back(e);
   commit_quietly(self, std::move(cs), "retry schedule");
 }
 
@@ -201,7 +201,7 @@ void persist(ob_actor* self, const outbox_entry& e) {
 // which WhatsApp ignores).
 void remove_entry(ob_actor* self, const std::string& id) {
   change_set cs;
-  cs.outbox_remove.push_back(id);
+  cs.outbox.remove.push_back(id);
   commit_quietly(self, std::move(cs), "outbox removal");
   forget(self, id);
 }
@@ -257,8 +257,8 @@ void start_send(ob_actor* self, item& it) {
   if (it.entry.kind == "message")
     st.busy_conversations.insert(it.entry.conversation_id);
   change_set cs;
-  cs.outbox_reschedule.push_back(it.entry);
-  cs.outbox_reschedule.back().due_ms = now_ms() + st.opts.timeout_ms + kClaimMargin.count();
+  cs.outbox.reschedule.push_back(it.entry);
+  cs.outbox.reschedule.back().due_ms = now_ms() + st.opts.timeout_ms + kClaimMargin.count();
   commit(self, std::move(cs), [self, id = it.entry.id](commit_result& r) {
     auto& st = self->state;
     auto found = st.items.find(id);
@@ -411,32 +411,33 @@ caf::behavior running(ob_actor* self) {
 
 void load(ob_actor* self) {
   auto ws = self->state.ws.id;
-  self->state.db->load_outbox(ws, in_actor<outbox_read>(self, [self, ws](outbox_read& r) {
-    if (!r.ok) {
-      spdlog::warn("outbound {}: load failed ({}), retrying", ws, r.error);
-      self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
-      return;
-    }
-    size_t n = 0;
-    for (auto& text : r.entries) {
-      auto j = nlohmann::json::parse(text, nullptr, false);
-      try {
-        auto e = j.get<outbox_entry>();
-        if (!e.id.empty()) {
-          add(self, std::move(e));
-          ++n;
+  self->state.db->load_queue(
+      ws, job_queue::outbox, in_actor<queue_read>(self, [self, ws](queue_read& r) {
+        if (!r.ok) {
+          spdlog::warn("outbound {}: load failed ({}), retrying", ws, r.error);
+          self->delayed_send(self, std::chrono::milliseconds(500), retry_atom::value);
+          return;
         }
-      } catch (const nlohmann::json::exception& ex) {
-        spdlog::error("outbound {}: unreadable outbox entry skipped: {}", ws, ex.what());
-      }
-    }
-    if (n > 0)
-      spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
-    self->state.refilled_at = now_ms();
-    self->set_default_handler(log_and_drop);
-    self->become(running(self));
-    pump(self);
-  }));
+        size_t n = 0;
+        for (auto& text : r.entries) {
+          auto j = nlohmann::json::parse(text, nullptr, false);
+          try {
+            auto e = j.get<outbox_entry>();
+            if (!e.id.empty()) {
+              add(self, std::move(e));
+              ++n;
+            }
+          } catch (const nlohmann::json::exception& ex) {
+            spdlog::error("outbound {}: unreadable outbox entry skipped: {}", ws, ex.what());
+          }
+        }
+        if (n > 0)
+          spdlog::info("outbound {}: resumed {} outbox entries", ws, n);
+        self->state.refilled_at = now_ms();
+        self->set_default_handler(log_and_drop);
+        self->become(running(self));
+        pump(self);
+      }));
 }
 
 caf::behavior outbound_behavior(ob_actor* self, std::shared_ptr<store> db,

@@ -18,6 +18,7 @@
 #include "actors/delivery_keys.hpp"
 #include "actors/dropped.hpp"
 #include "actors/event_hub.hpp"
+#include "actors/media_reads.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
@@ -46,6 +47,7 @@ struct workspace_state {
   bool sweeping = false; // a sweep for idle children is scheduled or under way
   std::vector<std::string> sweep_left; // children of the sweep under way still to ask
   caf::actor outbound;                         // the outbox sender
+  caf::actor media;                            // the media downloader
   std::unique_ptr<event_hub> hub;              // event stream subscribers
   std::map<uint64_t, std::function<void()>> timers; // the hub's delayed work, by tag
   uint64_t next_timer = 0;
@@ -184,6 +186,7 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
       seed.ct = *ct;
     seed.persisted = seed.conv.updated_at != 0;
     seed.outbound = st.outbound;
+    seed.media = st.media;
     seed.db = st.opts.db;
     seed.epoch = st.epoch;
     auto handle =
@@ -451,6 +454,9 @@ void handle_call(ws_actor* self, inbox_call& call) {
     }
     case op::subscribe_events:
       return st.hub->subscribe(call.reply, call.value);
+    case op::message_media:
+      return serve_message_media(self, st.opts.db, st.opts.media.files, st.ws.id, call.id,
+                                 call.request, call.reply);
     case op::conversation_get: {
       auto cv = st.index.conversation_by_id(call.id);
       if (!cv || cv->updated_at == 0)
@@ -562,11 +568,12 @@ void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms,
   }
   st.children.clear();
   st.sweep_left.clear();
-  if (st.outbound) {
-    self->unlink_from(st.outbound);
-    self->send_exit(st.outbound, caf::exit_reason::user_shutdown);
-    st.outbound = nullptr;
-  }
+  for (auto* worker : {&st.outbound, &st.media})
+    if (*worker) {
+      self->unlink_from(*worker);
+      self->send_exit(*worker, caf::exit_reason::user_shutdown);
+      *worker = nullptr;
+    }
   st.hub->close_all();
   // The index is not assignable (its name pool is viewed by its own map): made anew in place.
   std::destroy_at(&st.index);
@@ -777,11 +784,21 @@ caf::behavior running(ws_actor* self) {
       },
       [self](workspace_changed& w) {
         self->state.ws = w.ws;
+        self->send(self->state.media, w);
         self->send(self->state.outbound, std::move(w));
       },
       [self](send_result& r) {
         if (!self->state.index.conversation_by_id(r.conversation_id)) {
           spdlog::error("workspace {}: send result for unknown conversation {}", self->state.ws.id,
+                        r.conversation_id);
+          return;
+        }
+        auto id = r.conversation_id;
+        to_conversation(self, id, std::move(r));
+      },
+      [self](media_result& r) {
+        if (!self->state.index.conversation_by_id(r.conversation_id)) {
+          spdlog::error("workspace {}: media result for unknown conversation {}", self->state.ws.id,
                         r.conversation_id);
           return;
         }
@@ -814,6 +831,9 @@ void load(ws_actor* self) {
     st.outbound = spawn_outbound_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
                                        st.opts.outbox, st.epoch);
     self->link_to(st.outbound);
+    st.media = spawn_media_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
+                                 st.opts.media, st.epoch);
+    self->link_to(st.media);
     self->set_default_handler(log_and_drop);
     self->become(running(self));
     // What arrived while the lease was acquired goes first, in order.

@@ -5,7 +5,9 @@
 // contacts and conversations for new phones (one actor decides, so concurrent first messages
 // yield exactly one of each), spawns conversation actors on demand, forwards them their events
 // and calls, and passivates idle ones. It also spawns the workspace's outbound actor (the
-// outbox sender) and relays send results from it to the conversation actors.
+// outbox sender) and media actor (media downloads), and relays their results to the
+// conversation actors. GET /api/messages/{id}/media is answered here from the message record
+// and the media store.
 //
 // Members and API keys are stored through the registry store (opts.registry_db) and change in
 // memory only once it acknowledged: a write that failed answers 503 and changes nothing (so a
@@ -29,13 +31,15 @@
 // the stopped actors (their requests time out with 503).
 //
 // Handles: ingest_batch, inbox_call, conversation_changed, conversation_idle, workspace_changed,
-// send_result, events_atom, sweep_atom (its own idle sweep: every conversation_idle_ms / 2 while it
-// has conversation actors, it asks those nothing was sent to for conversation_idle_ms).
+// send_result, media_result, events_atom, sweep_atom (its own idle sweep: every
+// conversation_idle_ms / 2 while it has conversation actors, it asks those nothing was sent to for
+// conversation_idle_ms).
 
 #include <memory>
 
 #include <caf/fwd.hpp>
 
+#include "actors/media_actor.hpp"
 #include "actors/outbound_actor.hpp"
 #include "messages/records.hpp"
 #include "storage/registry_store.hpp"
@@ -48,6 +52,7 @@ class store;
 struct workspace_options {
   int64_t conversation_idle_ms = 60000;
   outbox_options outbox;         // for the workspace's outbound actor
+  media_options media;           // for the workspace's media actor
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
   std::shared_ptr<registry_store> registry_db; // members, API keys and the initial load

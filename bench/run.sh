@@ -81,7 +81,10 @@ else
   scale_max_s=300; settle_max=60 # an ingest slower than 300 s is cut there (the facts say how many)
   idle_ms=10000
   history_msgs=10000; history_threads=50; history_bytes=$((3 * 1024 * 1024 - 4096))
+  media_count=5000; media_ws=10; media_max_s=300
 fi
+media_bytes=262144       # each media file the fake Cloud API serves (256 KiB)
+media_concurrency=100    # per workspace: media_ws * 100 downloads in flight at most
 admin_token="bench-admin-$RANDOM$RANDOM"
 app_secret="bench-secret-$RANDOM$RANDOM"
 
@@ -134,7 +137,7 @@ for _ in $(seq 1 100); do rcli ping 2>/dev/null | grep -q PONG && break; sleep 0
 rcli ping 2>/dev/null | grep -q PONG || die "redis-server did not start"
 log "redis-server pid $redis_pid on 127.0.0.1:$redis_port (AOF everysec) in $work/redis"
 
-"$fake" >"$work/fake.out" 2>"$work/fake.err" &
+"$fake" "$media_bytes" >"$work/fake.out" 2>"$work/fake.err" &
 fake_pid=$!
 for _ in $(seq 1 100); do [[ -s "$work/fake.out" ]] && break; sleep 0.1; done
 fake_port=$(head -n1 "$work/fake.out")
@@ -147,6 +150,7 @@ export INBOXD_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export INBOXD_ADMIN_TOKEN="$admin_token" INBOXD_META_APP_SECRET="$app_secret"
 export INBOXD_CONVERSATION_IDLE_MS="$idle_ms"
 export INBOXD_SEND_RATE=5000            # the fake Cloud API is not rate limited; keep the outbox moving
+export INBOXD_MEDIA_DIR="$work/media" INBOXD_MEDIA_CONCURRENCY="$media_concurrency"
 export INBOXD_LOG_LEVEL="${INBOXD_LOG_LEVEL:-info}"
 "$binary" >"$work/inboxd.log" 2>&1 &
 inboxd_pid=$!
@@ -287,6 +291,49 @@ fi
 lg 1 "8 history import" --template history --pnids "$history_pnid" --secret "$app_secret" \
   --messages "$history_msgs" --history-threads "$history_threads" --body-bytes "$history_bytes" \
   --contact-base 4930000000000 --mode closed --connections 2 --duration "$dur" --run-tag s8
+
+# 9 (before 7): media. media_count image webhooks (one per POST, each a new contact, over
+# media_ws workspaces) queue as many downloads of media_bytes each from the fake Cloud API (lookup,
+# then the file); up to media_ws * media_concurrency run at once. Meanwhile text webhooks stream
+# in (open loop, another workspace): their latency is the webhook p99 while the media download.
+media_lines=$(provision media "$media_ws" 500000000000 send)
+media_pnids=$(awk '{print $2}' <<<"$media_lines" | paste -sd, -)
+media_stored() {
+  curl -fsS "$base/metrics" | awk '/^inboxd_media_downloads_total\{outcome="stored"\}/ {print $2}'
+}
+settle "9"
+stored0=$(media_stored); stored0=${stored0:-0}
+t0=$(date +%s%N); c0=$(ticks)
+"$loadgen" run --port "$port" --scenario "9 webhooks while media download" --template webhook \
+  --pnids "$ingest_pnid" --secret "$app_secret" --contact-offset 60000000 --run-tag s9w \
+  --mode open --rate "$rate_stream" --duration "$dur" --drain "$drain" \
+  --pid "$inboxd_pid" --redis-pid "$redis_pid" >"$work/s9-webhooks.json" &
+bg=$!
+no_settle=1
+lg 1 "9 media webhooks" --template webhook --media --pnids "$media_pnids" --secret "$app_secret" \
+  --mode closed --connections 8 --requests "$media_count" --duration "$media_max_s" \
+  --contact-offset 50000000 --run-tag s9
+no_settle=0
+stored=0
+for _ in $(seq 1 $((media_max_s * 10))); do
+  stored=$(media_stored); stored=$(( ${stored:-0} - stored0 ))
+  ((stored >= media_count)) && break
+  sleep 0.1
+done
+t1=$(date +%s%N); c1=$(ticks)
+if wait "$bg"; then
+  cat "$work/s9-webhooks.json" >>"$runs"
+else
+  ((!smoke)) || die "background webhooks failed in scenario 9"
+  echo '{"scenario":"9 webhooks while media download","ok":0,"errors":null,"firstError":"loadgen failed"}' >>"$runs"
+fi
+((stored >= media_count)) || log "scenario 9: only $stored of $media_count media stored in ${media_max_s} s"
+((!smoke || stored >= media_count)) || die "media downloads did not finish in scenario 9"
+hz=$(getconf CLK_TCK)
+awk -v n="$stored" -v want="$media_count" -v ns=$((t1 - t0)) -v ticks=$((c1 - c0)) -v hz="$hz" \
+  -v bytes="$media_bytes" -v ws="$media_ws" -v conc="$media_concurrency" \
+  'BEGIN { s = ns / 1e9; printf "{\"type\":\"facts\",\"scenario\":\"9 media downloads\",\"media\":%d,\"stored\":%d,\"bytesEach\":%d,\"workspaces\":%d,\"concurrencyPerWorkspace\":%d,\"seconds\":%.2f,\"downloadsPerSec\":%.1f,\"inboxdCpuSecondsDuringDownloads\":%.2f}\n", want, n, bytes, ws, conc, s, n / s, ticks / hz }' >>"$runs"
+log "9 media downloads: $stored stored in $(( (t1 - t0) / 1000000 )) ms"
 
 # 7: scale: many conversations across many workspaces, then memory and list latency again
 scale_convs=$((scale_posts * scale_per_post))

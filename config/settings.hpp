@@ -33,6 +33,13 @@ struct settings {
   int64_t send_retry_max_ms = 60000;       // INBOXD_SEND_RETRY_MAX_MS: backoff cap
   int send_rate_per_second = 80;           // INBOXD_SEND_RATE: per phone number (workspace)
   int send_concurrency = 32;               // INBOXD_SEND_CONCURRENCY: requests in flight per workspace
+  // Media downloads (API.md "Media"): off when media_dir is "" (the queue then waits in Redis).
+  std::string media_dir = "var/media";     // INBOXD_MEDIA_DIR: the content-addressed store
+  uint64_t media_max_bytes = 100ull << 20; // INBOXD_MEDIA_MAX_BYTES: larger media fail
+  int media_concurrency = 4;               // INBOXD_MEDIA_CONCURRENCY: downloads per workspace
+  int64_t media_timeout_ms = 300000;       // INBOXD_MEDIA_TIMEOUT_MS: one download, in all
+  int64_t media_retry_base_ms = 2000;      // INBOXD_MEDIA_RETRY_BASE_MS: first backoff
+  int64_t media_retry_max_ms = 3600000;    // INBOXD_MEDIA_RETRY_MAX_MS: backoff cap
   int64_t events_retain = 10000;           // INBOXD_EVENTS_RETAIN: events kept per workspace (at least)
   size_t sse_buffer_bytes = 1024 * 1024;   // INBOXD_SSE_BUFFER_BYTES: unsent bytes before a subscriber is dropped
   int64_t sse_ping_ms = 15000;             // INBOXD_SSE_PING_MS: ": ping" comment interval

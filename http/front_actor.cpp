@@ -525,6 +525,11 @@ void handle(front* self, http_exchange& ex) {
       call.what = op::conversation_get;
       call.id = m.params[0];
       return inbox(self, ex, std::move(call));
+    case route::message_media:
+      call.what = op::message_media;
+      call.id = m.params[0];
+      call.request = ex.request;
+      return inbox(self, ex, std::move(call));
     case route::messages_list:
       call.what = op::messages_list;
       call.id = m.params[0];

@@ -1,6 +1,11 @@
 #include "http/http_server.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -88,6 +93,81 @@ struct stream_registry {
       s->close();
   }
 };
+
+// A byte range of an open file as a Beast body (http_response::file_path): the writer reads the
+// range in chunks while the serializer writes, so a file is never in memory whole. Beast 1.74's
+// file_body cannot do this: it always sends from the file's position to its end. The reads are
+// blocking, on the session's strand, as with Beast's file_body: local disk, 64 KiB at a time.
+struct file_range_body {
+  static constexpr size_t chunk = 64 * 1024;
+
+  struct value_type {
+    beast::file file; // open (beast::file_mode::scan)
+    uint64_t offset = 0, length = 0;
+  };
+
+  static uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+  public:
+    using const_buffers_type = net::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>&, value_type& body)
+      : body_(body), remain_(body.length) {}
+
+    void init(beast::error_code& ec) {
+      ec = {};
+      if (remain_ == 0)
+        return;
+      body_.file.seek(body_.offset, ec);
+      buffer_ = std::make_unique<char[]>(static_cast<size_t>(std::min<uint64_t>(remain_, chunk)));
+    }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      if (remain_ == 0)
+        return boost::none;
+      auto want = static_cast<size_t>(std::min<uint64_t>(remain_, chunk));
+      auto n = body_.file.read(buffer_.get(), want, ec);
+      if (ec)
+        return boost::none;
+      if (n == 0) { // shorter than when it was opened: the head promised more, end the connection
+        ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
+        return boost::none;
+      }
+      remain_ -= n;
+      return std::make_pair(const_buffers_type(buffer_.get(), n), remain_ > 0);
+    }
+
+  private:
+    value_type& body_;
+    uint64_t remain_;
+    std::unique_ptr<char[]> buffer_;
+  };
+};
+
+// Opens the file range `res` names into `out`; false when the file cannot be opened, is not a
+// regular file, or is shorter than the range (the error says which).
+bool open_file_range(const http_response& res, file_range_body::value_type& out,
+                     beast::error_code& ec) {
+  out.file.open(res.file_path.c_str(), beast::file_mode::scan, ec);
+  if (ec)
+    return false;
+  struct stat st {};
+  if (::fstat(out.file.native_handle(), &st) != 0) {
+    ec = beast::error_code(errno, boost::system::generic_category());
+    return false;
+  }
+  auto size = static_cast<uint64_t>(st.st_size);
+  if (!S_ISREG(st.st_mode) || res.file_offset > size || res.file_length > size - res.file_offset) {
+    ec = boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+    return false;
+  }
+  out.offset = res.file_offset;
+  out.length = res.file_length;
+  return true;
+}
 
 } // namespace
 
@@ -359,24 +439,78 @@ private:
   }
 
   void write(http_response res) {
+    // A file body is opened now, before the status is final: a file gone or cut short since the
+    // handler looked at it is a 500, not a head promising bytes that never come. (A status that
+    // has no body, 1xx/204/304, ignores file_path like it would a body.)
+    file_range_body::value_type file;
+    bool file_body =
+        !res.file_path.empty() && res.status >= 200 && res.status != 204 && res.status != 304;
+    if (file_body) {
+      beast::error_code ec;
+      if (!open_file_range(res, file, ec)) {
+        spdlog::warn("http: cannot serve {} (bytes {}+{}) for {}: {}", res.file_path,
+                     res.file_offset, res.file_length, request_id_, ec.message());
+        res = make_error(api_error::internal, "the file cannot be read");
+        file_body = false;
+      }
+    }
     observe_request(current_route(), res.status, std::chrono::steady_clock::now() - started_);
+    if (file_body)
+      return write_file(std::move(res), std::move(file));
     auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
-    out->version(11);
-    out->result(static_cast<unsigned>(res.status));
-    out->set(bhttp::field::server, "inboxd");
-    if (!res.content_type.empty())
-      out->set(bhttp::field::content_type, res.content_type);
-    out->set("X-Request-Id", request_id_.empty() ? new_id("req_") : request_id_);
-    for (auto& [k, v] : res.headers)
-      out->set(k, v);
+    set_head(*out, res);
     out->body() = std::move(res.body);
-    out->keep_alive(keep_alive_ && server_->accepting.load());
     out->prepare_payload();
     stream_.expires_after(kReadTimeout);
     bhttp::async_write(stream_, *out,
                        [self = shared_from_this(), out](beast::error_code ec, size_t) {
                          self->on_write(ec, out->need_eof());
                        });
+  }
+
+  template <class Body>
+  void set_head(bhttp::response<Body>& out, const http_response& res) {
+    out.version(11);
+    out.result(static_cast<unsigned>(res.status));
+    out.set(bhttp::field::server, "inboxd");
+    if (!res.content_type.empty())
+      out.set(bhttp::field::content_type, res.content_type);
+    out.set("X-Request-Id", request_id_.empty() ? new_id("req_") : request_id_);
+    for (auto& [k, v] : res.headers)
+      out.set(k, v);
+    out.keep_alive(keep_alive_ && server_->accepting.load());
+  }
+
+  // A file body goes out one chunk per write, each with its own timeout: a client that keeps
+  // reading a large file slowly is not cut off; one that stops reading is, after kReadTimeout.
+  struct file_write {
+    bhttp::response<file_range_body> msg;
+    std::optional<bhttp::response_serializer<file_range_body>> serializer;
+  };
+
+  void write_file(http_response res, file_range_body::value_type file) {
+    auto w = std::make_shared<file_write>();
+    set_head(w->msg, res);
+    w->msg.body() = std::move(file);
+    w->msg.prepare_payload(); // Content-Length: the range's length
+    w->serializer.emplace(w->msg);
+    write_file_some(std::move(w));
+  }
+
+  void write_file_some(std::shared_ptr<file_write> w) {
+    stream_.expires_after(kReadTimeout);
+    auto& serializer = *w->serializer;
+    bhttp::async_write_some(
+        stream_, serializer,
+        [self = shared_from_this(), w = std::move(w)](beast::error_code ec, size_t) mutable {
+          if (ec)
+            return self->fail(ec);
+          if (!w->serializer->is_done())
+            return self->write_file_some(std::move(w));
+          bool close = w->msg.need_eof();
+          w.reset(); // closes the file before the next request is read
+          self->on_write(ec, close);
+        });
   }
 
   // Answers without dispatching (limits hit while reading) and closes the connection.

@@ -34,6 +34,8 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "http/response_sink.hpp"
+
 namespace inboxd {
 
 namespace {
@@ -257,7 +259,8 @@ struct https_client::impl {
   // handlers, which also hold the connection their operation uses (a finished call drops its
   // `conn` while an aborted read may still be unwinding inside the stream); every handler starts
   // with `if (finished) return;`, so whichever of response, error, deadline or stop() comes first
-  // completes the call, and the others are no-ops.
+  // completes the call, and the others are no-ops. The body goes to `sink` (memory or a file);
+  // a failed call removes its file before `done` runs.
   struct call : std::enable_shared_from_this<call> {
     call(impl* o, uint64_t i, http_url u, bhttp::request<bhttp::string_body> r, callback d)
       : owner(o),
@@ -358,9 +361,11 @@ struct https_client::impl {
         return retry_or_fail("write failed: " + describe(ec), true);
       parser.emplace();
       parser->header_limit(kHeaderLimit);
-      parser->body_limit(owner->settings.max_body);
+      parser->body_limit(sink.limit()); // a Content-Length over it fails at the header
+      parser->get().body().sink = &sink;
       // Header first, then the body: Beast 1.74's eager async_read loses the body_limit error
       // when the header and an oversized body arrive in one read (the body is then accepted).
+      // The sink enforces the limit too, whatever the parser does.
       conn->visit([this](auto& stream) {
         bhttp::async_read_header(
             stream, conn->buffer, *parser,
@@ -392,9 +397,10 @@ struct https_client::impl {
         ec = eof_ec;
         reusable = false;
       }
+      if (!sink.error().empty())
+        return fail(sink.error());
       if (ec == bhttp::error::body_limit)
-        return fail("response body larger than " + std::to_string(owner->settings.max_body) +
-                    " bytes");
+        return fail("response body larger than " + std::to_string(sink.limit()) + " bytes");
       if (ec == bhttp::error::header_limit)
         return fail("response header too large");
       if (ec) {
@@ -402,12 +408,16 @@ struct https_client::impl {
         return retry_or_fail("read failed: " + describe(ec), nothing_received);
       }
       auto& res = parser->get();
-      if (res.body().size() > owner->settings.max_body) // belt and braces, see on_write()
-        return fail("response body larger than " + std::to_string(owner->settings.max_body) +
-                    " bytes");
       outbound_response out;
       out.status = static_cast<int>(res.result_int());
-      out.body = std::move(res.body());
+      out.body_size = sink.size();
+      if (sink.to_file()) {
+        out.body_sha256 = sink.commit(); // closed before `done` runs
+        if (out.body_sha256.empty())
+          return fail(sink.error());
+      } else {
+        out.body = sink.take_text();
+      }
       out.content_type = std::string(res[bhttp::field::content_type]);
       reusable = reusable && res.keep_alive() && !parser->need_eof() && conn->buffer.size() == 0;
       finish(std::move(out), reusable);
@@ -418,6 +428,8 @@ struct https_client::impl {
     // connection (the server may then have seen the request twice: at-least-once delivery).
     void retry_or_fail(std::string what, bool nothing_received) {
       if (reused && !retried && nothing_received && !owner->stopping) {
+        if (!sink.restart()) // the file starts over
+          return fail(sink.error());
         retried = true;
         reused = false;
         conn->close();
@@ -436,6 +448,8 @@ struct https_client::impl {
       if (finished)
         return;
       finished = true;
+      if (!res.ok())
+        sink.discard(); // no partial file survives a failure
       deadline.cancel();
       resolver.cancel();
       if (conn) {
@@ -457,7 +471,8 @@ struct https_client::impl {
     asio::steady_timer deadline;
     tcp::resolver resolver;
     std::shared_ptr<connection> conn;
-    std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+    response_sink sink;
+    std::optional<bhttp::response_parser<response_sink::body>> parser;
     bool reused = false;
     bool retried = false;
     bool finished = false;
@@ -574,6 +589,14 @@ struct https_client::impl {
     r.prepare_payload();
     r.keep_alive(true);
     auto c = std::make_shared<call>(this, ++next_id, std::move(url), std::move(r), std::move(done));
+    c->sink.set_limit(req.max_body > 0 ? req.max_body : settings.max_body);
+    if (!req.body_file.empty()) {
+      if (auto err = c->sink.open(req.body_file); !err.empty()) {
+        --in_flight;
+        invoke(c->done, transport_failure(std::move(err)));
+        return;
+      }
+    }
     active.emplace(c->id, c);
     c->start(std::min(req.timeout_ms, kMaxTimeoutMs));
   }

@@ -1,5 +1,5 @@
 #pragma once
-// The real outbound_transport: HTTP/1.1 POSTs over TLS (or plain TCP for local tests) to the
+// The real outbound_transport: HTTP/1.1 requests over TLS (or plain TCP for local tests) to the
 // WhatsApp Cloud API, driven by its own io_context on its own thread.
 //
 // Contract:
@@ -20,7 +20,18 @@
 //   transport_error "timeout".
 // - Any HTTP status is a response (status + body), not a transport error. Transport errors:
 //   resolve/connect/TLS failures, timeout, reset, EOF before the whole response, an unparsable
-//   response, a body over `max_body`.
+//   response, a body over the limit: "response body larger than N bytes", N being the request's
+//   max_body or, when that is 0, settings.max_body. A Content-Length over the limit fails at the
+//   header, before the body is read.
+// - Body to a file (outbound_request::body_file non-empty): the file is opened (created or
+//   truncated, mode 0600 when created) before anything is sent; failing that, or a later write,
+//   is transport_error "cannot write <path>: <strerror>". The body of any status is streamed to
+//   it as it arrives, never held in memory; `body` stays "". Success: the file holds exactly the
+//   body and is closed before `done` runs; body_size and body_sha256 (lowercase hex) are set.
+//   Any transport error (the limit, timeout, reset, early EOF, stop()) removes the file before
+//   `done` runs. A retry (see keep-alive) truncates the file and starts over. Disk writes run on
+//   the client's thread (plain write(2), no fsync). Without body_file, body_size is body.size()
+//   and body_sha256 stays "".
 // - Keep-alive: connections are reused per (scheme, host, port) when the server allows it; at
 //   most `max_idle_per_host` idle ones are kept per key. A reused connection that fails on write,
 //   or on read before a single byte of the response arrived (the server closed it while idle), is

@@ -46,6 +46,7 @@ const entry table[] = {
     {"POST", "/api/conversations/{}/status", route::conversation_status},
     {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
     {"POST", "/api/messages/send", route::message_send},
+    {"GET", "/api/messages/{}/media", route::message_media},
     {"GET", "/api/events", route::events},
 };
 
@@ -195,6 +196,8 @@ const char* route_name(route r) {
       return "message_send";
     case route::events:
       return "events";
+    case route::message_media:
+      return "message_media";
   }
   return nullptr;
 }

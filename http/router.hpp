@@ -41,6 +41,7 @@ enum class route {
   conversation_tags,
   message_send,
   events,
+  message_media,
 };
 
 struct route_match {

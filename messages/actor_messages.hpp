@@ -70,6 +70,7 @@ struct inbox_call {
     patch_contact,      // id = contact, name (name_null clears it) if has_name, tags if has_tags
     send_message,       // id = conversation, draft, client_message_id, reply_to
     subscribe_events,   // value = Last-Event-ID ("" = from now on)
+    message_media,      // id = message id; request (its Range and conditional headers)
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)
@@ -97,6 +98,7 @@ struct inbox_call {
   nlohmann::json draft;
   std::string client_message_id, reply_to;
   bool send_enabled = false;
+  std::shared_ptr<const http_request> request; // message_media
   reply_handle reply;
 };
 
@@ -154,6 +156,28 @@ struct send_recorded {
   bool ok = false;
 };
 
+/// Conversation actor -> media actor: media download jobs were stored; work them.
+struct media_enqueued {
+  std::vector<outbox_entry> entries;
+};
+
+/// Media actor -> workspace actor -> conversation actor: the final state of a message's media,
+/// to be recorded on the message (which also takes the job out of the media queue).
+struct media_result {
+  std::string conversation_id, message_id;
+  std::string state;             // stored | failed | expired
+  std::string sha256, mime_type; // stored
+  uint64_t size = 0;             // stored
+  std::string error;             // failed: why
+  caf::actor media;              // told media_recorded once it is stored
+};
+
+/// Conversation actor -> media actor: the result for message_id is stored (ok) or not (retry).
+struct media_recorded {
+  std::string message_id;
+  bool ok = false;
+};
+
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
@@ -188,3 +212,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::workspace_changed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::outbox_enqueued)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::send_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::send_recorded)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::media_enqueued)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::media_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::media_recorded)

@@ -15,6 +15,7 @@ enum class api_error : uint8_t {
   method_not_allowed,     // 405
   conflict,               // 409
   payload_too_large,      // 413
+  expired,                // 410: media that expired at Meta before it was stored
   unsupported_media_type, // 415
   unprocessable,          // 422: well-formed but invalid
   window_closed,          // 422: the 24-hour reply window is closed
@@ -38,6 +39,8 @@ constexpr int http_status(api_error e) {
       return 405;
     case api_error::conflict:
       return 409;
+    case api_error::expired:
+      return 410;
     case api_error::payload_too_large:
       return 413;
     case api_error::unsupported_media_type:
@@ -70,6 +73,8 @@ constexpr std::string_view to_string(api_error e) {
       return "method_not_allowed";
     case api_error::conflict:
       return "conflict";
+    case api_error::expired:
+      return "expired";
     case api_error::payload_too_large:
       return "payload_too_large";
     case api_error::unsupported_media_type:

@@ -3,6 +3,7 @@
 // actors; no Beast types here. Any actor may answer through the reply handle, from any thread;
 // the first answer wins, later ones are dropped (the session may already have timed out).
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,10 +18,10 @@
 namespace inboxd {
 
 struct http_request {
-  std::string method;                                      // "GET", "POST", ...
-  std::string path;                                        // decoded path, no query
-  std::string target;                                      // as sent: path and query
-  std::map<std::string, std::string> query;               // decoded query parameters
+  std::string method;                                       // "GET", "POST", ...
+  std::string path;                                         // decoded path, no query
+  std::string target;                                       // as sent: path and query
+  std::map<std::string, std::string> query;                 // decoded query parameters
   std::vector<std::pair<std::string, std::string>> headers; // names lowercased
   std::string body;
   std::string request_id;
@@ -37,6 +38,13 @@ struct http_response {
   std::string body;
   std::string content_type = "application/json; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the body is bytes [file_offset, file_offset + file_length) of this file, read by the
+  // server while it writes (never loaded whole); `body` is ignored. The server answers 500 instead
+  // when the file cannot be opened then or is shorter than file_offset + file_length (see
+  // messages/file_response.hpp for building such an answer). The `{}` initializers keep brace
+  // initialization with the first fields only free of -Wmissing-field-initializers.
+  std::string file_path{};
+  uint64_t file_offset = 0, file_length = 0;
 };
 
 /// A live response stream (Server-Sent Events) opened on a request: bytes pushed here are written
@@ -70,12 +78,12 @@ public:
   /// Returns null when no stream can be opened (the request was answered already, timed out, or
   /// the process-wide stream limit is reached): the caller then answers with deliver().
   virtual event_stream_ptr open_stream(http_response head) {
-    (void) head;
+    (void)head;
     return nullptr;
   }
   /// Names the route that handles the request (http/router.hpp's `route`, as a number), for the
   /// server's request metrics. Called by the router before any answer; any thread.
-  virtual void set_route(int route) { (void) route; }
+  virtual void set_route(int route) { (void)route; }
   /// The workspace is served by the node at `owner_url` (scale-out): answers with that node's
   /// answer to the same request (http/forwarder.hpp). Without a forwarder: 503.
   virtual void forward(const std::string& owner_url);

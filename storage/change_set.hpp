@@ -16,6 +16,24 @@
 
 namespace inboxd {
 
+/// The durable job queues of a workspace: the outbox (sends and read receipts, worked by the
+/// outbound actor) and media downloads (worked by the media actor). Same entry shape.
+enum class job_queue : uint8_t { outbox, media };
+/// The queue's code in the key layout and the commit script: `ob` or `md`.
+inline const char* queue_code(job_queue q) {
+  return q == job_queue::media ? "md" : "ob";
+}
+
+/// Changes to one job queue.
+struct queue_changes {
+  std::vector<outbox_entry> add; // new entries (due at due_ms)
+  /// Entries rescheduled by their worker: written only while still queued (one removed
+  /// meanwhile, because its outcome was recorded, stays removed).
+  std::vector<outbox_entry> reschedule;
+  std::vector<std::string> remove; // entries done with
+  bool empty() const { return add.empty() && reschedule.empty() && remove.empty(); }
+};
+
 struct change_set {
   std::string workspace_id;
 
@@ -43,11 +61,10 @@ struct change_set {
   std::optional<conversation> conv;                                   // the conversation record
   std::optional<contact> ct;                                          // the contact record
   std::vector<std::pair<std::string, std::string>> aliases; // derived id -> our message id
-  std::vector<outbox_entry> outbox_add;                     // new outbox entries (due at due_ms)
-  std::vector<std::string> outbox_remove;                   // outbox entries done with
-  /// Entries rescheduled by the outbound actor: written only while still in the outbox (one
-  /// removed meanwhile, because its send was recorded, stays removed).
-  std::vector<outbox_entry> outbox_reschedule;
+  queue_changes outbox;                                     // the outbox
+  queue_changes media;                                      // media downloads
+  queue_changes& jobs(job_queue q) { return q == job_queue::media ? media : outbox; }
+  const queue_changes& jobs(job_queue q) const { return q == job_queue::media ? media : outbox; }
 
   /// An event names what changed; its document is read when the event is delivered (the
   /// record's state then, never older than this change): a message event names the message, a

@@ -21,9 +21,10 @@ namespace {
 //   c id json     HSET <p>:convs
 //   k id json     HSET <p>:contacts
 //   a id target   SET  <p>:alias:<id> target
-//   o id json due SET  <p>:ob:<id>, ZADD <p>:outbox due id
-//   s id json due as o, only while id is in <p>:outbox (a reschedule)
-//   z id          ZREM <p>:outbox id, DEL <p>:ob:<id>
+//   o q id json due  SET <p>:<e>:<id>, ZADD <p>:<z> due id, for the job queue q: `ob` the
+//                    outbox (z = outbox, e = ob), `md` media downloads (z = media, e = md)
+//   s q id json due  as o, only while id is in <p>:<z> (a reschedule)
+//   z q id           ZREM <p>:<z> id, DEL <p>:<e>:<id>
 //   e type c k m  XADD <p>:events MAXLEN ~ keep * type .. m <m> (a message event, m not empty)
 //                 or * type .. c <c> k <k> (a conversation event): events name records
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
@@ -42,7 +43,8 @@ local keep = ARGV[3]
 local ttl = ARGV[4]
 local cmid_ttl = ARGV[5]
 local sets = tonumber(ARGV[6])
-local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=3, s=3, z=1, e=4}
+local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4}
+local queues = {ob=':outbox', md=':media'}
 local out = {'ok'}
 local i = 7
 for s = 1, sets do
@@ -100,17 +102,15 @@ for s = 1, sets do
         redis.call('HSET', p .. ':contacts', a, b)
       elseif op == 'a' then
         redis.call('SET', p .. ':alias:' .. a, b)
-      elseif op == 'o' then
-        redis.call('SET', p .. ':ob:' .. a, b)
-        redis.call('ZADD', p .. ':outbox', c, a)
-      elseif op == 's' then
-        if redis.call('ZSCORE', p .. ':outbox', a) then
-          redis.call('SET', p .. ':ob:' .. a, b)
-          redis.call('ZADD', p .. ':outbox', c, a)
+      elseif op == 'o' or op == 's' then
+        local z = p .. queues[a]
+        if op == 'o' or redis.call('ZSCORE', z, b) then
+          redis.call('SET', p .. ':' .. a .. ':' .. b, c)
+          redis.call('ZADD', z, ARGV[j + 4], b)
         end
       elseif op == 'z' then
-        redis.call('ZREM', p .. ':outbox', a)
-        redis.call('DEL', p .. ':ob:' .. a)
+        redis.call('ZREM', p .. queues[a], b)
+        redis.call('DEL', p .. ':' .. a .. ':' .. b)
       elseif op == 'e' then
         local m = ARGV[j + 4]
         if m ~= '' then

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "storage/change_set.hpp"
+
 namespace inboxd::keys {
 
 // Deployment-wide (owned by the directory actor), under one hash tag: on a Redis Cluster they
@@ -55,11 +57,14 @@ inline std::string alias(std::string_view ws, std::string_view derived) {
 inline std::string client_message(std::string_view ws, std::string_view cmid) {
   return tag(ws) + ":cmid:" + std::string(cmid);
 }
-/// ZSET of outbox entry ids scored by when they are due (ms).
-inline std::string outbox(std::string_view ws) { return tag(ws) + ":outbox"; }
-/// One outbox entry (JSON).
-inline std::string outbox_entry(std::string_view ws, std::string_view id) {
-  return tag(ws) + ":ob:" + std::string(id);
+/// ZSET of a job queue's entry ids scored by when they are due (ms): `outbox` (sends and read
+/// receipts) or `media` (media downloads).
+inline std::string queue(std::string_view ws, job_queue q) {
+  return tag(ws) + (q == job_queue::media ? ":media" : ":outbox");
+}
+/// One entry of a job queue (JSON): `ob:<id>` in the outbox, `md:<id>` in media downloads.
+inline std::string queue_entry(std::string_view ws, job_queue q, std::string_view id) {
+  return tag(ws) + ":" + queue_code(q) + ":" + std::string(id);
 }
 /// STREAM of the workspace's events ({type, m} or {type, c, k}: the records they name; older
 /// entries {type, data}), trimmed to about INBOXD_EVENTS_RETAIN.

@@ -173,12 +173,16 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   }
   for (auto& [derived, id] : cs.aliases)
     add({"a", derived, id});
-  for (auto& e : cs.outbox_add)
-    add({"o", e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
-  for (auto& e : cs.outbox_reschedule)
-    add({"s", e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
-  for (auto& id : cs.outbox_remove)
-    add({"z", id});
+  for (auto q : {job_queue::outbox, job_queue::media}) {
+    auto& jobs = cs.jobs(q);
+    const char* code = queue_code(q);
+    for (auto& e : jobs.add)
+      add({"o", code, e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
+    for (auto& e : jobs.reschedule)
+      add({"s", code, e.id, nlohmann::json(e).dump(), std::to_string(e.due_ms)});
+    for (auto& id : jobs.remove)
+      add({"z", code, id});
+  }
   for (auto& e : cs.events)
     add({"e", std::string(event_code(e.type)), e.conversation_id, e.contact_id, e.message_id});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
@@ -212,13 +216,16 @@ void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::
     out.push_back(keys::contacts(ws));
   for (auto& a : cs.aliases)
     out.push_back(keys::alias(ws, a.first));
-  for (auto* entries : {&cs.outbox_add, &cs.outbox_reschedule})
-    for (auto& e : *entries)
-      out.push_back(keys::outbox_entry(ws, e.id));
-  for (auto& id : cs.outbox_remove)
-    out.push_back(keys::outbox_entry(ws, id));
-  if (!cs.outbox_add.empty() || !cs.outbox_reschedule.empty() || !cs.outbox_remove.empty())
-    out.push_back(keys::outbox(ws));
+  for (auto q : {job_queue::outbox, job_queue::media}) {
+    auto& jobs = cs.jobs(q);
+    for (auto* entries : {&jobs.add, &jobs.reschedule})
+      for (auto& e : *entries)
+        out.push_back(keys::queue_entry(ws, q, e.id));
+    for (auto& id : jobs.remove)
+      out.push_back(keys::queue_entry(ws, q, id));
+    if (!jobs.empty())
+      out.push_back(keys::queue(ws, q));
+  }
   if (!cs.events.empty())
     out.push_back(keys::events(ws));
 }
@@ -771,13 +778,14 @@ void redis_store::load_timeline(std::string workspace_id, std::string conversati
       });
 }
 
-void redis_store::load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) {
+void redis_store::load_queue(std::string workspace_id, job_queue q,
+                             std::function<void(queue_read)> done) {
   auto& client = impl_->client;
-  redis_command range{"ZRANGE", keys::outbox(workspace_id), "0", "-1"};
+  redis_command range{"ZRANGE", keys::queue(workspace_id, q), "0", "-1"};
   client->exec(
       {std::move(range)},
-      [client, ws = std::move(workspace_id), done = std::move(done)](redis_result r) mutable {
-        outbox_read out;
+      [client, q, ws = std::move(workspace_id), done = std::move(done)](redis_result r) mutable {
+        queue_read out;
         if (auto e = array_error(r, 0, SIZE_MAX); !e.empty()) {
           out.error = e;
           return done(std::move(out));
@@ -789,7 +797,7 @@ void redis_store::load_outbox(std::string workspace_id, std::function<void(outbo
         }
         redis_command mget{"MGET"};
         for (auto& id : ids)
-          mget.push_back(keys::outbox_entry(ws, id.str));
+          mget.push_back(keys::queue_entry(ws, q, id.str));
         auto n = ids.size();
         client->exec({std::move(mget)}, [out = std::move(out), n,
                                          done = std::move(done)](redis_result r2) mutable {

@@ -51,7 +51,8 @@ public:
                      std::function<void(message_lookup)> done) override;
   void load_timeline(std::string workspace_id, std::string conversation_id, int64_t before,
                      int64_t limit, std::function<void(timeline_page)> done) override;
-  void load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) override;
+  void load_queue(std::string workspace_id, job_queue q,
+                  std::function<void(queue_read)> done) override;
   void read_events(std::string workspace_id, std::string after, std::string upto, size_t count,
                    std::function<void(event_read)> done) override;
 

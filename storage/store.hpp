@@ -83,8 +83,8 @@ struct timeline_page {
   std::vector<entry> entries;
 };
 
-/// The workspace's outbox: every entry, earliest due first.
-struct outbox_read {
+/// A job queue of the workspace (change_set.hpp): every entry, earliest due first.
+struct queue_read {
   bool ok = false;
   std::string error;
   std::vector<std::string> entries; // entry JSON
@@ -140,8 +140,9 @@ public:
                              int64_t before, int64_t limit,
                              std::function<void(timeline_page)> done) = 0;
 
-  /// Reads the workspace's outbox.
-  virtual void load_outbox(std::string workspace_id, std::function<void(outbox_read)> done) = 0;
+  /// Reads one of the workspace's job queues.
+  virtual void load_queue(std::string workspace_id, job_queue q,
+                          std::function<void(queue_read)> done) = 0;
 
   /// Reads the event log: up to `count` entries with ids above `after` and at most `upto`
   /// ("" = no bound; ids as "ms-seq"). With `count` 0: only the newest entry, if any.

@@ -19,9 +19,9 @@ bool is_one_of(int64_t code, std::initializer_list<int64_t> codes) {
   return false;
 }
 
-// The error object of a Cloud API answer: {"error":{"code","message","error_user_title",
-// "error_data":{"details"}}}; Kapso's proxy answers in the same shape, or {"error":"text"}.
-void read_error(const json& body, int64_t& code, std::string& title) {
+} // namespace
+
+void read_cloud_api_error(const json& body, int64_t& code, std::string& title) {
   code = -1;
   if (!body.is_object())
     return;
@@ -48,6 +48,8 @@ void read_error(const json& body, int64_t& code, std::string& title) {
     title.resize(500);
 }
 
+namespace {
+
 send_outcome outcome(send_outcome::kind k, int64_t code, std::string title) {
   send_outcome o;
   o.what = k;
@@ -58,21 +60,28 @@ send_outcome outcome(send_outcome::kind k, int64_t code, std::string title) {
 
 } // namespace
 
-outbound_request cloud_api_request(const send_settings& send, const std::string& phone_number_id,
-                                   const json& payload, int64_t timeout_ms) {
+outbound_request graph_request(const send_settings& send, std::string method,
+                               const std::string& path, int64_t timeout_ms) {
   outbound_request req;
+  req.method = std::move(method);
   auto version = send.graph_version.empty() ? std::string("v24.0") : send.graph_version;
   auto base = trim_slash(send.base_url);
   req.headers.emplace_back("Accept", "application/json");
   if (!send.api_key.empty()) {
-    req.url = base + "/meta/whatsapp/" + version + "/" + phone_number_id + "/messages";
+    req.url = base + "/meta/whatsapp/" + version + "/" + path;
     req.headers.emplace_back("X-API-Key", send.api_key);
   } else {
-    req.url = base + "/" + version + "/" + phone_number_id + "/messages";
+    req.url = base + "/" + version + "/" + path;
     req.headers.emplace_back("Authorization", "Bearer " + send.access_token);
   }
-  req.body = payload.dump();
   req.timeout_ms = timeout_ms;
+  return req;
+}
+
+outbound_request cloud_api_request(const send_settings& send, const std::string& phone_number_id,
+                                   const json& payload, int64_t timeout_ms) {
+  auto req = graph_request(send, "POST", phone_number_id + "/messages", timeout_ms);
+  req.body = payload.dump();
   return req;
 }
 
@@ -141,7 +150,7 @@ send_outcome classify_send_response(const outbound_response& res, bool read_rece
   }
   int64_t code = -1;
   std::string title;
-  read_error(body, code, title);
+  read_cloud_api_error(body, code, title);
   if (title.empty())
     title = "HTTP " + std::to_string(res.status);
   if (is_one_of(code, {131047, 131049, 131050, 368, 130497, 131031, 0, 190}))

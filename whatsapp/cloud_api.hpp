@@ -13,6 +13,17 @@
 
 namespace inboxd {
 
+/// A request to `{graphVersion}/{path}` of the Graph API with the workspace's credentials:
+/// Meta (accessToken set) {baseUrl}/{graphVersion}/{path} with `Authorization: Bearer`; Kapso
+/// (apiKey set) {baseUrl}/meta/whatsapp/{graphVersion}/{path} with `X-API-Key`. No body.
+outbound_request graph_request(const send_settings& send, std::string method,
+                               const std::string& path, int64_t timeout_ms);
+
+/// Reads the error object of a Cloud API answer ({"error":{"code","message","error_user_title",
+/// "error_data":{"details"}}}; Kapso's proxy answers in the same shape, or {"error":"text"}):
+/// `code` -1 when it names none, `title` "" when it says nothing (cut to 500 bytes).
+void read_cloud_api_error(const nlohmann::json& body, int64_t& code, std::string& title);
+
 /// The wire request: Meta (accessToken set) POST {baseUrl}/{graphVersion}/{pid}/messages with
 /// `Authorization: Bearer`; Kapso (apiKey set) POST {baseUrl}/meta/whatsapp/{graphVersion}/{pid}/messages
 /// with `X-API-Key`. `payload` is the JSON body (see message_payload / read_receipt_payload).

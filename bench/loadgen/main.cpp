@@ -198,6 +198,7 @@ int cmd_run(const args& a) {
   tc.messages_per_post = int(a.u64("messages", 1));
   tc.statuses_per_post = int(a.u64("statuses", 0));
   tc.echoes = a.has("echoes");
+  tc.media = a.has("media");
   tc.history_threads = int(a.u64("history-threads", 50));
   tc.body_bytes = size_t(a.u64("body-bytes", 0));
   tc.per_number_path = a.has("per-number-path");
@@ -259,8 +260,10 @@ int cmd_run(const args& a) {
   out["threads"] = eo.threads;
   out["duration"] = eo.max_requests && !a.has("duration") ? json(nullptr) : json(eo.duration_s);
   if (tc.name == "webhook")
-    out["perPost"] = {{"messages", tc.messages_per_post}, {"statuses", tc.statuses_per_post},
-                      {"echoes", tc.echoes}};
+    out["perPost"] = {{"messages", tc.messages_per_post},
+                      {"statuses", tc.statuses_per_post},
+                      {"echoes", tc.echoes},
+                      {"media", tc.media}};
   out["requests"] = r.requests + r.unfinished;
   out["ok"] = r.ok;
   out["items"] = r.items;

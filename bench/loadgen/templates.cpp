@@ -97,9 +97,13 @@ public:
         if (j)
           body += ',';
         body += R"({"from":")" + phone_of(c_, ci) + R"(","id":"wamid.)" + c_.run_tag + '.' +
-                std::to_string(n) + '.' + std::to_string(j) + R"(","timestamp":")" + ts +
-                R"(","type":"text","text":{"body":"Olá! Preciso de ajuda com o pedido )" +
-                std::to_string(n) + R"(, podem verificar?"}})";
+                std::to_string(n) + '.' + std::to_string(j) + R"(","timestamp":")" + ts;
+        if (c_.media) // an image whose media id the fake Cloud API serves (scenario 9)
+          body += R"(","type":"image","image":{"mime_type":"image/jpeg","id":"bm-)" + c_.run_tag +
+                  '-' + std::to_string(n) + '-' + std::to_string(j) + R"("}})";
+        else
+          body += R"(","type":"text","text":{"body":"Olá! Preciso de ajuda com o pedido )" +
+                  std::to_string(n) + R"(, podem verificar?"}})";
       }
       body += ']';
       add_statuses(n, ts, body, true);

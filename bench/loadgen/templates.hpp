@@ -22,6 +22,7 @@ struct template_config {
   int messages_per_post = 1;
   int statuses_per_post = 0;
   bool echoes = false;                       // messages are smb_message_echoes (outbound)
+  bool media = false;                        // messages are images (media id bm-<tag>-<n>-<j>)
   // history: messages_per_post messages in history_threads threads (new contacts), the body
   // padded to about body_bytes
   int history_threads = 50;

@@ -2,6 +2,8 @@
 
 #include "actors/ingest_apply.hpp"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "actors/event_log.hpp"
@@ -348,4 +350,65 @@ TEST(ingest_apply, the_business_app_address_book_names_the_contact_until_removed
   fixture g;
   g.cv.status = "open";
   EXPECT_EQ(apply_ingest("W", g.cv, g.ct, false, {add}, none, 9000).conv.status, "closed");
+}
+
+TEST(ingest_apply, a_message_with_media_queues_its_download_in_the_same_change_set) {
+  fixture f;
+  constexpr int64_t day = 24LL * 3600 * 1000;
+  auto now = 30 * day;
+  auto image = text("wamid.I", now - 1000);
+  image.content = {
+      {"type", "image"}, {"text", ""}, {"media", {{"id", "777"}, {"mimeType", "image/jpeg"}}}};
+  auto linked = text("wamid.K", now - 1000);
+  linked.content = {{"type", "document"},
+                    {"text", ""},
+                    {"media", {{"id", "888"}, {"url", "https://media.kapso.ai/888.pdf"}}}};
+  auto old = text("wamid.O", now - 8 * day); // past Meta's 7 days
+  old.content = {{"type", "video"}, {"text", ""}, {"media", {{"id", "999"}}}};
+  auto bad = text("wamid.B", now - 1000); // nothing to fetch it by
+  bad.content = {{"type", "audio"}, {"text", ""}, {"media", {{"id", "../x"}}}};
+  ingest_targets t;
+  t.assumed = true;
+  auto out =
+      apply_ingest("W", f.cv, f.ct, false, {image, linked, old, bad, text("wamid.T", now)}, t, now);
+  auto& jobs = out.changes.media.add;
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].id, message_id_for_wamid("wamid.I"));
+  EXPECT_EQ(jobs[0].kind, "media");
+  EXPECT_EQ(jobs[0].conversation_id, "cv_1");
+  EXPECT_EQ(jobs[0].payload["mediaId"], "777");
+  EXPECT_EQ(jobs[0].payload["mimeType"], "image/jpeg");
+  EXPECT_EQ(jobs[0].payload["expiresAt"], now - 1000 + 7 * day);
+  EXPECT_EQ(jobs[0].due_ms, now);
+  EXPECT_EQ(jobs[1].payload["url"], "https://media.kapso.ai/888.pdf");
+  std::map<std::string, nlohmann::json> recs(out.changes.messages.begin(),
+                                             out.changes.messages.end());
+  EXPECT_EQ(recs[message_id_for_wamid("wamid.I")]["media"]["state"], "pending");
+  EXPECT_EQ(recs[message_id_for_wamid("wamid.O")]["media"]["state"], "expired");
+  EXPECT_FALSE(recs[message_id_for_wamid("wamid.B")]["media"].contains("state"));
+  EXPECT_FALSE(recs[message_id_for_wamid("wamid.T")].contains("media"));
+
+  // A redelivery is a duplicate and queues nothing again.
+  ingest_targets stored;
+  stored.records[message_id_for_wamid("wamid.I")] = recs[message_id_for_wamid("wamid.I")];
+  auto again = apply_ingest("W", out.conv, out.ct, true, {image}, stored, now + 1);
+  EXPECT_EQ(again.duplicates, 1u);
+  EXPECT_TRUE(again.changes.media.add.empty());
+}
+
+TEST(ingest_apply, a_download_end_is_recorded_once_on_a_pending_media) {
+  nlohmann::json rec = {{"type", "image"}, {"media", {{"id", "1"}, {"state", "pending"}}}};
+  auto sha = std::string(64, 'b');
+  EXPECT_TRUE(apply_media_result(rec, "stored", sha, 42, "image/png", ""));
+  EXPECT_EQ(rec["media"]["state"], "stored");
+  EXPECT_EQ(rec["media"]["sha256"], sha);
+  EXPECT_EQ(rec["media"]["size"], 42);
+  EXPECT_EQ(rec["media"]["mimeType"], "image/png"); // the message named none
+  EXPECT_FALSE(apply_media_result(rec, "expired", "", 0, "", "late")) << "no longer pending";
+  nlohmann::json failing = {{"media", {{"state", "pending"}, {"mimeType", "video/mp4"}}}};
+  EXPECT_TRUE(apply_media_result(failing, "failed", "", 0, "", "too large: 9 bytes"));
+  EXPECT_EQ(failing["media"]["error"], "too large: 9 bytes");
+  EXPECT_EQ(failing["media"]["mimeType"], "video/mp4");
+  nlohmann::json none = {{"type", "text"}};
+  EXPECT_FALSE(apply_media_result(none, "stored", sha, 1, "", ""));
 }

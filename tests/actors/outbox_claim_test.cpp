@@ -51,7 +51,7 @@ protected:
     e.payload = {{"messaging_product", "whatsapp"}, {"status", "read"}, {"message_id", "wamid.X"}};
     change_set cs;
     cs.workspace_id = ws_.id;
-    cs.outbox_add.push_back(e);
+    cs.outbox.add.push_back(e);
     std::promise<bool> stored;
     db_->commit(cs, 5, [&](commit_result r) { stored.set_value(r.ok()); });
     ASSERT_TRUE(stored.get_future().get());

@@ -1,13 +1,21 @@
 // https_client against the local fake Cloud API: TLS trust, timeouts, hostile servers, keep-alive,
-// concurrency and shutdown. Every wait is bounded, so a broken client fails instead of hanging.
+// concurrency and shutdown, bodies streamed to files. Every wait is bounded, so a broken client
+// fails instead of hanging.
 
 #include "http/https_client.hpp"
+
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +23,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "messages/crypto.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 
 namespace inboxd {
@@ -88,6 +97,65 @@ struct completion_log {
   std::vector<std::vector<outbound_response>> calls;
   size_t total = 0;
 };
+
+// A fresh directory under /tmp, removed with everything in it at the end of the test.
+struct temp_dir {
+  temp_dir() {
+    char tmpl[] = "/tmp/inboxd-https-client-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr)
+      throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  std::string file(const std::string& name) const { return path + "/" + name; }
+
+  std::string path;
+};
+
+std::string file_contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// n bytes cycling through all 256 byte values, shifted by `seed`.
+std::string binary_body(size_t n, unsigned seed = 0) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>((i + seed) & 0xff);
+  return s;
+}
+
+reply media(int status, std::string body, std::string type = "application/octet-stream") {
+  auto r = reply::json(status, std::move(body));
+  r.headers = {{"Content-Type", std::move(type)}};
+  return r;
+}
+
+// A GET that downloads into `path`.
+outbound_request download(const fake_cloud_api& api, const std::string& path,
+                          uint64_t max_body = 0) {
+  outbound_request req;
+  req.method = "GET";
+  req.url = api.url("/v21.0/media/123");
+  req.headers = {{"Authorization", "Bearer test-token"}};
+  req.body_file = path;
+  req.max_body = max_body;
+  req.timeout_ms = 10000;
+  return req;
+}
+
+constexpr uint64_t kMediaMax = 100 * 1024 * 1024;
 
 // --- URL parsing -------------------------------------------------------------------------------
 
@@ -373,6 +441,218 @@ TEST(https_client, reused_connection_dropped_by_server_is_retried_once) {
     EXPECT_EQ(api.count(), 5u);
     EXPECT_EQ(api.connections(), 3u);
   }
+}
+
+// --- response bodies streamed to files -----------------------------------------------------------
+
+TEST(https_client, body_streams_to_a_file_with_size_and_sha256) {
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    const auto body = binary_body(3 * 1024 * 1024); // 3x the client's default limit
+    api.set_responder([&body](const recorded_request&) { return media(200, body); });
+    auto client = make_client(api); // settings.max_body: the default 1 MiB
+    temp_dir dir;
+    auto path = dir.file("media.bin");
+    auto res = post_and_wait(*client, download(api, path, kMediaMax));
+    ASSERT_TRUE(res.ok()) << res.transport_error;
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.body, "");
+    EXPECT_EQ(res.content_type, "application/octet-stream");
+    EXPECT_EQ(res.body_size, body.size());
+    EXPECT_EQ(res.body_sha256, sha256_hex(body));
+    EXPECT_TRUE(file_contents(path) == body) << "the file differs from the body";
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ASSERT_EQ(api.count(), 1u);
+    EXPECT_EQ(api.requests()[0].method, "GET");
+  }
+}
+
+TEST(https_client, error_status_body_also_goes_to_the_file) {
+  fake_cloud_api api;
+  const std::string html = "<html><body>Not Found</body></html>";
+  api.set_responder([&html](const recorded_request&) { return media(404, html, "text/html"); });
+  auto client = make_client(api);
+  temp_dir dir;
+  auto path = dir.file("media.bin");
+  auto res = post_and_wait(*client, download(api, path));
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(res.body, "");
+  EXPECT_EQ(res.content_type, "text/html");
+  EXPECT_EQ(file_contents(path), html);
+  EXPECT_EQ(res.body_size, html.size());
+  EXPECT_EQ(res.body_sha256, sha256_hex(html));
+}
+
+TEST(https_client, file_body_over_the_limit_fails_and_leaves_no_file) {
+  // Chunked, so the first 3000 bytes reach the file before the limit (5000) is crossed.
+  std::string raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 4; ++i)
+    raw += "bb8\r\n" + binary_body(3000, i) + "\r\n";
+  raw += "0\r\n\r\n";
+  for (bool per_request : {true, false}) {
+    fake_cloud_api api;
+    api.set_responder([&raw](const recorded_request&) { return reply::raw(raw); });
+    https_client_settings s;
+    if (!per_request)
+      s.max_body = 5000;
+    auto client = make_client(api, s);
+    temp_dir dir;
+    auto path = dir.file("media.bin");
+    auto res = post_and_wait(*client, download(api, path, per_request ? 5000 : 0));
+    EXPECT_FALSE(res.ok());
+    EXPECT_EQ(res.transport_error, "response body larger than 5000 bytes");
+    EXPECT_EQ(res.status, 0);
+    EXPECT_FALSE(file_exists(path)) << (per_request ? "per request" : "client setting");
+  }
+}
+
+TEST(https_client, content_length_over_the_limit_fails_at_the_header) {
+  // Only the header and 3 bytes come, then the connection closes: a client reading the body
+  // would report the early end, not the limit.
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request&) {
+    return reply::raw("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kMediaMax + 1) +
+                      "\r\n\r\nabc");
+  });
+  auto client = make_client(api);
+  temp_dir dir;
+  auto path = dir.file("media.bin");
+  auto res = post_and_wait(*client, download(api, path, kMediaMax));
+  EXPECT_EQ(res.transport_error,
+            "response body larger than " + std::to_string(kMediaMax) + " bytes");
+  EXPECT_FALSE(file_exists(path));
+  // The same in memory, at the client's limit.
+  auto mem = post_and_wait(*client, send_to(api));
+  EXPECT_EQ(mem.transport_error, "response body larger than 1048576 bytes");
+}
+
+TEST(https_client, failed_downloads_leave_no_file) {
+  temp_dir dir;
+  // Timeout, and stop() while waiting.
+  {
+    fake_cloud_api api;
+    api.set_responder([](const recorded_request&) { return reply::hang(); });
+    auto client = make_client(api);
+    completion_log log(2);
+    auto hasty = download(api, dir.file("hasty"));
+    hasty.timeout_ms = 50;
+    auto patient = download(api, dir.file("patient"));
+    patient.timeout_ms = 3600 * 1000;
+    client->post(patient, log.callback_for(0));
+    client->post(hasty, log.callback_for(1));
+    ASSERT_TRUE(log.wait_total(1, kWait));
+    {
+      std::lock_guard lock(log.mutex);
+      ASSERT_EQ(log.calls[1].size(), 1u);
+      EXPECT_EQ(log.calls[1][0].transport_error, "timeout");
+    }
+    EXPECT_FALSE(file_exists(dir.file("hasty")));
+    EXPECT_TRUE(api.wait_for(2, kWait));
+    EXPECT_TRUE(file_exists(dir.file("patient"))); // still downloading
+    client->stop();
+    std::lock_guard lock(log.mutex);
+    ASSERT_EQ(log.calls[0].size(), 1u);
+    EXPECT_EQ(log.calls[0][0].transport_error, "https_client stopped");
+    EXPECT_FALSE(file_exists(dir.file("patient")));
+  }
+  // The connection ends 5000 bytes into a 100000-byte body; a reset.
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    api.set_responder([](const recorded_request&) {
+      return reply::raw("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + binary_body(5000));
+    });
+    auto client = make_client(api);
+    auto res = post_and_wait(*client, download(api, dir.file("short")));
+    EXPECT_EQ(res.transport_error, "read failed: connection closed before a complete response");
+    EXPECT_FALSE(file_exists(dir.file("short")));
+
+    api.set_responder([](const recorded_request&) { return reply::reset(); });
+    res = post_and_wait(*client, download(api, dir.file("reset")));
+    EXPECT_FALSE(res.ok());
+    EXPECT_FALSE(file_exists(dir.file("reset")));
+  }
+}
+
+TEST(https_client, unwritable_file_is_a_transport_error_before_sending) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  temp_dir dir;
+  auto path = dir.file("missing/media.bin");
+  auto res = post_and_wait(*client, download(api, path));
+  EXPECT_EQ(res.transport_error, "cannot write " + path + ": No such file or directory");
+  EXPECT_EQ(res.status, 0);
+  EXPECT_EQ(api.count(), 0u);
+  EXPECT_EQ(client->in_flight(), 0u);
+}
+
+TEST(https_client, downloads_reuse_a_keep_alive_connection) {
+  fake_cloud_api api;
+  api.set_responder([](const recorded_request& r) {
+    return media(200, binary_body(200000 + r.index_on_connection, r.index_on_connection));
+  });
+  auto client = make_client(api);
+  temp_dir dir;
+  for (unsigned i = 1; i <= 2; ++i) {
+    auto path = dir.file("media" + std::to_string(i));
+    auto res = post_and_wait(*client, download(api, path));
+    ASSERT_TRUE(res.ok()) << i << ": " << res.transport_error;
+    auto expected = binary_body(200000 + i, i);
+    EXPECT_TRUE(file_contents(path) == expected) << i;
+    EXPECT_EQ(res.body_size, expected.size());
+    EXPECT_EQ(res.body_sha256, sha256_hex(expected));
+  }
+  EXPECT_EQ(api.connections(), 1u);
+  ASSERT_EQ(api.count(), 2u);
+  EXPECT_EQ(api.requests()[1].index_on_connection, 2u);
+  EXPECT_EQ(client->idle_connections(), 1u);
+}
+
+TEST(https_client, retried_download_holds_exactly_the_body) {
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    // As in reused_connection_dropped_by_server_is_retried_once: each connection answers once.
+    const auto body = binary_body(100000, 7);
+    api.set_responder([&body](const recorded_request& r) {
+      return r.index_on_connection == 1 ? media(200, body) : reply::reset();
+    });
+    auto client = make_client(api);
+    ASSERT_TRUE(post_and_wait(*client, send_to(api)).ok()); // leaves a connection idle
+    temp_dir dir;
+    auto path = dir.file("media.bin");
+    std::ofstream(path, std::ios::binary) << std::string(300000, 'z'); // older and longer
+    auto res = post_and_wait(*client, download(api, path));
+    ASSERT_TRUE(res.ok()) << res.transport_error;
+    EXPECT_TRUE(file_contents(path) == body) << "the file is not exactly the body";
+    EXPECT_EQ(res.body_size, body.size());
+    EXPECT_EQ(res.body_sha256, sha256_hex(body));
+    EXPECT_EQ(api.count(), 3u);
+    EXPECT_EQ(api.connections(), 2u);
+  }
+}
+
+TEST(https_client, in_memory_body_honours_the_requests_limit) {
+  fake_cloud_api api;
+  api.set_responder(
+      [](const recorded_request&) { return reply::json(200, std::string(2000, ' ')); });
+  https_client_settings s;
+  s.max_body = 1500;
+  auto client = make_client(api, s);
+  auto req = send_to(api);
+  req.max_body = 1000; // below the client's setting
+  auto res = post_and_wait(*client, req);
+  EXPECT_EQ(res.transport_error, "response body larger than 1000 bytes");
+  req.max_body = 0; // the client's setting
+  res = post_and_wait(*client, req);
+  EXPECT_EQ(res.transport_error, "response body larger than 1500 bytes");
+  req.max_body = 2000; // above it, exactly the body's size
+  res = post_and_wait(*client, req);
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  EXPECT_EQ(res.body, std::string(2000, ' '));
+  EXPECT_EQ(res.body_size, 2000u);
+  EXPECT_EQ(res.body_sha256, "");
 }
 
 // --- concurrency and shutdown

@@ -321,10 +321,11 @@ TEST_F(RedisStoreTest, ASendResultDropsTheEchoAliasesTheWamidAndLeavesTheOutbox)
   e.due_ms = 5;
   change_set add;
   add.workspace_id = "W";
-  add.outbox_add = {e};
+  add.outbox.add = {e};
   ASSERT_EQ(commit(add).status, commit_status::applied);
   EXPECT_EQ(cli("ZSCORE {ws:W}:outbox msg_out"), "5\n");
-  auto outbox = read<outbox_read>([&](auto cb) { store_->load_outbox("W", std::move(cb)); });
+  auto outbox =
+      read<queue_read>([&](auto cb) { store_->load_queue("W", job_queue::outbox, std::move(cb)); });
   ASSERT_TRUE(outbox.ok) << outbox.error;
   ASSERT_EQ(outbox.entries.size(), 1u);
   EXPECT_NE(outbox.entries[0].find("\"msg_out\""), std::string::npos);
@@ -338,7 +339,7 @@ TEST_F(RedisStoreTest, ASendResultDropsTheEchoAliasesTheWamidAndLeavesTheOutbox)
   done.drop_messages = {"msg_echo"};
   done.unpark = {"msg_echo"};
   done.aliases = {{"msg_echo", "msg_out"}};
-  done.outbox_remove = {"msg_out"};
+  done.outbox.remove = {"msg_out"};
   ASSERT_EQ(commit(done).status, commit_status::applied);
   EXPECT_EQ(cli("EXISTS {ws:W}:m:msg_echo {ws:W}:park:msg_echo {ws:W}:ob:msg_out"), "0\n");
   EXPECT_EQ(cli("ZCARD {ws:W}:tl:cv_1"), "0\n");
@@ -348,10 +349,51 @@ TEST_F(RedisStoreTest, ASendResultDropsTheEchoAliasesTheWamidAndLeavesTheOutbox)
   // A reschedule of an entry that left the outbox meanwhile writes nothing.
   change_set late;
   late.workspace_id = "W";
-  late.outbox_reschedule = {e};
+  late.outbox.reschedule = {e};
   ASSERT_EQ(commit(late).status, commit_status::applied);
   EXPECT_EQ(cli("EXISTS {ws:W}:ob:msg_out"), "0\n");
   EXPECT_EQ(cli("ZCARD {ws:W}:outbox"), "0\n");
+}
+
+TEST_F(RedisStoreTest, TheMediaQueueIsItsOwnQueue) {
+  outbox_entry job;
+  job.id = "msg_img";
+  job.kind = "media";
+  job.conversation_id = "cv_1";
+  job.payload = {{"mediaId", "77"}, {"expiresAt", 99}};
+  job.due_ms = 7;
+  change_set add;
+  add.workspace_id = "W";
+  add.media.add = {job};
+  ASSERT_EQ(commit(add).status, commit_status::applied);
+  EXPECT_EQ(cli("ZSCORE {ws:W}:media msg_img"), "7\n");
+  EXPECT_EQ(cli("ZCARD {ws:W}:outbox"), "0\n");
+  auto media =
+      read<queue_read>([&](auto cb) { store_->load_queue("W", job_queue::media, std::move(cb)); });
+  ASSERT_TRUE(media.ok) << media.error;
+  ASSERT_EQ(media.entries.size(), 1u);
+  auto back = nlohmann::json::parse(media.entries[0]).get<outbox_entry>();
+  EXPECT_EQ(back.payload["mediaId"], "77");
+  EXPECT_EQ(back.kind, "media");
+  EXPECT_TRUE(read<queue_read>([&](auto cb) {
+                store_->load_queue("W", job_queue::outbox, std::move(cb));
+              }).entries.empty());
+
+  job.due_ms = 50; // a claim
+  change_set claim;
+  claim.workspace_id = "W";
+  claim.media.reschedule = {job};
+  ASSERT_EQ(commit(claim).status, commit_status::applied);
+  EXPECT_EQ(cli("ZSCORE {ws:W}:media msg_img"), "50\n");
+
+  change_set done;
+  done.workspace_id = "W";
+  done.media.remove = {"msg_img"};
+  ASSERT_EQ(commit(done).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:md:msg_img {ws:W}:media"), "0\n");
+  // A late reschedule of a job done with writes nothing.
+  ASSERT_EQ(commit(claim).status, commit_status::applied);
+  EXPECT_EQ(cli("EXISTS {ws:W}:md:msg_img {ws:W}:media"), "0\n");
 }
 
 TEST_F(RedisStoreTest, TimelinePagesAreNewestFirstBelowTheCursor) {
@@ -432,7 +474,9 @@ TEST_F(RedisStoreTest, ReadsReportRedisDown) {
   EXPECT_FALSE(read<message_lookup>([&](auto cb) {
                  store_->load_messages("W", {"m"}, "c", std::move(cb));
                }).ok);
-  EXPECT_FALSE(read<outbox_read>([&](auto cb) { store_->load_outbox("W", std::move(cb)); }).ok);
+  EXPECT_FALSE(read<queue_read>([&](auto cb) {
+                 store_->load_queue("W", job_queue::outbox, std::move(cb));
+               }).ok);
 }
 
 TEST_F(RedisStoreTest, WithRedisDownACommitFailsWithoutWriting) {

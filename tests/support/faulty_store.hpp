@@ -106,8 +106,8 @@ public:
     real_->load_timeline(std::move(ws), std::move(conv), before, limit, std::move(done));
   }
 
-  void load_outbox(std::string ws, std::function<void(outbox_read)> done) override {
-    real_->load_outbox(std::move(ws), std::move(done));
+  void load_queue(std::string ws, job_queue q, std::function<void(queue_read)> done) override {
+    real_->load_queue(std::move(ws), q, std::move(done));
   }
 
   void read_events(std::string ws, std::string after, std::string upto, size_t count,

@@ -1,0 +1,46 @@
+#pragma once
+// The media store on disk (INBOXD_MEDIA_DIR): files named by the SHA-256 of their bytes, so a
+// file is written once however many messages carry it, and several nodes may share the
+// directory (a shared filesystem): <dir>/<aa>/<sha256 hex>, where aa is the hash's first two
+// characters. A download is written to <dir>/tmp/ first and renamed into place once whole, so a
+// path that exists always holds the whole file. Blocking file system calls, all of them short
+// (no reading or writing of contents): actors may call them.
+
+#include <cstdint>
+#include <string>
+
+namespace inboxd {
+
+class media_files {
+public:
+  explicit media_files(std::string dir);
+
+  /// Creates the directory and its tmp/ (as needed). Returns "" or why it cannot be used.
+  std::string prepare() const;
+
+  /// A new temporary path for a download of `id` (unique in this process and across nodes).
+  std::string temp_path(const std::string& id) const;
+
+  /// Where the file with this SHA-256 (lowercase hex) lives.
+  std::string path(const std::string& sha256) const;
+
+  /// Moves a whole download into place under its hash (replacing a file with the same bytes is
+  /// harmless). Returns "" or why not; the temporary file is removed either way.
+  std::string keep(const std::string& temp, const std::string& sha256) const;
+
+  /// Removes a temporary file (best effort).
+  void discard(const std::string& temp) const;
+
+  /// The size of the stored file, or -1 when it is not there.
+  int64_t size_of(const std::string& sha256) const;
+
+  const std::string& dir() const { return dir_; }
+
+private:
+  std::string dir_;
+};
+
+/// True for 64 lowercase hex characters (a hash that may name a file).
+bool is_sha256_hex(const std::string& s);
+
+} // namespace inboxd
