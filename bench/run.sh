@@ -73,6 +73,7 @@ if ((smoke)); then
   scale_max_s=120; settle_max=20
   idle_ms=1000
   history_msgs=500; history_threads=10; history_bytes=200000
+  media_count=100; media_ws=2; media_max_s=60
 else
   dur=10; drain=15
   rate_ingest=10000; rate_list=5000; rate_phone=5000; rate_send=2000; rate_mixed=2000; rate_stream=1000
