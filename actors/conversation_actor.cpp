@@ -476,6 +476,19 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
   });
 }
 
+// Commits the record of a worker's outcome (a send's, a media download's); `answer(ok)` tells the
+// worker whether it is stored and ends the unit of work.
+template <class Answer>
+void commit_outcome(conv_actor* self, change_set cs, Answer answer) {
+  commit(self, std::move(cs), [self, answer](commit_result& r) {
+    if (r.status == commit_status::unknown)
+      self->state.suspect = true;
+    if (r.ok())
+      self->send(self->state.workspace, events_atom::value);
+    answer(r.ok());
+  });
+}
+
 // Records a send's outcome on its message, applies what was parked under the wamid, keeps the
 // wamid as an alias of the message and takes the entry out of the outbox, in one change set.
 void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
@@ -540,13 +553,7 @@ void record_send_result(conv_actor* self, std::shared_ptr<send_result> res) {
           cs.events.push_back(message_event("message.updated", id));
         }
         cs.outbox.remove.push_back(id);
-        commit(self, std::move(cs), [self, answer](commit_result& r) {
-          if (r.status == commit_status::unknown)
-            self->state.suspect = true;
-          if (r.ok())
-            self->send(self->state.workspace, events_atom::value);
-          answer(r.ok());
-        });
+        commit_outcome(self, std::move(cs), answer);
       }));
 }
 
@@ -577,13 +584,7 @@ void record_media_result(conv_actor* self, std::shared_ptr<media_result> res) {
           }
         }
         cs.media.remove.push_back(res->message_id);
-        commit(self, std::move(cs), [self, answer](commit_result& r) {
-          if (r.status == commit_status::unknown)
-            self->state.suspect = true;
-          if (r.ok())
-            self->send(self->state.workspace, events_atom::value);
-          answer(r.ok());
-        });
+        commit_outcome(self, std::move(cs), answer);
       }));
 }
 
