@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     // workspace's webhooks arrive through this node hands the lease over to it.
     fwd = std::make_shared<forwarder>(peers, cfg.node_id + " " + cfg.advertise_url,
                                       cfg.cluster_secret, cfg.request_timeout_ms, &io,
-                                      3 * cfg.sse_ping_ms);
+                                      3 * cfg.sse_ping_ms, cfg.media_timeout_ms);
     spdlog::info("scale-out: node {} at {}, lease {} ms", cfg.node_id, cfg.advertise_url,
                  cfg.lease_ms);
   }

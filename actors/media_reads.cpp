@@ -15,8 +15,17 @@ http_response media_answer(const nlohmann::json& record, const http_request& req
   if (!record.is_object())
     return make_error(api_error::not_found, "no such message");
   auto m = record.find("media");
-  if (m == record.end() || !m->is_object() || !m->contains("state"))
+  if (m == record.end() || !m->is_object())
     return make_error(api_error::not_found, "this message has no media to download");
+  // Media we sent (by link or by an uploaded media id) is never downloaded back: it has no
+  // state, and saying "pending" would promise a file that never comes.
+  if (!m->contains("state")) {
+    auto d = record.find("direction");
+    bool sent = d != record.end() && d->is_string() && *d == "outbound";
+    return make_error(api_error::not_found,
+                      sent ? "this message's media is not stored here (sent by link or media id)"
+                           : "this message has no media to download");
+  }
   auto state = m->value("state", std::string());
   if (state == "pending")
     return make_json(202, {{"state", "pending"}});

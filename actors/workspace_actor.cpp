@@ -19,6 +19,7 @@
 #include "actors/dropped.hpp"
 #include "actors/event_hub.hpp"
 #include "actors/media_reads.hpp"
+#include "actors/media_upload.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
@@ -454,6 +455,16 @@ void handle_call(ws_actor* self, inbox_call& call) {
     }
     case op::subscribe_events:
       return st.hub->subscribe(call.reply, call.value);
+    case op::upload_media:
+      if (!st.ws.send.configured())
+        return call.reply.error(api_error::unprocessable,
+                                "sending is not configured for this workspace");
+      if (!st.opts.media.transport)
+        return call.reply.error(api_error::unprocessable,
+                                "media is disabled on this server (INBOXD_MEDIA_DIR is empty)");
+      return upload_media(*st.opts.media.transport, st.ws.send, st.ws.phone_number_id,
+                          std::move(call.request), call.value, st.opts.media.download_timeout_ms,
+                          call.reply);
     case op::message_media:
       return serve_message_media(self, st.opts.db, st.opts.media.files, st.ws.id, call.id,
                                  call.request, call.reply);

@@ -1,5 +1,6 @@
 #include "http/forwarder.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "http/event_relay.hpp"
@@ -31,6 +32,11 @@ int64_t now_ms() {
 }
 
 // Headers that describe this hop's connection or our own hop, not the request.
+// What a hop signature covers: the body, or for a spooled upload (POST /api/media) its SHA-256.
+std::string signed_body(const http_request& req, const std::string& body) {
+  return req.body_file ? "sha256:" + req.body_file->sha256 : body;
+}
+
 bool hop_by_hop(const std::string& name) {
   return name == "host" || name == "content-length" || name == "transfer-encoding" ||
          name == "connection" || name == "keep-alive" || name == "expect" || name == "upgrade" ||
@@ -41,13 +47,14 @@ bool hop_by_hop(const std::string& name) {
 
 forwarder::forwarder(std::shared_ptr<outbound_transport> client, std::string node_id,
                      std::string secret, int64_t timeout_ms, boost::asio::io_context* io,
-                     int64_t stream_idle_ms)
+                     int64_t stream_idle_ms, int64_t upload_timeout_ms)
   : client_(std::move(client)),
     node_(std::move(node_id)),
     secret_(std::move(secret)),
     timeout_ms_(timeout_ms),
     io_(io),
-    stream_idle_ms_(stream_idle_ms) {}
+    stream_idle_ms_(stream_idle_ms),
+    upload_timeout_ms_(upload_timeout_ms) {}
 
 std::string forwarder::sign(const std::string& secret, const std::string& method,
                             const std::string& target, const std::string& time,
@@ -81,7 +88,8 @@ bool forwarder::from_peer(const http_request& req) const {
   auto skew = now_ms() - t;
   if (skew > kMaxSkewMs || skew < -kMaxSkewMs)
     return false;
-  return constant_time_equal(sign(secret_, req.method, req.target, time, node, req.body), sig);
+  return constant_time_equal(
+      sign(secret_, req.method, req.target, time, node, signed_body(req, req.body)), sig);
 }
 
 bool forwarder::may_forward(const http_request& req, const std::string& owner_url) {
@@ -108,7 +116,7 @@ std::vector<std::pair<std::string, std::string>> forwarder::hop_headers(
   out.emplace_back("x-inboxd-hops", is_hop(req) ? "2" : "1");
   out.emplace_back("x-inboxd-hop-time", time);
   out.emplace_back("x-inboxd-hop-signature",
-                   sign(secret_, req.method, req.target, time, node_, body));
+                   sign(secret_, req.method, req.target, time, node_, signed_body(req, body)));
   return out;
 }
 
@@ -125,6 +133,10 @@ void forwarder::forward(const http_request& req, const std::string& owner_url, s
   out.timeout_ms = timeout_ms_;
   out.headers = hop_headers(req, body);
   out.body = std::move(body);
+  if (req.body_file) { // streamed from its file; the owner passes it on to the Cloud API
+    out.upload_file = req.body_file->path;
+    out.timeout_ms = std::max(timeout_ms_, upload_timeout_ms_);
+  }
   client_->post(std::move(out), [done = std::move(done)](outbound_response res) {
     if (!res.ok()) {
       forwards.inc(static_cast<size_t>(forward_outcome::unreachable));
@@ -180,8 +192,9 @@ public:
   void forward(const std::string& owner_url) override {
     if (req_->method == "GET" && req_->path == "/api/events")
       return fwd_->forward_stream(*req_, owner_url, inner_);
+    // The request (and a spooled upload's file) lives until the owner has answered.
     fwd_->forward(*req_, owner_url, req_->body,
-                  [inner = inner_](http_response res) { inner.send(std::move(res)); });
+                  [inner = inner_, req = req_](http_response res) { inner.send(std::move(res)); });
   }
 
 private:

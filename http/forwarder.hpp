@@ -9,7 +9,8 @@
 //
 // Hop headers: x-inboxd-hop (the sending node: "<node id> <advertised url>"), x-inboxd-hop-time (ms
 // since the epoch) and x-inboxd-hop-signature = hex HMAC-SHA256(secret, method \n target \n time \n
-// node \n body); a signature older or newer than 60 s is refused.
+// node \n body), where a spooled upload's body is "sha256:<hex>" of its file (streamed to the
+// owner, which spools it again); a signature older or newer than 60 s is refused.
 //
 // Thread-safe; forward() never blocks, `done` runs once on the HTTP client's thread.
 
@@ -33,12 +34,15 @@ class outbound_transport;
 class forwarder {
 public:
   /// Event streams are relayed on `io` (http/event_relay.hpp) when it is given, else refused.
+  /// A spooled upload (POST /api/media) is forwarded within `upload_timeout_ms`, as it is
+  /// passed on to the Cloud API before it is answered.
   forwarder(std::shared_ptr<outbound_transport> client, std::string node_id, std::string secret,
             int64_t timeout_ms, boost::asio::io_context* io = nullptr,
-            int64_t stream_idle_ms = 45000);
+            int64_t stream_idle_ms = 45000, int64_t upload_timeout_ms = 0);
 
-  /// Sends `req` with `body` in place of its own to `owner_url` (http://host:port) and hands the
-  /// owner's answer to `done`: 503 when it cannot be reached or `req` came through a hop already.
+  /// Sends `req` with `body` in place of its own (or, for a spooled upload, its file) to
+  /// `owner_url` (http://host:port) and hands the owner's answer to `done`: 503 when it cannot be
+  /// reached or `req` came through a hop already. A spooled file must outlive the call.
   void forward(const http_request& req, const std::string& owner_url, std::string body,
                std::function<void(http_response)> done) const;
 
@@ -73,6 +77,7 @@ private:
   int64_t timeout_ms_;
   boost::asio::io_context* io_;
   int64_t stream_idle_ms_;
+  int64_t upload_timeout_ms_;
 };
 
 /// `inner` (a session's reply handle) with forward() done by `fwd`: the owner's answer to `req`

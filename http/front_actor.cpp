@@ -19,6 +19,7 @@
 #include "messages/ids.hpp"
 #include "metrics/metrics.hpp"
 #include "storage/store.hpp"
+#include "whatsapp/media_api.hpp"
 #include "whatsapp/webhook_decoder.hpp"
 
 namespace inboxd {
@@ -290,6 +291,30 @@ bool tags_field(const nlohmann::json& value, std::vector<std::string>& out,
   return true;
 }
 
+// POST /api/media: the body is the file (spooled to disk by the server), Content-Type its type.
+bool upload_call(const http_request& req, inbox_call& call, const reply_handle& reply) {
+  if (req.header("x-api-key").empty() && req.header("authorization").empty()) {
+    // Not spooled (http_server reads no upload without credentials): inbox() answers 401.
+    return true;
+  }
+  if (!req.body_file) {
+    reply.error(api_error::unprocessable,
+                "media is disabled on this server (INBOXD_MEDIA_DIR is empty)");
+    return false;
+  }
+  if (req.body_file->size == 0) {
+    reply.error(api_error::bad_request, "the body must be the file to upload");
+    return false;
+  }
+  call.value = media_type_of(req.header("content-type"));
+  if (call.value.empty()) {
+    reply.error(api_error::unsupported_media_type,
+                "Content-Type must be the file's media type (such as image/jpeg)");
+    return false;
+  }
+  return true;
+}
+
 // Builds the call of a write route from its body; false when it already answered.
 bool write_call(const http_request& req, route which, inbox_call& call, const reply_handle& reply) {
   using op = inbox_call::op;
@@ -528,6 +553,12 @@ void handle(front* self, http_exchange& ex) {
     case route::message_media:
       call.what = op::message_media;
       call.id = m.params[0];
+      call.request = ex.request;
+      return inbox(self, ex, std::move(call));
+    case route::media_upload:
+      call.what = op::upload_media;
+      if (!upload_call(req, call, reply))
+        return;
       call.request = ex.request;
       return inbox(self, ex, std::move(call));
     case route::messages_list:

@@ -18,9 +18,11 @@
 
 #include "http/query_string.hpp"
 #include "http/request_metrics.hpp"
+#include "http/response_sink.hpp"
 #include "http/router.hpp"
 #include "messages/ids.hpp"
 #include "metrics/metrics.hpp"
+#include "storage/media_files.hpp"
 
 namespace inboxd {
 
@@ -344,8 +346,11 @@ private:
 
   void do_read() {
     parser_.emplace();
+    upload_parser_.reset();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(server_->cfg.webhook_body_limit);
+    parser_->body_limit(
+        std::max<uint64_t>(server_->cfg.webhook_body_limit,
+                           server_->cfg.media_dir.empty() ? 0 : server_->cfg.media_max_bytes));
     stream_.expires_after(std::chrono::milliseconds(server_->cfg.http_idle_timeout_ms));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&session::on_header, shared_from_this()));
@@ -360,10 +365,15 @@ private:
       return fail(ec);
     auto target = parser_->get().target();
     bool webhook = target.starts_with("/api/webhook/");
-    size_t limit = webhook ? server_->cfg.webhook_body_limit : server_->cfg.api_body_limit;
+    bool upload = !server_->cfg.media_dir.empty() && spooled_upload(parser_->get());
+    size_t limit = webhook  ? server_->cfg.webhook_body_limit
+                   : upload ? server_->cfg.media_max_bytes
+                            : server_->cfg.api_body_limit;
     auto len = parser_->content_length();
     if (len && *len > limit)
       return reject_now(api_error::payload_too_large, "request body too large");
+    if (upload)
+      return start_upload(limit);
     parser_->body_limit(limit);
     stream_.expires_after(kReadTimeout);
     bhttp::async_read(stream_, buffer_, *parser_,
@@ -376,7 +386,71 @@ private:
     if (ec)
       return fail(ec);
     stream_.expires_never();
-    auto& msg = parser_->get();
+    dispatch_request(parser_->get(), std::move(parser_->get().body()), nullptr);
+  }
+
+  // POST /api/media with the media store on and credentials named (else it is an ordinary
+  // request, with the API's body limit, which the handler refuses): the body goes to a file under
+  // the store's tmp/ (never held in memory), read piece by piece, each piece within kReadTimeout
+  // of the last, so a large upload over a slow link is not cut off while one that stalls is.
+  // The credentials are checked once the body is in, by the handler, as for every request.
+  static bool spooled_upload(const bhttp::request_parser<bhttp::string_body>::value_type& msg) {
+    auto target = msg.target();
+    return msg.method() == bhttp::verb::post &&
+           target.substr(0, target.find('?')) == "/api/media" &&
+           (msg.count(bhttp::field::authorization) > 0 || msg.count("X-API-Key") > 0);
+  }
+
+  void start_upload(size_t limit) {
+    upload_sink_ = std::make_unique<response_sink>();
+    auto path = media_files(server_->cfg.media_dir).temp_path("upload");
+    if (auto err = upload_sink_->open(path); !err.empty()) {
+      spdlog::warn("http: cannot spool an upload: {}", err);
+      upload_sink_.reset();
+      return reject_now(api_error::unavailable, "the upload cannot be stored now; try again");
+    }
+    upload_path_ = std::move(path);
+    upload_sink_->set_limit(limit);
+    upload_parser_.emplace(std::move(*parser_));
+    upload_parser_->body_limit(limit);
+    upload_parser_->get().body().sink = upload_sink_.get();
+    if (upload_parser_->is_done()) // an empty body: nothing more to read
+      return on_upload({}, 0);
+    read_upload();
+  }
+
+  void read_upload() {
+    stream_.expires_after(kReadTimeout);
+    bhttp::async_read_some(stream_, buffer_, *upload_parser_,
+                           beast::bind_front_handler(&session::on_upload, shared_from_this()));
+  }
+
+  void on_upload(beast::error_code ec, size_t) {
+    if (!ec && !upload_parser_->is_done())
+      return read_upload();
+    auto sink = std::move(upload_sink_); // removes the file unless committed below
+    if (ec == bhttp::error::body_limit)
+      return reject_now(api_error::payload_too_large, "request body too large");
+    if (!sink->error().empty()) {
+      spdlog::warn("http: cannot spool an upload: {}", sink->error());
+      return reject_now(api_error::unavailable, "the upload cannot be stored now; try again");
+    }
+    if (ec)
+      return fail(ec);
+    stream_.expires_never();
+    auto size = sink->size();
+    auto sha = sink->commit();
+    if (sha.empty()) {
+      spdlog::warn("http: cannot spool an upload: {}", sink->error());
+      sink->discard();
+      return reject_now(api_error::unavailable, "the upload cannot be stored now; try again");
+    }
+    dispatch_request(upload_parser_->get(), std::string(),
+                     std::make_shared<spooled_body>(std::move(upload_path_), size, std::move(sha)));
+  }
+
+  template <class Message>
+  void dispatch_request(Message& msg, std::string body, std::shared_ptr<const spooled_body> file) {
     auto req = std::make_shared<http_request>();
     req->method = std::string(msg.method_string());
     auto target = std::string(msg.target());
@@ -392,7 +466,8 @@ private:
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       req->headers.emplace_back(std::move(name), std::string(f.value()));
     }
-    req->body = std::move(msg.body());
+    req->body = std::move(body);
+    req->body_file = std::move(file);
     auto rid = req->header("x-request-id");
     req->request_id = valid_request_id(rid) ? rid : new_id("req_");
     request_id_ = req->request_id;
@@ -409,7 +484,9 @@ private:
       on_reply(generation_, make_error(api_error::unavailable, "overloaded; try again"));
       return;
     }
-    deadline_.expires_after(std::chrono::milliseconds(server_->cfg.request_timeout_ms));
+    // An upload is passed on to the Cloud API before it is answered: it has a download's time.
+    deadline_.expires_after(std::chrono::milliseconds(
+        req->body_file ? server_->cfg.media_timeout_ms : server_->cfg.request_timeout_ms));
     deadline_.async_wait([self = shared_from_this(), gen = generation_](beast::error_code ec) {
       if (!ec)
         self->on_reply(gen, make_error(api_error::unavailable, "the request timed out; try again"));
@@ -432,7 +509,7 @@ private:
   route current_route() const {
     if (sink_ && sink_->named_route() >= 0)
       return static_cast<route>(sink_->named_route());
-    auto& msg = parser_->get();
+    auto& msg = upload_parser_ ? upload_parser_->get().base() : parser_->get().base();
     std::string_view target(msg.target().data(), msg.target().size());
     std::string_view method(msg.method_string().data(), msg.method_string().size());
     return match_route(method, target.substr(0, target.find('?'))).which;
@@ -651,6 +728,9 @@ private:
   bool writing_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<response_sink::body>> upload_parser_;
+  std::unique_ptr<response_sink> upload_sink_; // the upload being read (its file until committed)
+  std::string upload_path_;
   std::string request_id_;
   std::shared_ptr<sink> sink_; // the current request's (it holds the route the handler named)
   std::chrono::steady_clock::time_point started_; // when the current request's head arrived

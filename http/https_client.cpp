@@ -3,6 +3,7 @@
 #include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -35,6 +37,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/response_sink.hpp"
+#include "http/spliced_body.hpp"
 
 namespace inboxd {
 
@@ -262,7 +265,7 @@ struct https_client::impl {
   // completes the call, and the others are no-ops. The body goes to `sink` (memory or a file);
   // a failed call removes its file before `done` runs.
   struct call : std::enable_shared_from_this<call> {
-    call(impl* o, uint64_t i, http_url u, bhttp::request<bhttp::string_body> r, callback d)
+    call(impl* o, uint64_t i, http_url u, bhttp::request<spliced_body> r, callback d)
       : owner(o),
         id(i),
         url(std::move(u)),
@@ -466,7 +469,7 @@ struct https_client::impl {
     uint64_t id;
     http_url url;
     std::string key;
-    bhttp::request<bhttp::string_body> request;
+    bhttp::request<spliced_body> request;
     callback done;
     asio::steady_timer deadline;
     tcp::resolver resolver;
@@ -567,7 +570,7 @@ struct https_client::impl {
     auto verb = bhttp::string_to_verb(req.method);
     if (verb == bhttp::verb::unknown)
       return fail_now("bad method '" + req.method.substr(0, 16) + "'");
-    bhttp::request<bhttp::string_body> r{verb, url.target, 11};
+    bhttp::request<spliced_body> r{verb, url.target, 11};
     bool default_port = url.port == (url.tls ? 443 : 80);
     std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
     r.set(bhttp::field::host, default_port ? host : host + ":" + std::to_string(url.port));
@@ -585,7 +588,17 @@ struct https_client::impl {
       else
         r.insert(name, value);
     }
-    r.body() = std::move(req.body);
+    r.body().head = std::move(req.body);
+    if (!req.upload_file.empty()) {
+      struct stat st {};
+      if (::stat(req.upload_file.c_str(), &st) != 0)
+        return fail_now("cannot read " + req.upload_file + ": " + std::strerror(errno));
+      if (!S_ISREG(st.st_mode))
+        return fail_now("cannot read " + req.upload_file + ": not a regular file");
+      r.body().file = std::move(req.upload_file);
+      r.body().file_size = static_cast<uint64_t>(st.st_size);
+      r.body().tail = std::move(req.body_tail);
+    }
     r.prepare_payload();
     r.keep_alive(true);
     auto c = std::make_shared<call>(this, ++next_id, std::move(url), std::move(r), std::move(done));

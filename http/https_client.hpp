@@ -32,6 +32,10 @@
 //   `done` runs. A retry (see keep-alive) truncates the file and starts over. Disk writes run on
 //   the client's thread (plain write(2), no fsync). Without body_file, body_size is body.size()
 //   and body_sha256 stays "".
+// - Body from a file (outbound_request::upload_file non-empty): the request body is `body`, the
+//   file's bytes and `body_tail`, read from the file as it is written (http/spliced_body.hpp); the
+//   file's size is taken when the call starts (a missing or unreadable file fails at once with
+//   "cannot read <path>: <reason>"; one that shrinks meanwhile fails the write).
 // - Keep-alive: connections are reused per (scheme, host, port) when the server allows it; at
 //   most `max_idle_per_host` idle ones are kept per key. A reused connection that fails on write,
 //   or on read before a single byte of the response arrived (the server closed it while idle), is

@@ -47,6 +47,7 @@ const entry table[] = {
     {"PUT", "/api/conversations/{}/tags", route::conversation_tags},
     {"POST", "/api/messages/send", route::message_send},
     {"GET", "/api/messages/{}/media", route::message_media},
+    {"POST", "/api/media", route::media_upload},
     {"GET", "/api/events", route::events},
 };
 
@@ -198,6 +199,8 @@ const char* route_name(route r) {
       return "events";
     case route::message_media:
       return "message_media";
+    case route::media_upload:
+      return "media_upload";
   }
   return nullptr;
 }

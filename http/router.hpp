@@ -42,6 +42,7 @@ enum class route {
   message_send,
   events,
   message_media,
+  media_upload,
 };
 
 struct route_match {

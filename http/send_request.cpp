@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "whatsapp/media_api.hpp"
+
 namespace inboxd {
 
 using json = nlohmann::json;
@@ -32,14 +34,15 @@ struct checker {
       return fail(api_error::bad_request, std::string(key) + " must be a string");
     out = i->get<std::string>();
     if (utf8_length(out) > max)
-      return fail(api_error::unprocessable, std::string(key) + " has at most " + std::to_string(max) +
-                                     " characters");
+      return fail(api_error::unprocessable,
+                  std::string(key) + " has at most " + std::to_string(max) + " characters");
     return true;
   }
 };
 
 bool is_http_url(const std::string& s) {
-  return (s.rfind("https://", 0) == 0 && s.size() > 8) || (s.rfind("http://", 0) == 0 && s.size() > 7);
+  return (s.rfind("https://", 0) == 0 && s.size() > 8) ||
+         (s.rfind("http://", 0) == 0 && s.size() > 7);
 }
 
 } // namespace
@@ -81,7 +84,8 @@ bool parse_send_request(const json& body, send_request& out, api_error& code,
   if (type == "template") {
     auto t = body.find("template");
     if (t == body.end() || !t->is_object())
-      return c.fail(api_error::bad_request, "template must be an object {name, language, components?}");
+      return c.fail(api_error::bad_request,
+                    "template must be an object {name, language, components?}");
     std::string name, lang;
     if (!c.opt_string(*t, "name", 512, name))
       return false;
@@ -121,30 +125,59 @@ bool parse_send_request(const json& body, send_request& out, api_error& code,
     out.draft["text"] = nullptr;
     return true;
   }
-  if (type == "image" || type == "document") {
+  if (type == "image" || type == "video" || type == "audio" || type == "document" ||
+      type == "sticker") {
+    // The Cloud API takes captions on images, videos and documents only, and filenames on
+    // documents only: anything else is refused here rather than dropped in silence.
+    bool captioned = type == "image" || type == "video" || type == "document";
+    bool named = type == "document";
     auto m = body.find(type);
     if (m == body.end() || !m->is_object())
-      return c.fail(api_error::bad_request, type + " must be an object {link, caption?" +
-                                     (type == "document" ? ", filename?}" : "}"));
-    std::string link, caption, filename;
-    if (!c.opt_string(*m, "link", 2048, link) || !c.opt_string(*m, "caption", 1024, caption) ||
-        !c.opt_string(*m, "filename", 240, filename))
+      return c.fail(api_error::bad_request, type + " must be an object {link|id" +
+                                                (captioned ? ", caption?" : "") +
+                                                (named ? ", filename?}" : "}"));
+    auto given = [&](const char* key) {
+      auto i = m->find(key);
+      return i != m->end() && !i->is_null();
+    };
+    bool by_link = given("link"), by_id = given("id");
+    if (by_link && by_id)
+      return c.fail(api_error::bad_request,
+                    type + " takes exactly one of link and id (a URL or an uploaded media id)");
+    if (!by_link && !by_id)
+      return c.fail(api_error::bad_request,
+                    type + ".link or " + type + ".id is required (a URL or an uploaded media id)");
+    if (!captioned && given("caption"))
+      return c.fail(api_error::unprocessable,
+                    type + " has no caption (only image, video and document do)");
+    if (!named && given("filename"))
+      return c.fail(api_error::unprocessable, type + " has no filename (only document does)");
+    std::string link, id, caption, filename;
+    if (!c.opt_string(*m, "link", 2048, link) || !c.opt_string(*m, "id", 128, id) ||
+        !c.opt_string(*m, "caption", 1024, caption) || !c.opt_string(*m, "filename", 240, filename))
       return false;
-    if (link.empty())
-      return c.fail(api_error::bad_request, type + ".link is required");
-    if (!is_http_url(link))
-      return c.fail(api_error::unprocessable, type + ".link must be an http(s) URL");
-    json media = {{"link", link}};
+    json media;
+    if (by_link) {
+      if (!is_http_url(link))
+        return c.fail(api_error::unprocessable, type + ".link must be an http(s) URL");
+      media = {{"link", link}};
+    } else {
+      if (!valid_media_id(id))
+        return c.fail(api_error::unprocessable,
+                      type + ".id must be a media id: 1-128 characters of A-Z a-z 0-9 _ . -");
+      media = {{"id", id}};
+    }
     if (!caption.empty())
       media["caption"] = caption;
-    if (type == "document" && !filename.empty())
+    if (!filename.empty())
       media["filename"] = filename;
     out.draft["media"] = std::move(media);
     if (!caption.empty())
       out.draft["text"] = caption;
     return true;
   }
-  return c.fail(api_error::unprocessable, "type must be text, template, image or document");
+  return c.fail(api_error::unprocessable,
+                "type must be text, template, image, video, audio, document or sticker");
 }
 
 } // namespace inboxd

@@ -17,8 +17,9 @@ struct send_request {
 
 /// Reads `body` (a JSON object). On failure returns false with `code` (bad_request for a
 /// missing field or a wrong JSON type, unprocessable for an invalid value) and a message.
-/// Text: at most 4,096 characters; image/document by http(s) link; template {name, language
-/// (code string or {code}), components?}.
+/// Text: at most 4,096 characters; image/video/audio/document/sticker by exactly one of an
+/// http(s) `link` or a media `id` (from POST /api/media), caption on image/video/document,
+/// filename on document; template {name, language (code string or {code}), components?}.
 bool parse_send_request(const nlohmann::json& body, send_request& out, api_error& code,
                         std::string& message);
 

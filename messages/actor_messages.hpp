@@ -71,6 +71,7 @@ struct inbox_call {
     send_message,       // id = conversation, draft, client_message_id, reply_to
     subscribe_events,   // value = Last-Event-ID ("" = from now on)
     message_media,      // id = message id; request (its Range and conditional headers)
+    upload_media,       // request (its spooled body), value = the media's MIME type
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)
@@ -98,7 +99,7 @@ struct inbox_call {
   nlohmann::json draft;
   std::string client_message_id, reply_to;
   bool send_enabled = false;
-  std::shared_ptr<const http_request> request; // message_media
+  std::shared_ptr<const http_request> request; // message_media, upload_media
   reply_handle reply;
 };
 

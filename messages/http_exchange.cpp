@@ -1,8 +1,15 @@
 #include "messages/http_exchange.hpp"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 namespace inboxd {
+
+spooled_body::~spooled_body() {
+  if (!path.empty())
+    ::unlink(path.c_str());
+}
 
 std::string http_request::header(std::string_view lower_name) const {
   for (auto& [k, v] : headers)

@@ -17,6 +17,19 @@
 
 namespace inboxd {
 
+/// A request body the server wrote to a file instead of memory (POST /api/media, up to
+/// INBOXD_MEDIA_MAX_BYTES): the file is removed when the last request holding it goes away.
+struct spooled_body {
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256; // lowercase hex of the bytes
+  spooled_body(std::string p, uint64_t n, std::string sha)
+    : path(std::move(p)), size(n), sha256(std::move(sha)) {}
+  ~spooled_body();
+  spooled_body(const spooled_body&) = delete;
+  spooled_body& operator=(const spooled_body&) = delete;
+};
+
 struct http_request {
   std::string method;                                       // "GET", "POST", ...
   std::string path;                                         // decoded path, no query
@@ -24,6 +37,7 @@ struct http_request {
   std::map<std::string, std::string> query;                 // decoded query parameters
   std::vector<std::pair<std::string, std::string>> headers; // names lowercased
   std::string body;
+  std::shared_ptr<const spooled_body> body_file; // set instead of `body` for a spooled upload
   std::string request_id;
 
   /// The first header named `lower_name` (lowercase), or "".

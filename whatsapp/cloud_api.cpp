@@ -99,14 +99,25 @@ json message_payload(const json& message, const std::string& to, const std::stri
     p["template"] = message.value("template", json::object());
     if (p["template"].is_object())
       p["template"].erase("category"); // inboxd's own check (opted_out), not the Cloud API's field
-  } else { // image | document: by link
+  } else { // image | video | audio | document | sticker: by uploaded media id, else by link
     json media = json::object();
     auto m = message.value("media", json::object());
-    for (auto key : {"link", "caption", "filename"})
-      if (auto v = m.find(key); v != m.end() && v->is_string())
-        media[key] = *v;
-    if (type != "document")
-      media.erase("filename");
+    if (!m.is_object())
+      m = json::object();
+    auto str = [&](const char* key) {
+      auto v = m.find(key);
+      return v != m.end() && v->is_string() && !v->get_ref<const std::string&>().empty();
+    };
+    // Exactly one of them: the Cloud API refuses a media object carrying both.
+    if (str("id"))
+      media["id"] = m["id"];
+    else if (str("link"))
+      media["link"] = m["link"];
+    // Captions exist on images, videos and documents only, filenames on documents only.
+    if (str("caption") && (type == "image" || type == "video" || type == "document"))
+      media["caption"] = m["caption"];
+    if (str("filename") && type == "document")
+      media["filename"] = m["filename"];
     p[type] = std::move(media);
   }
   if (!reply_to_wamid.empty())
@@ -136,17 +147,17 @@ send_outcome classify_send_response(const outbound_response& res, bool read_rece
       return outcome(k::sent, 0, "");
     if (body.is_object())
       if (auto ms = body.find("messages"); ms != body.end() && ms->is_array() && !ms->empty())
-        if (auto id = ms->front().find("id"); id != ms->front().end() && id->is_string() &&
-                                             !id->get<std::string>().empty()) {
+        if (auto id = ms->front().find("id");
+            id != ms->front().end() && id->is_string() && !id->get<std::string>().empty()) {
           send_outcome o;
           o.what = k::sent;
           o.wamid = id->get<std::string>();
           return o;
         }
     // It may have gone out: sending again could duplicate it.
-    return outcome(k::failed, -1,
-                   "unreadable success answer from the Cloud API (HTTP " +
-                     std::to_string(res.status) + ")");
+    return outcome(
+        k::failed, -1,
+        "unreadable success answer from the Cloud API (HTTP " + std::to_string(res.status) + ")");
   }
   int64_t code = -1;
   std::string title;

@@ -25,8 +25,9 @@ outbound_request graph_request(const send_settings& send, std::string method,
 void read_cloud_api_error(const nlohmann::json& body, int64_t& code, std::string& title);
 
 /// The wire request: Meta (accessToken set) POST {baseUrl}/{graphVersion}/{pid}/messages with
-/// `Authorization: Bearer`; Kapso (apiKey set) POST {baseUrl}/meta/whatsapp/{graphVersion}/{pid}/messages
-/// with `X-API-Key`. `payload` is the JSON body (see message_payload / read_receipt_payload).
+/// `Authorization: Bearer`; Kapso (apiKey set) POST
+/// {baseUrl}/meta/whatsapp/{graphVersion}/{pid}/messages with `X-API-Key`. `payload` is the JSON
+/// body (see message_payload / read_receipt_payload).
 outbound_request cloud_api_request(const send_settings& send, const std::string& phone_number_id,
                                    const nlohmann::json& payload, int64_t timeout_ms);
 
@@ -34,6 +35,9 @@ outbound_request cloud_api_request(const send_settings& send, const std::string&
 /// media, template); `to` the contact's phone (digits), or for a contact without a phone its
 /// business-scoped user id (anything but digits: sent as `recipient`); `reply_to_wamid` may be
 /// empty; `callback_data` goes to biz_opaque_callback_data (comes back on status webhooks).
+/// Media types (image, video, audio, document, sticker) go by the stored media's `id` (an
+/// uploaded media id) when it has one, else by its `link`; `caption` only on image, video and
+/// document, `filename` only on document (others are left out).
 nlohmann::json message_payload(const nlohmann::json& message, const std::string& to,
                                const std::string& reply_to_wamid, const std::string& callback_data);
 

@@ -1,9 +1,11 @@
 #include "whatsapp/media_api.hpp"
 
 #include <cctype>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "messages/crypto.hpp"
 #include "whatsapp/cloud_api.hpp"
 
 namespace inboxd {
@@ -52,6 +54,79 @@ bool valid_media_url(const std::string& url) {
     if (c <= 0x20 || c == 0x7f)
       return false;
   return true;
+}
+
+std::string media_type_of(const std::string& content_type) {
+  auto end = content_type.find(';');
+  auto t = content_type.substr(0, end);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+    t.pop_back();
+  auto start = t.find_first_not_of(" \t");
+  t = start == std::string::npos ? std::string() : t.substr(start);
+  auto token = [](unsigned char c) {
+    return std::isalnum(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  auto slash = t.find('/');
+  if (t.size() > 127 || slash == std::string::npos || slash == 0 || slash + 1 == t.size())
+    return "";
+  for (size_t i = 0; i < t.size(); ++i) {
+    auto c = static_cast<unsigned char>(t[i]);
+    if (i != slash && !token(c))
+      return "";
+    t[i] = static_cast<char>(std::tolower(c));
+  }
+  return t;
+}
+
+outbound_request media_upload_request(const send_settings& send, const std::string& phone_number_id,
+                                      const std::string& file, const std::string& mime_type,
+                                      int64_t timeout_ms) {
+  auto req = graph_request(send, "POST", phone_number_id + "/media", timeout_ms);
+  auto boundary = "inboxd-" + random_hex(16);
+  req.headers.emplace_back("Content-Type", "multipart/form-data; boundary=" + boundary);
+  auto field = [&](const char* name, const std::string& value) {
+    return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" +
+           value + "\r\n";
+  };
+  req.body = field("messaging_product", "whatsapp") + field("type", mime_type) + "--" + boundary +
+             "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\n"
+             "Content-Type: " +
+             mime_type + "\r\n\r\n";
+  req.upload_file = file;
+  req.body_tail = "\r\n--" + boundary + "--\r\n";
+  return req;
+}
+
+upload_outcome classify_media_upload(const outbound_response& res) {
+  upload_outcome out;
+  if (!res.ok()) {
+    out.why = res.transport_error;
+    if (res.tls_verify_failed)
+      out.what = upload_outcome::kind::refused;
+    return out;
+  }
+  if (res.status >= 200 && res.status < 300) {
+    auto body = json::parse(res.body, nullptr, false);
+    auto id = body.is_object() ? body.find("id") : body.end();
+    if (body.is_object() && id != body.end() && id->is_string() &&
+        valid_media_id(id->get<std::string>())) {
+      out.what = upload_outcome::kind::ok;
+      out.media_id = id->get<std::string>();
+      return out;
+    }
+    out.what = upload_outcome::kind::refused;
+    out.why = "HTTP " + std::to_string(res.status) + " without a media id";
+    return out;
+  }
+  out.why = refusal(res);
+  int64_t code = -1;
+  std::string title;
+  read_cloud_api_error(json::parse(res.body, nullptr, false), code, title);
+  bool throttled = code == 4 || code == 80007 || code == 130429 || code == 131056;
+  out.what = res.status >= 500 || res.status == 429 || throttled ? upload_outcome::kind::retry
+                                                                 : upload_outcome::kind::refused;
+  return out;
 }
 
 outbound_request media_lookup_request(const send_settings& send, const std::string& media_id,

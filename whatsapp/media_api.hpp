@@ -30,6 +30,26 @@ outbound_request media_download_request(const send_settings& send, const std::st
                                         const std::string& file, uint64_t max_bytes,
                                         int64_t timeout_ms);
 
+/// The media type a Content-Type header names: its `type/subtype` before any parameters,
+/// lowercased, both parts RFC 7230 tokens, at most 127 bytes; "" when it names none.
+std::string media_type_of(const std::string& content_type);
+
+/// POST {graphVersion}/{phoneNumberId}/media: a multipart/form-data upload of `file` (streamed
+/// from disk) with fields messaging_product=whatsapp and type=`mime_type` (from media_type_of),
+/// with the workspace's credentials. The boundary is random (32 hex digits).
+outbound_request media_upload_request(const send_settings& send, const std::string& phone_number_id,
+                                      const std::string& file, const std::string& mime_type,
+                                      int64_t timeout_ms);
+
+/// The upload's answer: the media id (`id` of a 2xx answer), or what went wrong.
+struct upload_outcome {
+  enum class kind : uint8_t { ok, retry, refused };
+  kind what = kind::retry;
+  std::string media_id; // ok
+  std::string why;      // retry (transport failures, 5xx, throttling) / refused (other 4xx)
+};
+upload_outcome classify_media_upload(const outbound_response& res);
+
 /// What an answer means.
 struct media_step {
   enum class kind : uint8_t { ok, retry, failed };

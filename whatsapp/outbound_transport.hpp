@@ -24,7 +24,12 @@ struct outbound_request {
   std::string method = "POST"; // any HTTP method (forwarded requests between nodes use them all)
   std::string url; // absolute: https://host[:port]/path (http:// accepted for local tests)
   std::vector<std::pair<std::string, std::string>> headers; // besides Host/Content-Length
-  std::string body;                                         // JSON text
+  std::string body; // JSON text, or what goes before upload_file
+  // Non-empty: the request body is `body`, then this file's bytes, then `body_tail` (a multipart
+  // upload, streamed from the file, never held in memory). The file's size is read when the
+  // request starts; a file that cannot be read is transport_error "cannot read <path>: <reason>".
+  std::string upload_file{};
+  std::string body_tail{};
   int64_t timeout_ms = 10000; // connect + TLS handshake + write + read, in all
   // Non-empty: the response body is written to this path (created or truncated, mode 0600 when
   // created) instead of outbound_response::body.

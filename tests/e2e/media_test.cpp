@@ -6,6 +6,7 @@
 // (SHA-256).
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -52,6 +53,42 @@ struct fake_media {
   int lookups = 0, downloads = 0;
 };
 
+// What the fake Graph API received from one upload (POST /<ver>/<phone number id>/media).
+struct fake_upload {
+  std::string product, type, file_type, sha256;
+  size_t size = 0;
+};
+
+// The parts of a multipart/form-data body by name: {Content-Type, content}.
+std::map<std::string, std::pair<std::string, std::string>> form_parts(const recorded_request& r) {
+  std::map<std::string, std::pair<std::string, std::string>> parts;
+  auto ct = r.header("content-type");
+  auto at = ct.find("boundary=");
+  if (ct.rfind("multipart/form-data;", 0) != 0 || at == std::string::npos)
+    return parts;
+  auto delim = "--" + ct.substr(at + 9);
+  auto& body = r.body;
+  auto pos = body.find(delim);
+  while (pos != std::string::npos && body.compare(pos + delim.size(), 2, "\r\n") == 0) {
+    auto head = pos + delim.size() + 2;
+    auto head_end = body.find("\r\n\r\n", head);
+    auto next = body.find("\r\n" + delim, head_end);
+    if (head_end == std::string::npos || next == std::string::npos)
+      break;
+    auto headers = body.substr(head, head_end - head);
+    auto name_at = headers.find("name=\"");
+    auto type_at = headers.find("Content-Type: ");
+    auto name = name_at == std::string::npos
+                    ? std::string()
+                    : headers.substr(name_at + 6, headers.find('"', name_at + 6) - name_at - 6);
+    auto type = type_at == std::string::npos ? std::string() : headers.substr(type_at + 14);
+    parts[name] = {type.substr(0, type.find("\r\n")),
+                   body.substr(head_end + 4, next - head_end - 4)};
+    pos = next + 2;
+  }
+  return parts;
+}
+
 class media_test : public e2e_test {
 protected:
   inboxd_process::env_map extra_env() const override {
@@ -96,6 +133,8 @@ protected:
   reply answer(const recorded_request& r, bool cdn) {
     std::lock_guard lock(mutex_);
     auto path = r.target.substr(0, r.target.find('?'));
+    if (r.method == "POST" && !cdn)
+      return posted(r, path);
     bool lookup = path.rfind("/v24.0/", 0) == 0;
     bool file = path.rfind("/files/", 0) == 0;
     auto id = path.substr(path.rfind('/') + 1);
@@ -132,6 +171,53 @@ protected:
     reply out;
     out.body = m.bytes;
     out.headers = {{"Content-Type", m.mime}};
+    return out;
+  }
+
+  // POST: an upload (answered with a media id, or upload_error_ when set) or a send.
+  reply posted(const recorded_request& r, const std::string& path) {
+    if (r.header("authorization") != std::string("Bearer ") + kToken)
+      return meta_error(401, 190, "Invalid token");
+    auto graph = std::string("/v24.0/") + kPhoneNumberId;
+    if (path == graph + "/messages") {
+      sent_.push_back(json::parse(r.body));
+      return reply::json(200, meta_success_body(sent_.back().value("to", ""),
+                                                "wamid.up." + std::to_string(sent_.size())));
+    }
+    if (path != graph + "/media")
+      return meta_error(404, 100, "Unsupported post request");
+    auto parts = form_parts(r);
+    fake_upload u{parts["messaging_product"].second, parts["type"].second, parts["file"].first,
+                  sha256_hex(parts["file"].second), parts["file"].second.size()};
+    uploads_.push_back(u);
+    if (upload_error_)
+      return meta_error(upload_error_, upload_error_ >= 500 ? 2 : 131053, "Media upload error");
+    return reply::json(200, json{{"id", "77" + std::to_string(uploads_.size())}}.dump());
+  }
+
+  // POST /api/media with the API key.
+  http_response upload(const std::string& bytes, const std::string& type) {
+    auto h = api_headers();
+    if (!type.empty())
+      h.emplace_back("Content-Type", type);
+    return client().request("POST", "/api/media", bytes, h);
+  }
+
+  size_t upload_count() {
+    std::lock_guard lock(mutex_);
+    return uploads_.size();
+  }
+  void set_upload_error(int status) {
+    std::lock_guard lock(mutex_);
+    upload_error_ = status;
+  }
+
+  // Files under the media store's tmp/ (spooled uploads not yet removed).
+  std::string spooled_files() {
+    std::string out;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(media_dir_ + "/tmp", ec))
+      out += e.path().string() + " ";
     return out;
   }
 
@@ -195,6 +281,9 @@ protected:
   std::string media_dir_ = make_dir();
   std::mutex mutex_;
   std::map<std::string, fake_media> media_;
+  std::vector<fake_upload> uploads_;
+  std::vector<json> sent_; // the JSON of each send the fake received
+  int upload_error_ = 0;   // the HTTP status uploads answer with (0: a media id)
 };
 
 TEST_F(media_test, every_media_type_is_downloaded_and_served_byte_for_byte) {
@@ -371,6 +460,101 @@ TEST_F(media_test, kapso_media_url_is_fetched_directly) {
   EXPECT_EQ(media(id).lookups, 0);
   EXPECT_EQ(media(id).downloads, 1);
   EXPECT_EQ(fake_.count(), 0u);
+}
+
+TEST_F(media_test, an_upload_reaches_the_cloud_api_whole_and_its_id_sends) {
+  struct sample {
+    std::string type;
+    size_t size;
+  };
+  std::vector<std::pair<std::string, std::string>> ids; // {media id, type}
+  for (auto& s :
+       {sample{"image/jpeg", 300000}, sample{"application/pdf", kCap}, sample{"audio/ogg", 1}}) {
+    auto bytes = random_bytes(s.size, static_cast<uint32_t>(s.size));
+    auto r = upload(bytes, s.type + "; codecs=opus");
+    ASSERT_EQ(r.status, 201) << s.type << ": " << r.body;
+    auto id = r.json().value("mediaId", "");
+    std::lock_guard lock(mutex_);
+    ASSERT_FALSE(uploads_.empty());
+    auto& got = uploads_.back();
+    EXPECT_EQ(id, "77" + std::to_string(uploads_.size()));
+    EXPECT_EQ(got.product, "whatsapp");
+    EXPECT_EQ(got.type, s.type);
+    EXPECT_EQ(got.file_type, s.type);
+    EXPECT_EQ(got.size, bytes.size());
+    EXPECT_EQ(got.sha256, sha256_hex(bytes)) << "the bytes the Cloud API got differ";
+    ids.emplace_back(id, s.type);
+  }
+  EXPECT_EQ(spooled_files(), "") << "the spooled uploads are removed once passed on";
+
+  // The id sends: an image by id, with its caption, in Meta's wire format.
+  auto in = with_unique_wamids(fixture_case("meta/message.json", "text"));
+  in["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = std::to_string(now_s());
+  ASSERT_EQ(post_meta(in).status, 200);
+  auto conv = all_conversations()["conversations"][0]["id"].get<std::string>();
+  auto r = client().post_json("/api/messages/send",
+                              json{{"conversationId", conv},
+                                   {"type", "image"},
+                                   {"image", {{"id", ids[0].first}, {"caption", "Nota"}}}},
+                              api_headers());
+  ASSERT_EQ(r.status, 202) << r.body;
+  json wire;
+  for (int i = 0; i < 200 && wire.is_null(); ++i) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!sent_.empty())
+        wire = sent_.back();
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(wire.is_object()) << "the send never reached the Cloud API";
+  EXPECT_EQ(wire["type"], "image");
+  EXPECT_EQ(wire["image"], (json{{"id", ids[0].first}, {"caption", "Nota"}})) << wire.dump();
+}
+
+TEST_F(media_test, uploads_are_checked_and_a_refusal_is_told_apart_from_an_outage) {
+  auto bytes = random_bytes(5000, 3);
+  expect_error(upload(bytes, ""), 415, "unsupported_media_type");
+  expect_error(upload(bytes, "jpeg"), 415, "unsupported_media_type");
+  expect_error(upload("", "image/jpeg"), 400, "bad_request");
+  EXPECT_EQ(client().request("POST", "/api/media", bytes, {{"Content-Type", "image/jpeg"}}).status,
+            401);
+  EXPECT_EQ(client()
+                .request("POST", "/api/media", bytes,
+                         {{"Content-Type", "image/jpeg"}, {"X-API-Key", "ik_wrong"}})
+                .status,
+            401);
+  EXPECT_EQ(upload_count(), 0u) << "nothing reached the Cloud API";
+  // Over INBOXD_MEDIA_MAX_BYTES: 413, whether the length is announced or found while reading.
+  auto over = random_bytes(kCap + 1, 4);
+  std::string head =
+      "POST /api/media HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+      "Content-Type: image/jpeg\r\nX-API-Key: " +
+      api_key_ + "\r\n";
+  auto raw =
+      client().send_raw(head + "Content-Length: " + std::to_string(over.size()) + "\r\n\r\n" + over,
+                        std::chrono::seconds(10));
+  EXPECT_EQ(raw_status(raw), 413) << raw.substr(0, 300);
+  std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n";
+  for (size_t off = 0; off < over.size(); off += 65536) {
+    auto part = over.substr(off, 65536);
+    char len[32];
+    std::snprintf(len, sizeof(len), "%zx\r\n", part.size());
+    chunked += len + part + "\r\n";
+  }
+  raw = client().send_raw(chunked + "0\r\n\r\n", std::chrono::seconds(10));
+  EXPECT_EQ(raw_status(raw), 413) << raw.substr(0, 300);
+  EXPECT_NE(raw.find("payload_too_large"), std::string::npos) << raw.substr(0, 300);
+
+  // The Cloud API refusing (4xx) is 422 with its reason; an outage (5xx) is 503, to try again.
+  set_upload_error(400);
+  auto refused = upload(bytes, "image/jpeg");
+  expect_error(refused, 422, "unprocessable");
+  EXPECT_NE(refused.body.find("131053"), std::string::npos) << refused.body;
+  set_upload_error(503);
+  expect_error(upload(bytes, "image/jpeg"), 503, "unavailable");
+  EXPECT_EQ(upload_count(), 2u);
+  EXPECT_EQ(spooled_files(), "") << "no spooled upload is left behind, whatever the answer";
 }
 
 TEST_F(media_test, no_media_and_unknown_messages_are_404) {

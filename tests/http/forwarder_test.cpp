@@ -8,7 +8,10 @@
 #include <chrono>
 #include <future>
 
+#include <unistd.h>
+
 #include "http/https_client.hpp"
+#include "messages/crypto.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 
 using namespace inboxd;
@@ -105,6 +108,47 @@ TEST(forwarder, forwards_once_with_signed_hop_headers_and_passes_the_answer_on) 
   EXPECT_EQ(refused.get_future().get().status, 503);
   EXPECT_EQ(owner.requests().size(), 1u);
   client->stop();
+}
+
+TEST(forwarder, a_spooled_upload_streams_its_file_and_signs_its_sha256) {
+  test::fake_cloud_api owner(false);
+  auto client = std::make_shared<https_client>();
+  ASSERT_EQ(client->start(), "");
+  forwarder f(client, "n1", kSecret, 5000);
+  char tmpl[] = "/tmp/inboxd-forward-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  std::string bytes(300000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<char>(i * 7);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+  http_request req;
+  req.method = "POST";
+  req.target = "/api/media";
+  req.headers = {{"x-api-key", "ibx.k"}, {"content-type", "image/png"}};
+  req.body_file = std::make_shared<spooled_body>(tmpl, bytes.size(), sha256_hex(bytes));
+  std::promise<http_response> answer;
+  f.forward(req, owner.url(""), req.body, [&](http_response r) { answer.set_value(std::move(r)); });
+  EXPECT_EQ(answer.get_future().get().status, 200);
+  auto got = owner.requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].body == bytes) << got[0].body.size() << " bytes arrived";
+  EXPECT_EQ(got[0].header("content-type"), "image/png");
+  // The owner spools it again: the signature holds over the file's SHA-256, not over a body.
+  http_request arrived;
+  arrived.method = got[0].method;
+  arrived.target = got[0].target;
+  for (auto h : {"x-inboxd-hop", "x-inboxd-hop-time", "x-inboxd-hop-signature"})
+    arrived.headers.emplace_back(h, got[0].header(h));
+  arrived.body_file =
+      std::make_shared<spooled_body>(std::string(), bytes.size(), sha256_hex(bytes));
+  forwarder peer(nullptr, "n2", kSecret, 1000);
+  EXPECT_TRUE(peer.from_peer(arrived));
+  arrived.body_file = std::make_shared<spooled_body>(std::string(), 1, sha256_hex("other"));
+  EXPECT_FALSE(peer.from_peer(arrived));
+  client->stop();
+  // req's spooled_body removes the file when req goes
 }
 
 } // namespace

@@ -443,6 +443,69 @@ TEST(https_client, reused_connection_dropped_by_server_is_retried_once) {
   }
 }
 
+// --- request bodies streamed from files
+// ------------------------------------------------------------
+
+TEST(https_client, upload_sends_head_then_the_file_then_tail) {
+  for (bool tls : {true, false}) {
+    fake_cloud_api api(tls);
+    auto client = make_client(api);
+    temp_dir dir;
+    const auto bytes = binary_body(3 * 1024 * 1024 + 17, 5); // over the 1 MiB response limit
+    auto path = dir.file("upload.bin");
+    std::ofstream(path, std::ios::binary) << bytes;
+    auto req = send_to(api);
+    req.body = "head:";
+    req.upload_file = path;
+    req.body_tail = ":tail";
+    auto res = post_and_wait(*client, req);
+    ASSERT_TRUE(res.ok()) << res.transport_error;
+    ASSERT_EQ(api.count(), 1u);
+    auto got = api.requests()[0];
+    EXPECT_EQ(got.header("content-length"), std::to_string(5 + bytes.size() + 5));
+    EXPECT_TRUE(got.body == "head:" + bytes + ":tail")
+        << "the body differs, " << got.body.size() << " bytes";
+    EXPECT_TRUE(file_exists(path)) << "the caller owns the file";
+  }
+}
+
+TEST(https_client, missing_upload_file_is_a_transport_error_before_sending) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  temp_dir dir;
+  auto req = send_to(api);
+  req.upload_file = dir.file("gone.bin");
+  auto res = post_and_wait(*client, req);
+  EXPECT_EQ(res.transport_error,
+            "cannot read " + dir.file("gone.bin") + ": No such file or directory");
+  req.upload_file = dir.path;
+  res = post_and_wait(*client, req);
+  EXPECT_EQ(res.transport_error, "cannot read " + dir.path + ": not a regular file");
+  EXPECT_EQ(api.count(), 0u);
+  EXPECT_EQ(client->in_flight(), 0u);
+}
+
+TEST(https_client, retried_upload_sends_the_whole_file_again) {
+  fake_cloud_api api;
+  auto client = make_client(api);
+  temp_dir dir;
+  const auto bytes = binary_body(200 * 1024, 9);
+  auto path = dir.file("upload.bin");
+  std::ofstream(path, std::ios::binary) << bytes;
+  auto req = send_to(api);
+  req.body = "h";
+  req.upload_file = path;
+  ASSERT_TRUE(post_and_wait(*client, req).ok()); // opens a keep-alive connection
+  api.set_responder([](const recorded_request& r) {
+    return r.index_on_connection == 2 ? reply::reset() : reply::json(200, R"({"id":"1"})");
+  });
+  auto res = post_and_wait(*client, req);
+  ASSERT_TRUE(res.ok()) << res.transport_error;
+  auto all = api.requests();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_TRUE(all[2].body == "h" + bytes) << all[2].body.size() << " bytes";
+}
+
 // --- response bodies streamed to files -----------------------------------------------------------
 
 TEST(https_client, body_streams_to_a_file_with_size_and_sha256) {

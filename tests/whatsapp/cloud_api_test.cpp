@@ -53,8 +53,9 @@ TEST(cloud_api, payloads_carry_type_content_context_and_callback_data) {
   EXPECT_EQ(text["text"]["body"], "hi");
   EXPECT_EQ(text["context"]["message_id"], "wamid.x");
   EXPECT_EQ(text["biz_opaque_callback_data"], "msg_1");
-  auto img = message_payload({{"type", "image"}, {"media", {{"link", "https://a/b.png"}, {"filename", "f"}}}},
-                             "55", "", "");
+  auto img = message_payload(
+      {{"type", "image"}, {"media", {{"link", "https://a/b.png"}, {"filename", "f"}}}}, "55", "",
+      "");
   EXPECT_EQ(img["image"]["link"], "https://a/b.png");
   EXPECT_FALSE(img["image"].contains("filename")) << "images have no filename";
   EXPECT_FALSE(img.contains("context"));
@@ -69,9 +70,42 @@ TEST(cloud_api, payloads_carry_type_content_context_and_callback_data) {
   EXPECT_EQ(typing["typing_indicator"]["type"], "text");
 }
 
+json media_message(const std::string& type, json media) {
+  return {{"type", type}, {"media", std::move(media)}, {"text", "ignored for media"}};
+}
+
+TEST(cloud_api, every_media_type_goes_by_id_or_by_link) {
+  for (std::string type : {"image", "video", "audio", "document", "sticker"}) {
+    auto by_id = message_payload(media_message(type, {{"id", "123.abc"}}), "55", "", "");
+    EXPECT_EQ(by_id["type"], type);
+    EXPECT_EQ(by_id[type], json({{"id", "123.abc"}})) << type;
+    auto by_link = message_payload(media_message(type, {{"link", "https://a/b"}}), "55", "", "");
+    EXPECT_EQ(by_link["type"], type);
+    EXPECT_EQ(by_link[type], json({{"link", "https://a/b"}})) << type;
+    EXPECT_FALSE(by_link.contains("text")) << type;
+    // Never both: the stored id wins (the Cloud API refuses a media object with both).
+    auto both = message_payload(media_message(type, {{"id", "123"}, {"link", "https://a/b"}}), "55",
+                                "", "");
+    EXPECT_EQ(both[type], json({{"id", "123"}})) << type;
+  }
+}
+
+TEST(cloud_api, media_captions_and_filenames_only_where_the_cloud_api_takes_them) {
+  json full = {{"id", "123"}, {"caption", "look"}, {"filename", "b.pdf"}, {"state", "x"}};
+  EXPECT_EQ(message_payload(media_message("document", full), "55", "", "")["document"],
+            json({{"id", "123"}, {"caption", "look"}, {"filename", "b.pdf"}}));
+  for (std::string type : {"image", "video"})
+    EXPECT_EQ(message_payload(media_message(type, full), "55", "", "")[type],
+              json({{"id", "123"}, {"caption", "look"}}))
+        << type;
+  for (std::string type : {"audio", "sticker"})
+    EXPECT_EQ(message_payload(media_message(type, full), "55", "", "")[type], json({{"id", "123"}}))
+        << type;
+}
+
 TEST(cloud_api, success_yields_the_wamid) {
   auto o = classify_send_response(
-    answer(200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.1"}]})"), false);
+      answer(200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.1"}]})"), false);
   EXPECT_EQ(o.what, k::sent);
   EXPECT_EQ(o.wamid, "wamid.1");
   EXPECT_EQ(classify_send_response(answer(200, R"({"success":true})"), true).what, k::sent);

@@ -136,5 +136,71 @@ TEST(media_api, a_download_is_stored_retried_or_failed_for_size) {
   EXPECT_EQ(classify_media_download(big).what, k::failed);
 }
 
+TEST(media_api, media_type_of_reads_type_and_subtype_only) {
+  EXPECT_EQ(media_type_of("image/jpeg"), "image/jpeg");
+  EXPECT_EQ(media_type_of(" Image/PNG ; charset=binary"), "image/png");
+  EXPECT_EQ(
+      media_type_of("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+      "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+  EXPECT_EQ(media_type_of(""), "");
+  EXPECT_EQ(media_type_of("image"), "");
+  EXPECT_EQ(media_type_of("/jpeg"), "");
+  EXPECT_EQ(media_type_of("image/"), "");
+  EXPECT_EQ(media_type_of("image/jp eg"), "");
+  EXPECT_EQ(media_type_of("image/jpeg\r\nX-Evil: 1"), "");
+  EXPECT_EQ(media_type_of("image/" + std::string(200, 'a')), "");
+}
+
+TEST(media_api, upload_is_multipart_around_the_file_with_the_workspace_credentials) {
+  auto r = media_upload_request(meta, "1065", "/tmp/spooled", "image/png", 9000);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.url, "https://graph.facebook.com/v24.0/1065/media");
+  EXPECT_EQ(header(r, "Authorization"), "Bearer tok");
+  EXPECT_EQ(r.timeout_ms, 9000);
+  EXPECT_EQ(r.upload_file, "/tmp/spooled");
+  auto ct = header(r, "Content-Type");
+  ASSERT_EQ(ct.rfind("multipart/form-data; boundary=inboxd-", 0), 0u) << ct;
+  auto boundary = ct.substr(ct.find('=') + 1);
+  EXPECT_EQ(boundary.size(), 7u + 32u);
+  EXPECT_EQ(r.body, "--" + boundary +
+                        "\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\n"
+                        "whatsapp\r\n--" +
+                        boundary +
+                        "\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage/png\r\n--" +
+                        boundary +
+                        "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\n"
+                        "Content-Type: image/png\r\n\r\n");
+  EXPECT_EQ(r.body_tail, "\r\n--" + boundary + "--\r\n");
+  auto again = media_upload_request(meta, "1065", "/tmp/spooled", "image/png", 9000);
+  EXPECT_NE(header(again, "Content-Type"), ct); // a fresh boundary each time
+  auto k2 = media_upload_request(kapso, "1065", "/tmp/f", "audio/ogg", 9000);
+  EXPECT_EQ(k2.url, "https://api.kapso.ai/meta/whatsapp/v24.0/1065/media");
+  EXPECT_EQ(header(k2, "X-API-Key"), "key");
+}
+
+TEST(media_api, an_upload_answer_is_a_media_id_a_refusal_or_worth_a_retry) {
+  using u = upload_outcome::kind;
+  auto ok = classify_media_upload(answer(200, R"({"id":"1166846181421424"})"));
+  EXPECT_EQ(ok.what, u::ok);
+  EXPECT_EQ(ok.media_id, "1166846181421424");
+  EXPECT_EQ(classify_media_upload(answer(200, R"({"id":"../x"})")).what, u::refused);
+  EXPECT_EQ(classify_media_upload(answer(200, "not json")).what, u::refused);
+  auto bad = classify_media_upload(
+      answer(400, R"({"error":{"code":131053,"message":"Media upload error"}})"));
+  EXPECT_EQ(bad.what, u::refused);
+  EXPECT_NE(bad.why.find("131053"), std::string::npos) << bad.why;
+  EXPECT_EQ(classify_media_upload(answer(401, R"({"error":{"code":190}})")).what, u::refused);
+  EXPECT_EQ(classify_media_upload(answer(503, "")).what, u::retry);
+  EXPECT_EQ(classify_media_upload(answer(429, "")).what, u::retry);
+  EXPECT_EQ(classify_media_upload(answer(400, R"({"error":{"code":80007}})")).what, u::retry);
+  outbound_response reset;
+  reset.transport_error = "read failed: connection reset";
+  EXPECT_EQ(classify_media_upload(reset).what, u::retry);
+  outbound_response tls;
+  tls.transport_error = "certificate verify failed";
+  tls.tls_verify_failed = true;
+  EXPECT_EQ(classify_media_upload(tls).what, u::refused);
+}
+
 } // namespace
 } // namespace inboxd
