@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
       transport->stop();
       return 2;
     }
+    // Downloads write continuously; an upload's file waits up to media_timeout_ms for the Cloud
+    // API untouched: twice that is surely the debris of a killed process (this node or another).
+    if (auto n = files->sweep_temp(2 * cfg.media_timeout_ms); n > 0)
+      spdlog::info("media: removed {} stale temporary files", n);
     media_store = files;
     media_transport = std::make_shared<https_client>(tls);
     if (auto err = media_transport->start(); !err.empty()) {

@@ -7,6 +7,7 @@
 # (<date>.metrics.txt, latest.metrics.txt).
 #
 #   bench/run.sh                      the full benchmark (about 10 minutes, build included)
+#   bench/run.sh --only 8,9           only those scenarios (with the preparation they need)
 #   bench/run.sh --smoke --binary PATH --loadgen PATH [--fake-cloud-api PATH] [--results-dir DIR]
 #                                     a few seconds per scenario at tiny scale, with the given
 #                                     binaries (the test command runs it on the ASan build);
@@ -23,6 +24,7 @@ binary=""
 loadgen=""
 fake=""
 results_dir=""
+only=""
 while (($#)); do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -30,13 +32,21 @@ while (($#)); do
     --loadgen) loadgen="$2"; shift ;;
     --fake-cloud-api) fake="$2"; shift ;;
     --results-dir) results_dir="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --only) only="$2"; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 log() { echo "bench: $*" >&2; }
+# want N...: whether any of these scenarios runs (--only, else all of them)
+want() {
+  [[ -z "$only" ]] && return 0
+  local n
+  for n in "$@"; do [[ ",$only," == *",$n,"* ]] && return 0; done
+  return 1
+}
 die() { echo "bench: FAILED: $*" >&2; exit 1; }
 started_at=$(date +%s)
 
@@ -234,6 +244,7 @@ read -r _ history_pnid _ <<<"$line"
 log "workspaces: ingest $ingest_ws, inbox $inbox_ws (send -> fake Cloud API)"
 
 # --- preload -------------------------------------------------------------------------------------
+if want 2 3 4 5 6; then
 t=$(date +%s)
 # inbox: one conversation per contact (10 new contacts per POST), then tags/status/mode/read on them
 lg 0 "preload inbox" --template webhook --mode closed --connections "$closed_conns" \
@@ -246,30 +257,36 @@ lg 0 "preload echoes" --template webhook --mode closed --connections "$closed_co
   --pnids "$ingest_pnid" --secret "$app_secret" --echoes --messages 10 --contacts "$inbox_convs" \
   --requests $((echo_pool / 10)) --run-tag echo
 log "preload took $(($(date +%s) - t)) s"
+fi
 
 # --- scenarios -----------------------------------------------------------------------------------
 wh=(--template webhook --pnids "$ingest_pnid" --secret "$app_secret")
 # 1: one text message per POST, every message from a new contact
+if want 1; then
 lg 1 "1 webhook 1 msg" "${wh[@]}" --mode closed --connections "$closed_conns" --duration "$dur" \
   --contact-offset 10000000 --run-tag s1c
 lg 1 "1 webhook 1 msg" "${wh[@]}" --mode open --rate "$rate_ingest" --duration "$dur" \
   --contact-offset 20000000 --run-tag s1o
+fi
 # 2: 10 messages (existing contacts) + 10 statuses (of the echoes) per POST
+if want 2; then
 s2=(--messages 10 --statuses 10 --contacts "$inbox_convs" --status-tag echo
   --status-pool "$echo_pool" --status-contacts "$inbox_convs")
 lg 1 "2 webhook 10+10" "${wh[@]}" "${s2[@]}" --mode closed --connections "$closed_conns" \
   --duration "$dur" --run-tag s2c
 lg 1 "2 webhook 10+10" "${wh[@]}" "${s2[@]}" --mode open --rate "$rate_batch" --duration "$dur" \
   --run-tag s2o
+fi
 # 3: conversation list pages with mixed filters; 4: contact by phone
-lg 1 "3 list conversations" --template list --key "$inbox_key" --mode open --rate "$rate_list" \
+want 3 && lg 1 "3 list conversations" --template list --key "$inbox_key" --mode open --rate "$rate_list" \
   --duration "$dur"
-lg 1 "4 contact by phone" --template by-phone --key "$inbox_key" --contacts "$inbox_convs" \
+want 4 && lg 1 "4 contact by phone" --template by-phone --key "$inbox_key" --contacts "$inbox_convs" \
   --mode open --rate "$rate_phone" --duration "$dur"
 # 5: sends (every inbox conversation had an inbound message minutes ago: the window is open)
-lg 1 "5 send message" --template send --key "$inbox_key" --conversations "$inbox_convs" \
+want 5 && lg 1 "5 send message" --template send --key "$inbox_key" --conversations "$inbox_convs" \
   --mode open --rate "$rate_send" --duration "$dur"
 # 6: agents' inbox (80% reads / 20% writes) while customers' messages stream in
+if want 6; then
 settle "6"
 "$loadgen" run --port "$port" --scenario "6 webhooks (background)" --template webhook \
   --pnids "$inbox_pnid" --secret "$app_secret" --contacts "$inbox_convs" --run-tag s6 \
@@ -286,10 +303,11 @@ else
   ((!smoke)) || die "background webhooks failed in scenario 6"
   echo '{"scenario":"6 webhooks (background)","ok":0,"errors":null,"firstError":"loadgen failed"}' >>"$runs"
 fi
+fi
 
 # 8 (before 7, which fills Redis): the business app's past chats, 3 MiB history bodies of
 # history_msgs messages in 50 threads (new contacts) each, two connections back to back
-lg 1 "8 history import" --template history --pnids "$history_pnid" --secret "$app_secret" \
+want 8 && lg 1 "8 history import" --template history --pnids "$history_pnid" --secret "$app_secret" \
   --messages "$history_msgs" --history-threads "$history_threads" --body-bytes "$history_bytes" \
   --contact-base 4930000000000 --mode closed --connections 2 --duration "$dur" --run-tag s8
 
@@ -297,6 +315,7 @@ lg 1 "8 history import" --template history --pnids "$history_pnid" --secret "$ap
 # media_ws workspaces) queue as many downloads of media_bytes each from the fake Cloud API (lookup,
 # then the file); up to media_ws * media_concurrency run at once. Meanwhile text webhooks stream
 # in (open loop, another workspace): their latency is the webhook p99 while the media download.
+if want 9; then
 media_lines=$(provision media "$media_ws" 500000000000 send)
 media_pnids=$(awk '{print $2}' <<<"$media_lines" | paste -sd, -)
 media_stored() {
@@ -335,8 +354,10 @@ awk -v n="$stored" -v want="$media_count" -v ns=$((t1 - t0)) -v ticks=$((c1 - c0
   -v bytes="$media_bytes" -v ws="$media_ws" -v conc="$media_concurrency" \
   'BEGIN { s = ns / 1e9; printf "{\"type\":\"facts\",\"scenario\":\"9 media downloads\",\"media\":%d,\"stored\":%d,\"bytesEach\":%d,\"workspaces\":%d,\"concurrencyPerWorkspace\":%d,\"seconds\":%.2f,\"downloadsPerSec\":%.1f,\"inboxdCpuSecondsDuringDownloads\":%.2f}\n", want, n, bytes, ws, conc, s, n / s, ticks / hz }' >>"$runs"
 log "9 media downloads: $stored stored in $(( (t1 - t0) / 1000000 )) ms"
+fi
 
 # 7: scale: many conversations across many workspaces, then memory and list latency again
+if want 7; then
 scale_convs=$((scale_posts * scale_per_post))
 log "scenario 7: $scale_convs conversations across $scale_ws workspaces"
 scale_lines=$(provision scale "$scale_ws" 300000000000)
@@ -365,6 +386,7 @@ live=$(curl -fsS "$base/metrics" | awk '/^inboxd_live_actors / {print $2}')
 echo "{\"type\":\"facts\",\"scenario\":\"7 scale (after passivation)\",\"conversations\":$scale_convs,\"workspaces\":$scale_ws,\"inboxdRssMiB\":$rss,\"inboxdPeakRssMiB\":$hwm,\"inboxdThreads\":$threads,\"liveActors\":${live:-null},\"redisUsedMemoryMiB\":$redis_used,\"redisRssMiB\":$redis_rss,\"redisKeys\":$redis_keys}" >>"$runs"
 lg 1 "7 list @ scale" --template list --key "$scale_key0" --mode open --rate "$rate_list" \
   --duration "$dur"
+fi
 
 # --- shutdown and report -------------------------------------------------------------------------
 # inboxd's own counters over the whole run (requests, webhook items, store commits, Redis errors).
@@ -388,14 +410,17 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=false
 [[ -n "$(git -C "$root" status --porcelain 2>/dev/null || true)" ]] && dirty=true
 elapsed=$(($(date +%s) - started_at))
-meta=$(printf '{"date":"%s","mode":"%s","commit":"%s","dirty":%s,"nproc":%s,"cpuModel":"%s","memGiB":%s,"kernel":"%s","binary":"%s","redis":"%s","totalSeconds":%s,"settings":{"INBOXD_HTTP_THREADS":"%s","INBOXD_CONVERSATION_IDLE_MS":%s,"INBOXD_SEND_RATE":%s,"redis":"appendonly yes, appendfsync everysec","durationPerRun":%s,"drain":%s}}' \
+meta=$(printf '{"date":"%s","mode":"%s","commit":"%s","dirty":%s,"nproc":%s,"cpuModel":"%s","memGiB":%s,"kernel":"%s","binary":"%s","redis":"%s","totalSeconds":%s,"only":"%s","settings":{"INBOXD_HTTP_THREADS":"%s","INBOXD_CONVERSATION_IDLE_MS":%s,"INBOXD_SEND_RATE":%s,"redis":"appendonly yes, appendfsync everysec","durationPerRun":%s,"drain":%s}}' \
   "$stamp" "$( ((smoke)) && echo smoke || echo full)" "$commit" "$dirty" "$(nproc)" "$cpu_model" \
   "$mem_gib" "$(uname -r)" "$binary" "$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -d= -f2)" \
-  "$elapsed" "${INBOXD_HTTP_THREADS:-2}" "$idle_ms" "$INBOXD_SEND_RATE" "$dur" "$drain")
+  "$elapsed" "${only:-all}" "${INBOXD_HTTP_THREADS:-2}" "$idle_ms" "$INBOXD_SEND_RATE" "$dur" "$drain")
 
-outs=(--out "$results_dir/$stamp.json" --out "$results_dir/latest.json")
+outs=(--out "$results_dir/$stamp.json")
 cp "$work/metrics.txt" "$results_dir/$stamp.metrics.txt"
-cp "$work/metrics.txt" "$results_dir/latest.metrics.txt"
+if [[ -z "$only" ]]; then # a partial run is not the latest full one
+  outs+=(--out "$results_dir/latest.json")
+  cp "$work/metrics.txt" "$results_dir/latest.metrics.txt"
+fi
 echo
 echo "inboxd benchmark $( ((smoke)) && echo '(smoke: tiny scale, no targets)') — $stamp, $(nproc) x $cpu_model, ${mem_gib} GiB, commit $commit$( [[ $dirty == true ]] && echo ' (dirty)')"
 check=()

@@ -1,6 +1,7 @@
 #include "http/http_server.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -468,6 +469,7 @@ private:
     }
     req->body = std::move(body);
     req->body_file = std::move(file);
+    spooled_ = req->body_file;
     auto rid = req->header("x-request-id");
     req->request_id = valid_request_id(rid) ? rid : new_id("req_");
     request_id_ = req->request_id;
@@ -501,6 +503,12 @@ private:
     awaiting_ = false;
     --server_->in_flight;
     deadline_.cancel();
+    if (spooled_) {
+      // Answered: the spooled upload goes now, not whenever the actors drop their last copy of the
+      // request (a reader that has it open keeps its bytes until it closes it).
+      ::unlink(spooled_->path.c_str());
+      spooled_.reset();
+    }
     write(std::move(res));
   }
 
@@ -731,6 +739,7 @@ private:
   std::optional<bhttp::request_parser<response_sink::body>> upload_parser_;
   std::unique_ptr<response_sink> upload_sink_; // the upload being read (its file until committed)
   std::string upload_path_;
+  std::shared_ptr<const spooled_body> spooled_; // the current request's spooled upload, if any
   std::string request_id_;
   std::shared_ptr<sink> sink_; // the current request's (it holds the route the handler named)
   std::chrono::steady_clock::time_point started_; // when the current request's head arrived

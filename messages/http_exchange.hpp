@@ -18,7 +18,8 @@
 namespace inboxd {
 
 /// A request body the server wrote to a file instead of memory (POST /api/media, up to
-/// INBOXD_MEDIA_MAX_BYTES): the file is removed when the last request holding it goes away.
+/// INBOXD_MEDIA_MAX_BYTES): the server removes the file once it answers the request, or when the
+/// last request holding it goes away if that comes first.
 struct spooled_body {
   std::string path;
   uint64_t size = 0;

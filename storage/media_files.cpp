@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +80,40 @@ int64_t media_files::size_of(const std::string& sha256) const {
   if (!is_sha256_hex(sha256) || ::stat(path(sha256).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return -1;
   return static_cast<int64_t>(st.st_size);
+}
+
+size_t media_files::sweep_temp(int64_t older_than_ms) const {
+  // Past opening tmp/, entries are stat'ed and unlinked relative to its descriptor: no path is
+  // built, so nothing allocates (or throws).
+  DIR* d = nullptr;
+  try {
+    d = ::opendir((dir_ + "/tmp").c_str());
+  } catch (...) {
+    return 0;
+  }
+  if (d == nullptr)
+    return 0;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t now_ms = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  const int fd = ::dirfd(d);
+  size_t removed = 0;
+  while (const struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0)
+      continue;
+    struct stat st {};
+    // Not following symbolic links: only regular files of the store's own are removed.
+    if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    const int64_t mtime_ms =
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (now_ms - mtime_ms < older_than_ms)
+      continue;
+    if (::unlinkat(fd, e->d_name, 0) == 0)
+      ++removed;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 } // namespace inboxd

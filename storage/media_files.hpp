@@ -6,6 +6,7 @@
 // path that exists always holds the whole file. Blocking file system calls, all of them short
 // (no reading or writing of contents): actors may call them.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -33,6 +34,11 @@ public:
 
   /// The size of the stored file, or -1 when it is not there.
   int64_t size_of(const std::string& sha256) const;
+
+  /// Removes files under tmp/ not modified for `older_than_ms` (the debris of a process killed
+  /// mid-download or mid-upload; a live writer touches its file far more often, and several nodes
+  /// may share the store). Returns how many were removed. Best effort; never throws.
+  size_t sweep_temp(int64_t older_than_ms) const;
 
   const std::string& dir() const { return dir_; }
 

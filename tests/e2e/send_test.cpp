@@ -368,8 +368,10 @@ TEST_F(send_test, bad_bodies_get_the_documented_errors_and_send_nothing) {
   expect_error(send({{"conversationId", conv}}), 400, "bad_request");                  // no text
   expect_error(send({{"conversationId", conv}, {"text", 5}}), 400, "bad_request");      // type
   expect_error(send({{"text", "hi"}}), 400, "bad_request");                             // no conv
-  expect_error(send({{"conversationId", conv}, {"type", "sticker"}, {"text", "x"}}), 422,
-               "unprocessable");
+  expect_error(send({{"conversationId", conv}, {"type", "hologram"}, {"text", "x"}}), 422,
+               "unprocessable"); // unknown type
+  expect_error(send({{"conversationId", conv}, {"type", "sticker"}, {"text", "x"}}), 400,
+               "bad_request"); // a sticker is {link|id}
   expect_error(send({{"conversationId", conv}, {"text", std::string(4097, 'a')}}), 422,
                "unprocessable");
   // 4,096 characters of two bytes each are fine: the limit counts characters.

@@ -6,8 +6,10 @@
 #include <fstream>
 #include <string>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace inboxd {
@@ -74,6 +76,39 @@ TEST_F(MediaFilesTest, ANameThatIsNotAHashIsRefusedAndTheDownloadDropped) {
   EXPECT_FALSE(is_sha256_hex(std::string(64, 'A')));
   EXPECT_FALSE(is_sha256_hex(std::string(63, 'a')));
   EXPECT_TRUE(is_sha256_hex(std::string(64, 'f')));
+}
+
+TEST_F(MediaFilesTest, SweepTempRemovesOnlyStaleTemporaryFiles) {
+  media_files files(root_);
+  ASSERT_EQ(files.prepare(), "");
+  EXPECT_EQ(files.sweep_temp(60000), 0u) << "nothing there";
+  auto stale = files.temp_path("msg_old");
+  auto fresh = files.temp_path("msg_new");
+  write(stale, "killed mid-download");
+  write(fresh, "being written");
+  // An hour ago, in the store proper too: only tmp/ is swept.
+  auto sha = std::string("cd") + std::string(62, '1');
+  auto kept = files.temp_path("msg_kept");
+  write(kept, "whole");
+  ASSERT_EQ(files.keep(kept, sha), "");
+  struct timespec times[2]{};
+  ASSERT_EQ(::clock_gettime(CLOCK_REALTIME, &times[0]), 0);
+  times[0].tv_sec -= 3600;
+  times[1] = times[0];
+  ASSERT_EQ(::utimensat(AT_FDCWD, stale.c_str(), times, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, files.path(sha).c_str(), times, 0), 0);
+  // A directory under tmp/, however old, is not a file to remove.
+  ASSERT_EQ(::mkdir((root_ + "/tmp/subdir").c_str(), 0750), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/tmp/subdir").c_str(), times, 0), 0);
+
+  EXPECT_EQ(files.sweep_temp(60000), 1u);
+  EXPECT_FALSE(exists(stale));
+  EXPECT_TRUE(exists(fresh));
+  EXPECT_TRUE(exists(root_ + "/tmp/subdir"));
+  EXPECT_EQ(files.size_of(sha), 5) << "the store proper is never touched";
+  EXPECT_EQ(files.sweep_temp(60000), 0u) << "again: nothing left to remove";
+
+  EXPECT_EQ(media_files(root_ + "/missing").sweep_temp(0), 0u) << "no tmp/: nothing, no error";
 }
 
 } // namespace
