@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
     if (auto n = files->sweep_temp(2 * cfg.media_timeout_ms); n > 0)
       spdlog::info("media: removed {} stale temporary files", n);
     media_store = files;
-    media_transport = std::make_shared<https_client>(tls);
+    auto media_tls = tls;
+    media_tls.background = true; // downloads take the CPU that ingestion leaves
+    media_transport = std::make_shared<https_client>(media_tls);
     if (auto err = media_transport->start(); !err.empty()) {
       std::fprintf(stderr, "inboxd: media client: %s\n", err.c_str());
       transport->stop();

@@ -2,6 +2,8 @@
 
 #include <utility> // before Asio: Boost 1.74's awaitable.hpp misses it under C++20
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -53,6 +55,7 @@ using error_code = boost::system::error_code;
 
 constexpr size_t kMaxUrl = 8192;
 constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr size_t kFileReadBytes = 64 * 1024; // read size of a body written to a file
 constexpr int64_t kMaxTimeoutMs = 3600 * 1000;
 // An idle connection older than this is not reused: front ends (Meta's, Kapso's, proxies) close
 // idle connections after a minute or so, and a connection closed under us costs a retry.
@@ -381,6 +384,10 @@ struct https_client::impl {
         return;
       if (ec || parser->is_done())
         return on_read(ec);
+      // A body bound for a file (a media download) is read in 64 KiB reads, not in the few
+      // hundred bytes the header left room for: a recv and a write per 64 KiB, not per KiB.
+      if (sink.to_file())
+        conn->buffer.reserve(kFileReadBytes);
       conn->visit([this](auto& stream) {
         bhttp::async_read(
             stream, conn->buffer, *parser,
@@ -456,9 +463,10 @@ struct https_client::impl {
       deadline.cancel();
       resolver.cancel();
       if (conn) {
-        if (reusable && !owner->stopping)
+        if (reusable && !owner->stopping) {
+          conn->buffer.shrink_to_fit(); // an idle connection keeps no download-sized buffer
           owner->put_idle(std::move(conn));
-        else
+        } else
           conn->close();
         conn.reset();
       }
@@ -515,7 +523,12 @@ struct https_client::impl {
     if (ec)
       return "cannot enable certificate verification: " + ec.message();
     work.emplace(io.get_executor());
-    thread = std::thread([this] { io.run(); });
+    thread = std::thread([this] {
+      sched_param idle{};
+      if (settings.background && ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle) != 0)
+        spdlog::warn("https_client: cannot run the thread as SCHED_IDLE");
+      io.run();
+    });
     state_ = state::running;
     return {};
   }

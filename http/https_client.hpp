@@ -60,6 +60,9 @@ struct https_client_settings {
   size_t max_idle_per_host = 16; // idle keep-alive connections kept per (scheme, host, port)
   size_t max_in_flight = 4096;   // calls outstanding; beyond it post() fails at once
   size_t max_body = 1024 * 1024; // response body limit (bytes)
+  // The client's thread runs as SCHED_IDLE: it gets the CPU time that no other thread wants and
+  // never preempts one (media downloads, which must not slow ingestion).
+  bool background = false;
 };
 
 /// The parts of an absolute http(s) URL that a request needs.
