@@ -28,7 +28,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/test
 # RelWithDebInfo at -O1 (what ASan recommends) and without -DNDEBUG, so assertions stay on.
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DINBOXD_SANITIZE=ON \
   -DINBOXD_TESTS=ON
 
