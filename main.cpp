@@ -23,6 +23,7 @@
 #include "http/router.hpp"
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
+#include "storage/hook_store.hpp"
 #include "storage/media_files.hpp"
 #include "storage/redis_client.hpp"
 #include "storage/redis_cluster.hpp"
@@ -116,6 +117,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Outgoing webhooks: their own client, whose thread takes only the CPU that ingestion leaves
+  // (a slow or hanging receiver costs a connection, never a thread), connecting to public
+  // addresses only unless INBOXD_WEBHOOK_ALLOW_PRIVATE=1.
+  auto hook_tls = tls;
+  hook_tls.background = true;
+  hook_tls.public_only = !cfg.webhook_allow_private;
+  hook_tls.max_body = 64 * 1024;
+  auto hook_transport = std::make_shared<https_client>(hook_tls);
+  if (auto err = hook_transport->start(); !err.empty()) {
+    std::fprintf(stderr, "inboxd: webhook client: %s\n", err.c_str());
+    transport->stop();
+    if (media_transport)
+      media_transport->stop();
+    return 2;
+  }
+
   // Scale-out: requests for workspaces leased elsewhere go to their node over plain HTTP.
   std::shared_ptr<https_client> peers;
   std::shared_ptr<const forwarder> fwd;
@@ -127,6 +144,7 @@ int main(int argc, char** argv) {
     if (auto err = peers->start(); !err.empty()) {
       std::fprintf(stderr, "inboxd: peer client: %s\n", err.c_str());
       transport->stop();
+      hook_transport->stop();
       if (media_transport)
         media_transport->stop();
       return 2;
@@ -164,6 +182,12 @@ int main(int argc, char** argv) {
     opts.media.lookup_timeout_ms = cfg.send_timeout_ms;
     opts.media.retry_base_ms = cfg.media_retry_base_ms;
     opts.media.retry_max_ms = cfg.media_retry_max_ms;
+    opts.hooks.db = std::make_shared<hook_store>(store);
+    opts.hooks.transport = hook_transport;
+    opts.hooks.timeout_ms = cfg.webhook_timeout_ms;
+    opts.hooks.concurrency = cfg.webhook_concurrency;
+    opts.hooks.retry = {cfg.webhook_retry_base_ms, cfg.webhook_retry_max_ms,
+                        cfg.webhook_retry_for_ms};
     opts.max_subscribers = cfg.sse_max_per_workspace;
     opts.lease = lease_claim{cfg.node_id, cfg.advertise_url, cfg.lease_ms};
     redis_store_options store_opts;
@@ -237,6 +261,7 @@ int main(int argc, char** argv) {
     // Pending Cloud API calls fail now (their entries stay in the outbox for the next start),
     // while the actors they report to still run.
     transport->stop();
+    hook_transport->stop(); // an attempt cut short is made again once its claim ends
     if (media_transport)
       media_transport->stop(); // a download cut short is tried again at the next start
     if (peers)

@@ -49,6 +49,7 @@ struct workspace_state {
   std::vector<std::string> sweep_left; // children of the sweep under way still to ask
   caf::actor outbound;                         // the outbox sender
   caf::actor media;                            // the media downloader
+  caf::actor hooks;                            // the outgoing webhooks' deliverer
   std::unique_ptr<event_hub> hub;              // event stream subscribers
   std::map<uint64_t, std::function<void()>> timers; // the hub's delayed work, by tag
   uint64_t next_timer = 0;
@@ -424,6 +425,14 @@ void handle_call(ws_actor* self, inbox_call& call) {
   call.principal = principal;
   call.role = role;
   switch (call.what) {
+    case op::hooks_create:
+    case op::hooks_list:
+    case op::hooks_delete:
+    case op::hook_deliveries:
+    case op::hook_redeliver:
+      if (role != "owner" && role != "admin")
+        return call.reply.error(api_error::forbidden, "webhooks are for owners and admins");
+      return self->send(st.hooks, std::move(call));
     case op::contact_by_phone: {
       auto ct = st.index.contact_by_phone(call.phone);
       if (!ct || ct->updated_at == 0)
@@ -579,7 +588,7 @@ void lose_lease(ws_actor* self, std::string holder_url, int64_t ttl_ms,
   }
   st.children.clear();
   st.sweep_left.clear();
-  for (auto* worker : {&st.outbound, &st.media})
+  for (auto* worker : {&st.outbound, &st.media, &st.hooks})
     if (*worker) {
       self->unlink_from(*worker);
       self->send_exit(*worker, caf::exit_reason::user_shutdown);
@@ -770,8 +779,12 @@ caf::behavior running(ws_actor* self) {
         idx.put_contact(c.ct, true);
         idx.put_conversation(c.conv);
         self->state.hub->appended();
+        self->send(self->state.hooks, events_atom::value);
       },
-      [self](events_atom) { self->state.hub->appended(); },
+      [self](events_atom) {
+        self->state.hub->appended();
+        self->send(self->state.hooks, events_atom::value);
+      },
       [self](tick_atom, uint64_t tag) {
         auto i = self->state.timers.find(tag);
         if (i == self->state.timers.end())
@@ -845,6 +858,9 @@ void load(ws_actor* self) {
     st.media = spawn_media_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
                                  st.opts.media, st.epoch);
     self->link_to(st.media);
+    st.hooks = spawn_hook_actor(self, caf::actor_cast<caf::actor>(self), st.ws.id, st.opts.hooks,
+                                st.epoch);
+    self->link_to(st.hooks);
     self->set_default_handler(log_and_drop);
     self->become(running(self));
     // What arrived while the lease was acquired goes first, in order.

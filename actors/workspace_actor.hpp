@@ -39,6 +39,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/hook_actor.hpp"
 #include "actors/media_actor.hpp"
 #include "actors/outbound_actor.hpp"
 #include "messages/records.hpp"
@@ -53,6 +54,7 @@ struct workspace_options {
   int64_t conversation_idle_ms = 60000;
   outbox_options outbox;         // for the workspace's outbound actor
   media_options media;           // for the workspace's media actor
+  hook_options hooks;            // for the workspace's hook actor (outgoing webhooks)
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
   std::shared_ptr<registry_store> registry_db; // members, API keys and the initial load

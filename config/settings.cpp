@@ -111,6 +111,29 @@ const std::vector<option>& options() {
        number(&settings::media_retry_base_ms, 1, 600000)},
       {"media-retry-max-ms", "INBOXD_MEDIA_RETRY_MAX_MS", "longest media retry delay (3600000)",
        number(&settings::media_retry_max_ms, 1, 86400000)},
+      {"webhook-allow-private", "INBOXD_WEBHOOK_ALLOW_PRIVATE",
+       "1: outgoing webhooks may target loopback and private addresses (0)",
+       [](settings& s, std::string_view v) -> std::string {
+         if (v != "0" && v != "1")
+           return "must be 0 or 1";
+         s.webhook_allow_private = v == "1";
+         return {};
+       }},
+      {"webhook-timeout-ms", "INBOXD_WEBHOOK_TIMEOUT_MS",
+       "one outgoing webhook delivery (connect+TLS+write+read) times out after this (10000)",
+       number(&settings::webhook_timeout_ms, 100, 60000)},
+      {"webhook-concurrency", "INBOXD_WEBHOOK_CONCURRENCY",
+       "delivery attempts in flight per outgoing webhook (4)",
+       number(&settings::webhook_concurrency, 1, 256)},
+      {"webhook-retry-base-ms", "INBOXD_WEBHOOK_RETRY_BASE_MS",
+       "first delivery retry delay; doubles per attempt, with jitter (5000)",
+       number(&settings::webhook_retry_base_ms, 1, 3600000)},
+      {"webhook-retry-max-ms", "INBOXD_WEBHOOK_RETRY_MAX_MS",
+       "longest delivery retry delay (3600000)",
+       number(&settings::webhook_retry_max_ms, 1, 86400000)},
+      {"webhook-retry-for-ms", "INBOXD_WEBHOOK_RETRY_FOR_MS",
+       "deliveries are retried until their event is this old, then failed (86400000)",
+       number(&settings::webhook_retry_for_ms, 1, 30LL * 86400000)},
       {"events-retain", "INBOXD_EVENTS_RETAIN",
        "events kept per workspace for Last-Event-ID replay, at least (10000)",
        number(&settings::events_retain, 100, 10000000)},

@@ -40,6 +40,15 @@ struct settings {
   int64_t media_timeout_ms = 300000;       // INBOXD_MEDIA_TIMEOUT_MS: one download, in all
   int64_t media_retry_base_ms = 2000;      // INBOXD_MEDIA_RETRY_BASE_MS: first backoff
   int64_t media_retry_max_ms = 3600000;    // INBOXD_MEDIA_RETRY_MAX_MS: backoff cap
+  // Outgoing webhooks (API.md "Bots and outgoing webhooks").
+  bool webhook_allow_private =
+      false; // INBOXD_WEBHOOK_ALLOW_PRIVATE: 1 allows loopback/private targets
+  int64_t webhook_timeout_ms = 10000; // INBOXD_WEBHOOK_TIMEOUT_MS: one delivery attempt, in all
+  int webhook_concurrency = 4;        // INBOXD_WEBHOOK_CONCURRENCY: attempts in flight per webhook
+  int64_t webhook_retry_base_ms =
+      5000; // INBOXD_WEBHOOK_RETRY_BASE_MS: first backoff (doubles, jitter)
+  int64_t webhook_retry_max_ms = 3600000;  // INBOXD_WEBHOOK_RETRY_MAX_MS: backoff cap
+  int64_t webhook_retry_for_ms = 86400000; // INBOXD_WEBHOOK_RETRY_FOR_MS: then a delivery fails
   int64_t events_retain = 10000;           // INBOXD_EVENTS_RETAIN: events kept per workspace (at least)
   size_t sse_buffer_bytes = 1024 * 1024;   // INBOXD_SSE_BUFFER_BYTES: unsent bytes before a subscriber is dropped
   int64_t sse_ping_ms = 15000;             // INBOXD_SSE_PING_MS: ": ping" comment interval

@@ -9,6 +9,7 @@
 #include "actors/dropped.hpp"
 #include "actors/registry.hpp"
 #include "http/forwarder.hpp"
+#include "http/hook_request.hpp"
 #include "http/json_body.hpp"
 #include "http/jwt.hpp"
 #include "http/router.hpp"
@@ -618,6 +619,41 @@ void handle(front* self, http_exchange& ex) {
       call.reply_to = std::move(parsed.reply_to);
       return inbox(self, ex, std::move(call));
     }
+    case route::hooks_create: {
+      nlohmann::json body;
+      if (!object_body(req, reply, body))
+        return;
+      api_error code{};
+      std::string message;
+      if (!parse_hook_request(body, self->state.deps.cfg.webhook_allow_private, call.draft, code,
+                              message))
+        return reply.error(code, message);
+      call.what = op::hooks_create;
+      return inbox(self, ex, std::move(call));
+    }
+    case route::hooks_list:
+      call.what = op::hooks_list;
+      return inbox(self, ex, std::move(call));
+    case route::hooks_delete:
+      call.what = op::hooks_delete;
+      call.id = m.params[0];
+      return inbox(self, ex, std::move(call));
+    case route::hook_deliveries:
+      call.what = op::hook_deliveries;
+      call.id = m.params[0];
+      call.value = req.has_param("status") ? req.param("status") : "failed";
+      if (call.value != "pending" && call.value != "succeeded" && call.value != "failed")
+        return reply.error(api_error::bad_request, "status must be pending, succeeded or failed");
+      if (!int_param(req, "limit", 1, 100, 25, call.limit))
+        return reply.error(api_error::bad_request, "limit must be an integer from 1 to 100");
+      return inbox(self, ex, std::move(call));
+    case route::hook_redeliver:
+      call.what = op::hook_redeliver;
+      call.id = m.params[0];
+      call.value = m.params[1];
+      if (call.value.size() > 64)
+        return reply.error(api_error::not_found, "no such delivery");
+      return inbox(self, ex, std::move(call));
     default:
       return reply.error(api_error::not_found, "no such route");
   }

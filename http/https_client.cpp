@@ -80,6 +80,26 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
+// Not reachable from the public internet: loopback, private, shared, link-local, unspecified,
+// multicast, documentation and reserved ranges (IPv4-mapped IPv6 as its IPv4 address).
+bool non_public(const asio::ip::address& a) {
+  if (a.is_v6()) {
+    auto v6 = a.to_v6();
+    if (v6.is_v4_mapped())
+      return non_public(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+    auto b = v6.to_bytes();
+    return v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || v6.is_link_local() ||
+           v6.is_site_local() || (b[0] & 0xfe) == 0xfc /* fc00::/7 */ ||
+           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* 2001:db8::/32 */;
+  }
+  auto v = a.to_v4().to_uint();
+  auto in = [v](uint32_t net, int bits) { return (v >> (32 - bits)) == (net >> (32 - bits)); };
+  return in(0x00000000, 8) || in(0x0a000000, 8) || in(0x64400000, 10) || in(0x7f000000, 8) ||
+         in(0xa9fe0000, 16) || in(0xac100000, 12) || in(0xc0000000, 24) || in(0xc0000200, 24) ||
+         in(0xc0a80000, 16) || in(0xc6120000, 15) || in(0xc6336400, 24) || in(0xcb007100, 24) ||
+         in(0xe0000000, 3);
+}
+
 // RFC 9110 token characters.
 bool valid_header_name(std::string_view s) {
   if (s.empty() || s.size() > 256)
@@ -134,6 +154,20 @@ std::string describe(const error_code& ec) {
 }
 
 } // namespace
+
+bool public_host(const std::string& host) {
+  error_code ec;
+  auto a = asio::ip::make_address(host, ec);
+  if (!ec)
+    return !non_public(a);
+  std::string lower;
+  for (char c : host)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  while (!lower.empty() && lower.back() == '.')
+    lower.pop_back();
+  return lower != "localhost" &&
+         (lower.size() < 10 || lower.compare(lower.size() - 10, 10, ".localhost") != 0);
+}
 
 std::variant<http_url, std::string> parse_http_url(const std::string& url) {
   if (url.size() > kMaxUrl)
@@ -306,6 +340,12 @@ struct https_client::impl {
       if (ec || results.empty())
         return fail("cannot resolve " + url.host + ": " +
                     (ec ? ec.message() : std::string("no address")));
+      std::vector<tcp::endpoint> endpoints;
+      for (auto& r : results)
+        if (!owner->settings.public_only || !non_public(r.endpoint().address()))
+          endpoints.push_back(r.endpoint());
+      if (endpoints.empty())
+        return fail("refused: " + url.host + " resolves to a loopback or private address");
       conn = std::make_shared<connection>(owner->io, url.tls ? &*owner->tls_ctx : nullptr, key);
       if (url.tls) {
         SSL* s = conn->tls->native_handle();
@@ -319,7 +359,7 @@ struct https_client::impl {
         if (!ok)
           return fail("cannot set up TLS for host " + url.host);
       }
-      asio::async_connect(conn->socket(), results,
+      asio::async_connect(conn->socket(), endpoints,
                           [self = shared_from_this(), c = conn](
                               error_code ec, const tcp::endpoint&) { self->on_connect(ec); });
     }

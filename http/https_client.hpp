@@ -63,6 +63,10 @@ struct https_client_settings {
   // The client's thread runs as SCHED_IDLE: it gets the CPU time that no other thread wants and
   // never preempts one (media downloads, which must not slow ingestion).
   bool background = false;
+  // Connect only to public addresses: a name resolving to loopback, private, link-local or
+  // other non-public addresses fails with "refused: ..." (outgoing webhooks, whose targets are
+  // the workspaces' to choose).
+  bool public_only = false;
 };
 
 /// The parts of an absolute http(s) URL that a request needs.
@@ -76,6 +80,10 @@ struct http_url {
 /// Parses `https://host[:port][/path][?query]` (or http://); no userinfo, no whitespace or
 /// control characters, at most 8 KiB. Returns an error message on failure.
 std::variant<http_url, std::string> parse_http_url(const std::string& url);
+
+/// Whether `host` may be a public target: false for an IP literal of a loopback, private,
+/// link-local or other non-public range, and for `localhost` (and names under it).
+bool public_host(const std::string& host);
 
 class https_client : public outbound_transport {
 public:

@@ -49,6 +49,11 @@ const entry table[] = {
     {"GET", "/api/messages/{}/media", route::message_media},
     {"POST", "/api/media", route::media_upload},
     {"GET", "/api/events", route::events},
+    {"POST", "/api/webhooks", route::hooks_create},
+    {"GET", "/api/webhooks", route::hooks_list},
+    {"DELETE", "/api/webhooks/{}", route::hooks_delete},
+    {"GET", "/api/webhooks/{}/deliveries", route::hook_deliveries},
+    {"POST", "/api/webhooks/{}/deliveries/{}/redeliver", route::hook_redeliver},
 };
 
 // A path's segments, without allocating: no route has more than kMaxSegments, so a longer
@@ -201,6 +206,16 @@ const char* route_name(route r) {
       return "message_media";
     case route::media_upload:
       return "media_upload";
+    case route::hooks_create:
+      return "hooks_create";
+    case route::hooks_list:
+      return "hooks_list";
+    case route::hooks_delete:
+      return "hooks_delete";
+    case route::hook_deliveries:
+      return "hook_deliveries";
+    case route::hook_redeliver:
+      return "hook_redeliver";
   }
   return nullptr;
 }

@@ -43,6 +43,11 @@ enum class route {
   events,
   message_media,
   media_upload,
+  hooks_create,
+  hooks_list,
+  hooks_delete,
+  hook_deliveries,
+  hook_redeliver,
 };
 
 struct route_match {

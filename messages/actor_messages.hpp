@@ -72,6 +72,12 @@ struct inbox_call {
     subscribe_events,   // value = Last-Event-ID ("" = from now on)
     message_media,      // id = message id; request (its Range and conditional headers)
     upload_media,       // request (its spooled body), value = the media's MIME type
+    // Outgoing webhooks (owner/admin; handled by the hook actor):
+    hooks_create,    // draft = {url, events, description?} (validated by the front)
+    hooks_list,      //
+    hooks_delete,    // id = webhook id
+    hook_deliveries, // id = webhook id, value = pending|succeeded|failed, limit
+    hook_redeliver,  // id = webhook id, value = delivery (event) id
   };
   op what;
   std::string api_key; // X-API-Key as sent (empty for admin ops and user tokens)

@@ -257,4 +257,14 @@ void computed_family::write(std::string& out) const {
   write_sample(out, name_, "", value_());
 }
 
+computed_series_family::computed_series_family(std::string name, std::string help, const char* type,
+                                               std::function<samples()> values, registry& reg)
+  : family(std::move(name), std::move(help), type, reg), values_(std::move(values)) {}
+
+void computed_series_family::write(std::string& out) const {
+  write_header(out);
+  for (auto& [labels, v] : values_())
+    write_sample(out, name_, labels, v);
+}
+
 } // namespace inboxd::metrics

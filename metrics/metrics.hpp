@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace inboxd::metrics {
@@ -192,6 +193,20 @@ public:
 
 private:
   std::function<double()> value_;
+};
+
+/// Series computed at scrape time, one per label set the function returns then (a set that
+/// varies, such as the outgoing webhooks of the moment: never per workspace or contact).
+class computed_series_family final : public family {
+public:
+  using samples = std::vector<std::pair<std::string, double>>; // label set, value
+  computed_series_family(std::string name, std::string help, const char* type,
+                         std::function<samples()> values, registry& reg = registry::global());
+
+  void write(std::string& out) const override;
+
+private:
+  std::function<samples()> values_;
 };
 
 /// Latency buckets in microseconds (use with divisor 1e6): 0.5 ms to 10 s.

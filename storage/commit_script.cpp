@@ -26,7 +26,11 @@ namespace {
 //   s q id json due  as o, only while id is in <p>:<z> (a reschedule)
 //   z q id           ZREM <p>:<z> id, DEL <p>:<e>:<id>
 //   e type c k m  XADD <p>:events MAXLEN ~ keep * type .. m <m> (a message event, m not empty)
-//                 or * type .. c <c> k <k> (a conversation event): events name records
+//                 or * type .. c <c> k <k> (a conversation event): events name records; then,
+//                 for each outgoing webhook in <p>:whsub (id -> " code code ... ") that
+//                 subscribes to the type, the delivery "<event id> <type> <m>" (or
+//                 "<event id> <type> <c> <k>") joins its queue <p>:wq:<id>, due at the event's
+//                 time (one ZADD per webhook and script call; storage/hook_store.hpp works them)
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
 // failed preconditions as "d:<id>" (duplicate), "l:<id>" (linked) or "c:<message id>" (the
 // client message id is taken, by that message); or {"stale", epoch} when the workspace's epoch
@@ -46,6 +50,29 @@ local sets = tonumber(ARGV[6])
 local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4}
 local queues = {ob=':outbox', md=':media'}
 local out = {'ok'}
+local hooks = nil -- <p>:whsub as {id, codes, id, codes, ...}, read at the first event
+local fan = {}    -- webhook id -> {score, member, score, member, ...}
+local function deliver(id, code, member)
+  if hooks == nil then
+    hooks = redis.call('HGETALL', p .. ':whsub')
+  end
+  if #hooks == 0 then
+    return
+  end
+  local ms = string.match(id, '^(%d+)')
+  local pattern = ' ' .. code .. ' '
+  for h = 1, #hooks, 2 do
+    if string.find(hooks[h + 1], pattern, 1, true) then
+      local q = fan[hooks[h]]
+      if not q then
+        q = {}
+        fan[hooks[h]] = q
+      end
+      q[#q + 1] = ms
+      q[#q + 1] = id .. ' ' .. code .. ' ' .. member
+    end
+  end
+end
 local i = 7
 for s = 1, sets do
   local count = tonumber(ARGV[i])
@@ -114,9 +141,11 @@ for s = 1, sets do
       elseif op == 'e' then
         local m = ARGV[j + 4]
         if m ~= '' then
-          redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'm', m)
+          deliver(redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'm', m),
+                  a, m)
         else
-          redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'c', b, 'k', c)
+          deliver(redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'c', b,
+                             'k', c), a, b .. ' ' .. c)
         end
       end
       j = j + 1 + arity[op]
@@ -124,6 +153,12 @@ for s = 1, sets do
   end
   out[#out + 1] = failed
   i = last + 1
+end
+for id, q in pairs(fan) do
+  local key = p .. ':wq:' .. id
+  for from = 1, #q, 4000 do
+    redis.call('ZADD', key, unpack(q, from, math.min(from + 3999, #q)))
+  end
 end
 return out
 )LUA";

@@ -69,6 +69,20 @@ inline std::string queue_entry(std::string_view ws, job_queue q, std::string_vie
 /// STREAM of the workspace's events ({type, m} or {type, c, k}: the records they name; older
 /// entries {type, data}), trimmed to about INBOXD_EVENTS_RETAIN.
 inline std::string events(std::string_view ws) { return tag(ws) + ":events"; }
+/// Outgoing webhooks: HASH id -> webhook JSON (`wh`); HASH id -> " <event codes> " read by the
+/// commit script (`whsub`); per webhook its delivery queue (`wq:<id>`, ZSET of deliveries by
+/// due time), delivery log (`wl:<id>`, HASH event id -> log JSON), attempted pending ones
+/// (`wr:<id>`, ZSET event id by event time), succeeded (`wok:<id>`) and failed (`wf:<id>`)
+/// (ZSETs of event ids by when they ended).
+inline std::string hooks(std::string_view ws) {
+  return tag(ws) + ":wh";
+}
+inline std::string hook_subscriptions(std::string_view ws) {
+  return tag(ws) + ":whsub";
+}
+inline std::string hook_key(std::string_view ws, std::string_view kind, std::string_view id) {
+  return tag(ws) + ":" + std::string(kind) + ":" + std::string(id);
+}
 /// STRING "<epoch>|<node>|<url>" with a TTL: the node holding the workspace's lease (scale-out).
 inline std::string owner(std::string_view ws) {
   return tag(ws) + ":owner";

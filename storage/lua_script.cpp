@@ -4,6 +4,8 @@
 
 #include <openssl/sha.h>
 
+#include "storage/redis_client.hpp"
+
 namespace inboxd {
 
 namespace {
@@ -23,5 +25,30 @@ std::string sha1_hex(const std::string& s) {
 } // namespace
 
 lua_script::lua_script(std::string text) : source(std::move(text)), sha(sha1_hex(source)) {}
+
+} // namespace inboxd
+
+namespace inboxd {
+
+void run_script(const std::shared_ptr<redis_executor>& client, const lua_script& script,
+                std::vector<std::string> keys, std::vector<std::string> args,
+                std::function<void(redis_result)> done) {
+  auto command = [&script, keys = std::move(keys), args = std::move(args)](bool load) {
+    redis_command cmd{load ? "EVAL" : "EVALSHA", load ? script.source : script.sha,
+                      std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return cmd;
+  };
+  auto first = command(false);
+  client->exec_durable({std::move(first)}, [client, command = std::move(command),
+                                            done = std::move(done)](redis_result r) mutable {
+    bool noscript =
+        !r.replies.empty() && r.replies[0].is_error() && r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
+    if (!noscript)
+      return done(std::move(r));
+    client->exec_durable({command(true)}, std::move(done));
+  });
+}
 
 } // namespace inboxd

@@ -112,32 +112,6 @@ void write_one(const std::shared_ptr<redis_executor>& client, redis_command cmd,
   client->exec({std::move(cmd)}, [done = std::move(done)](redis_result r) { done(outcome(r)); });
 }
 
-// Runs `script` on `keys` and `args` with EVALSHA; when Redis answers NOSCRIPT (restart, SCRIPT
-// FLUSH) nothing ran, and EVAL runs it (and loads it for the next EVALSHA). `done` gets the
-// result of the call that ran.
-void run_script(const std::shared_ptr<redis_executor>& client, const lua_script& script,
-                std::vector<std::string> keys, std::vector<std::string> args,
-                std::function<void(redis_result)> done) {
-  auto command = [&script, keys = std::move(keys), args = std::move(args)](bool load) {
-    redis_command cmd{load ? "EVAL" : "EVALSHA", load ? script.source : script.sha,
-                      std::to_string(keys.size())};
-    cmd.insert(cmd.end(), keys.begin(), keys.end());
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    return cmd;
-  };
-  // Every registry script writes, and its caller acknowledges what it wrote (a workspace, a
-  // dead letter, a lease whose epoch must never be handed out twice): durable.
-  auto first = command(false);
-  client->exec_durable({std::move(first)}, [client, command = std::move(command),
-                                            done = std::move(done)](redis_result r) mutable {
-    bool noscript =
-        !r.replies.empty() && r.replies[0].is_error() && r.replies[0].str.rfind("NOSCRIPT", 0) == 0;
-    if (!noscript)
-      return done(std::move(r));
-    client->exec_durable({command(true)}, std::move(done));
-  });
-}
-
 // A lease script's answer: {'mine', epoch} or {'held', epoch, node, url, pttl}.
 lease_reply read_lease(const redis_result& r) {
   lease_reply out;

@@ -15,6 +15,7 @@
 #include "metrics/metrics.hpp"
 #include "storage/cluster_slots.hpp"
 #include "storage/commit_script.hpp"
+#include "storage/event_codes.hpp"
 #include "storage/keys.hpp"
 #include "storage/redis_client.hpp"
 #include "storage/reply_json.hpp"
@@ -114,26 +115,6 @@ bool never_sent(const std::string& error) {
          error == "redis pipeline limit reached" || error == "redis cluster map not loaded";
 }
 
-// Event types are stored as two-letter codes (KEYS.md); a type without one is stored as is.
-constexpr std::string_view kEventCodes[][2] = {{"mc", "message.created"},
-                                               {"mu", "message.updated"},
-                                               {"cc", "conversation.created"},
-                                               {"cu", "conversation.updated"}};
-
-std::string_view event_code(std::string_view type) {
-  for (auto& c : kEventCodes)
-    if (type == c[1])
-      return c[0];
-  return type;
-}
-
-std::string event_type(std::string_view stored) {
-  for (auto& c : kEventCodes)
-    if (stored == c[0])
-      return std::string(c[1]);
-  return std::string(stored);
-}
-
 // Appends the script's tokens for `cs` (count first).
 void encode(const change_set& cs, std::vector<std::string>& argv) {
   auto count_at = argv.size();
@@ -226,8 +207,10 @@ void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::
     if (!jobs.empty())
       out.push_back(keys::queue(ws, q));
   }
-  if (!cs.events.empty())
+  if (!cs.events.empty()) {
     out.push_back(keys::events(ws));
+    out.push_back(keys::hook_subscriptions(ws)); // and the queues of the webhooks it names
+  }
 }
 
 commit_result decode_outcome(const redis_value& v) {
