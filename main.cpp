@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
     opts.hooks.transport = hook_transport;
     opts.hooks.timeout_ms = cfg.webhook_timeout_ms;
     opts.hooks.concurrency = cfg.webhook_concurrency;
+    opts.hooks.allow_private = cfg.webhook_allow_private;
     opts.hooks.retry = {cfg.webhook_retry_base_ms, cfg.webhook_retry_max_ms,
                         cfg.webhook_retry_for_ms};
     opts.max_subscribers = cfg.sse_max_per_workspace;

@@ -30,6 +30,7 @@ struct pending_item {
   std::shared_ptr<inbox_call> call;    // set: an agent action instead of an event
   std::shared_ptr<send_result> result; // set: a send outcome to record instead of an event
   std::shared_ptr<media_result> media; // set: a media download's end to record instead
+  bool bot = false;                    // an event of a batch for a workspace with a bot
   bool is_event() const { return !call && !result && !media; }
 };
 
@@ -102,6 +103,11 @@ void fail_batch(conv_actor* self, std::vector<pending_item>& work, const std::st
   done_with_item(self);
 }
 
+// Whether the workspace had a bot when these events came (the newest one says).
+bool for_bot(const std::vector<pending_item>& work) {
+  return !work.empty() && work.back().bot;
+}
+
 std::vector<wa_event> events_of(const std::vector<pending_item>& work) {
   std::vector<wa_event> events;
   events.reserve(work.size());
@@ -123,7 +129,7 @@ void read_and_ingest(conv_actor* self, std::vector<pending_item> work,
           return fail_batch(self, work, read.error);
         auto& st = self->state;
         auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct, st.seed.persisted,
-                                std::move(events), decode_targets(read), now_ms());
+                                std::move(events), decode_targets(read), now_ms(), for_bot(work));
         commit_ingest(self, std::move(work), std::move(out), false);
       }));
 }
@@ -139,7 +145,7 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
   ingest_targets assumed;
   assumed.assumed = true;
   auto out = apply_ingest(st.seed.workspace_id, st.seed.conv, st.seed.ct, st.seed.persisted,
-                          std::move(events), std::move(assumed), now_ms());
+                          std::move(events), std::move(assumed), now_ms(), for_bot(work));
   commit_ingest(self, std::move(work), std::move(out), true);
 }
 
@@ -447,6 +453,10 @@ void store_send(conv_actor* self, std::shared_ptr<inbox_call> call, const std::s
     cv.last_message_preview = message_preview(rec);
   }
   cv.updated_at = now;
+  // A person's send (a user token, not an API key: bots use keys) takes the conversation from
+  // the bot (API.md "Bots and outgoing webhooks").
+  if (!call->user_id.empty() && cv.mode == "ai")
+    cv.mode = "human";
   change_set cs;
   cs.workspace_id = ws;
   if (!call->client_message_id.empty())
@@ -722,7 +732,7 @@ caf::behavior conversation_behavior(conv_actor* self, caf::actor workspace,
       [self](ingest_batch& b) {
         ++self->state.handled;
         for (auto& e : b.events)
-          self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr, nullptr});
+          self->state.queue.push_back({std::move(e), b.ack, nullptr, nullptr, nullptr, b.bot});
         process_next(self);
       },
       [self](inbox_call& call) {

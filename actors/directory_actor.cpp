@@ -221,7 +221,7 @@ void handle_admin(dir_actor* self, admin_call& call) {
         ws = *old;
       }
       input_error err;
-      if (!apply_workspace_input(body, creating, ws, err))
+      if (!apply_workspace_input(body, creating, ws, err, st.opts.hooks.allow_private))
         return call.reply.error(err.code, err.message);
       return save_workspace(self, std::move(ws), old, creating ? 201 : 200, call.reply);
     }

@@ -120,7 +120,10 @@ struct endpoint {
   int64_t tick_at = INT64_MAX;
 };
 
+constexpr const char* kBot = "bot";
+
 struct hook_state {
+  workspace ws;
   std::string ws_id;
   hook_options opts;
   uint64_t epoch = 0;
@@ -240,6 +243,32 @@ void add_hook(hook_actor* self, hook_record rec) {
   ep.gauges = std::make_unique<queue_gauges>(id);
 }
 
+// The bot's endpoint as the workspace record has it (none when it has no bot).
+void sync_bot(hook_actor* self) {
+  auto& st = self->state;
+  auto found = st.hooks.find(kBot);
+  if (st.ws.bot_url.empty()) {
+    if (found == st.hooks.end())
+      return;
+    st.hooks.erase(found);
+    // What was queued for it goes with it (a bot set again later starts afresh).
+    st.opts.db->delete_hook(st.ws_id, kBot, [](hook_write w) {
+      if (!w.ok && !w.missing)
+        spdlog::warn("bot queue: delete failed: {}", w.error);
+    });
+    return;
+  }
+  hook_record rec;
+  rec.id = kBot;
+  rec.url = st.ws.bot_url;
+  rec.secret = st.ws.bot_secret;
+  rec.events = {"message.created"};
+  if (found == st.hooks.end())
+    add_hook(self, std::move(rec));
+  else
+    found->second.rec = std::move(rec);
+}
+
 void answer_unavailable(const reply_handle& reply, const std::string& error) {
   spdlog::warn("webhooks: storage: {}", error);
   reply.error(api_error::unavailable, "storage unavailable");
@@ -247,7 +276,7 @@ void answer_unavailable(const reply_handle& reply, const std::string& error) {
 
 void create(hook_actor* self, inbox_call& call) {
   auto& st = self->state;
-  if (st.hooks.size() >= st.opts.max_hooks)
+  if (st.hooks.size() - st.hooks.count(kBot) >= st.opts.max_hooks)
     return call.reply.error(
         api_error::unprocessable,
         "a workspace has at most " + std::to_string(st.opts.max_hooks) + " webhooks");
@@ -273,8 +302,10 @@ void create(hook_actor* self, inbox_call& call) {
 
 void remove(hook_actor* self, inbox_call& call) {
   auto& st = self->state;
-  if (!st.hooks.count(call.id))
-    return call.reply.error(api_error::not_found, "no such webhook");
+  if (!st.hooks.count(call.id) || call.id == kBot)
+    return call.reply.error(api_error::not_found,
+                            call.id == kBot ? "the bot is removed with the workspace's bot setting"
+                                            : "no such webhook");
   auto reply = call.reply;
   auto id = call.id;
   st.opts.db->delete_hook(st.ws_id, id,
@@ -335,7 +366,8 @@ void handle_call(hook_actor* self, inbox_call& call) {
     case op::hooks_list: {
       nlohmann::json out = nlohmann::json::array();
       for (auto& [id, ep] : self->state.hooks)
-        out.push_back(hook_api(ep.rec, false));
+        if (id != kBot)
+          out.push_back(hook_api(ep.rec, false));
       std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
         return std::make_pair(a["createdAt"].template get<int64_t>(),
                               a["id"].template get<std::string>()) <
@@ -360,6 +392,11 @@ caf::behavior running(hook_actor* self) {
       [](continuation& c) { c.run(); },
       [self](inbox_call& call) { handle_call(self, call); },
       [self](events_atom) { step_all(self); },
+      [self](workspace_changed& w) {
+        self->state.ws = std::move(w.ws);
+        sync_bot(self);
+        step_all(self);
+      },
       [self](tick_atom, const std::string& id) {
         if (auto i = self->state.hooks.find(id); i != self->state.hooks.end()) {
           i->second.tick_at = INT64_MAX;
@@ -394,7 +431,7 @@ void load(hook_actor* self) {
                    call.reply.error(api_error::unprocessable,
                                     "outgoing webhooks are not available on this server");
                  },
-                 [](events_atom) {});
+                 [](events_atom) {}, [](workspace_changed&) {});
     return;
   }
   st.opts.db->load_hooks(st.ws_id, in_actor<hooks_read>(self, [self](hooks_read& r) {
@@ -406,16 +443,18 @@ void load(hook_actor* self) {
                            }
                            for (auto& h : r.hooks)
                              add_hook(self, std::move(h));
+                           sync_bot(self);
                            self->set_default_handler(caf::print_and_drop);
                            self->become(running(self));
                            step_all(self);
                          }));
 }
 
-caf::behavior hook_behavior(hook_actor* self, caf::actor workspace_actor, std::string ws_id,
+caf::behavior hook_behavior(hook_actor* self, caf::actor workspace_actor, workspace ws,
                             hook_options opts, uint64_t epoch) {
   auto& st = self->state;
-  st.ws_id = std::move(ws_id);
+  st.ws_id = ws.id;
+  st.ws = std::move(ws);
   st.opts = std::move(opts);
   st.epoch = epoch;
   st.workspace_actor = std::move(workspace_actor);
@@ -430,10 +469,10 @@ caf::behavior hook_behavior(hook_actor* self, caf::actor workspace_actor, std::s
 
 } // namespace
 
-caf::actor spawn_hook_actor(caf::local_actor* parent, caf::actor workspace_actor,
-                            std::string workspace_id, hook_options opts, uint64_t epoch) {
-  return parent->spawn(hook_behavior, std::move(workspace_actor), std::move(workspace_id),
-                       std::move(opts), epoch);
+caf::actor spawn_hook_actor(caf::local_actor* parent, caf::actor workspace_actor, workspace ws,
+                            hook_options opts, uint64_t epoch) {
+  return parent->spawn(hook_behavior, std::move(workspace_actor), std::move(ws), std::move(opts),
+                       epoch);
 }
 
 } // namespace inboxd

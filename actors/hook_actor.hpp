@@ -15,8 +15,14 @@
 // on each other: each has its own queue, slots and steps, and the transport's calls are
 // asynchronous.
 //
+// The workspace's bot (workspace::bot_url) is one more endpoint, "bot": its queue holds the
+// message.created events the commit script marked for it (inbound messages of `ai`
+// conversations); its deliveries are listed and redelivered like a webhook's
+// (/api/webhooks/bot/deliveries), and it is set and removed with the workspace (removing it drops
+// what is queued for it).
+//
 // Handles: inbox_call (hooks_create, hooks_list, hooks_delete, hook_deliveries,
-// hook_redeliver; already authorized), events_atom, internal messages.
+// hook_redeliver; already authorized), events_atom, workspace_changed, internal messages.
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +31,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/hook_delivery.hpp"
+#include "messages/records.hpp"
 
 namespace inboxd {
 
@@ -37,12 +44,13 @@ struct hook_options {
   int64_t timeout_ms = 10000;
   int concurrency = 4;   // attempts in flight per webhook
   size_t max_hooks = 20; // webhooks per workspace
+  bool allow_private = false; // the bot may be on a loopback or private address
   hook_retry_policy retry;
 };
 
 /// `epoch`: the workspace's lease epoch (0 on a single node); every queue write carries it, and
 /// a refused one is reported to the workspace actor (fenced_atom).
-caf::actor spawn_hook_actor(caf::local_actor* parent, caf::actor workspace_actor,
-                            std::string workspace_id, hook_options opts, uint64_t epoch);
+caf::actor spawn_hook_actor(caf::local_actor* parent, caf::actor workspace_actor, workspace ws,
+                            hook_options opts, uint64_t epoch);
 
 } // namespace inboxd

@@ -122,7 +122,7 @@ std::vector<std::string> target_ids(const std::vector<wa_event>& events) {
 
 ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,
                             const contact& ct_in, bool persisted, std::vector<wa_event> events,
-                            ingest_targets targets, int64_t now) {
+                            ingest_targets targets, int64_t now, bool bot) {
   ingest_outcome out;
   auto& cv = out.conv;
   auto& ct = out.ct;
@@ -139,6 +139,7 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
   // Messages changed by live traffic (history changes no message visibly: no events), and
   // whether anything but history came at all.
   std::set<std::string> loud;
+  std::set<std::string> for_bot; // new inbound messages while the conversation is `ai`
   bool live = false;
   std::map<std::string, std::vector<std::string>> park_add;
   std::vector<std::pair<std::string, int64_t>> added;
@@ -206,7 +207,11 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
           cv.last_message_at = e.timestamp_ms;
           cv.last_message_preview = message_preview(msgs[id]);
         }
+        if (e.kind == wa_event_kind::echo && !history && cv.mode == "ai")
+          cv.mode = "human"; // the business answered from the phone app: a person took over
         if (e.kind == wa_event_kind::message && !history) {
+          if (bot && cv.mode == "ai")
+            for_bot.insert(id);
           cv.last_inbound_at = std::max(cv.last_inbound_at, e.timestamp_ms);
           ++cv.unread_count;
           if (cv.status == "closed")
@@ -286,8 +291,10 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
   std::set<std::string> created;
   for (auto& [id, score] : added) { // in arrival order
     created.insert(id);
-    if (loud.count(id))
+    if (loud.count(id)) {
       cs.events.push_back(message_event("message.created", id));
+      cs.events.back().bot = for_bot.count(id) != 0;
+    }
   }
   for (auto& id : changed)
     if (!created.count(id) && loud.count(id))

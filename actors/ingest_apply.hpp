@@ -46,8 +46,11 @@ struct ingest_outcome {
 
 /// Applies `events` in order. `persisted`: the conversation record is already stored (its event
 /// is conversation.updated, else conversation.created). Events without a timestamp get `now_ms`.
+/// An echo (the business replied from the phone app) takes an `ai` conversation to `human`;
+/// with `bot`, the message.created events of new inbound messages (not history) that arrive
+/// while the conversation is `ai` are marked for the bot.
 ingest_outcome apply_ingest(const std::string& workspace_id, const conversation& conv,
                             const contact& ct, bool persisted, std::vector<wa_event> events,
-                            ingest_targets targets, int64_t now_ms);
+                            ingest_targets targets, int64_t now_ms, bool bot = false);
 
 } // namespace inboxd

@@ -294,7 +294,9 @@ void ingest(ws_actor* self, ingest_batch& batch) {
     v.push_back(std::move(e));
   }
   for (auto& id : order)
-    to_conversation(self, id, ingest_batch{std::move(by_conv[id]), batch.ack, {}, {}, {}});
+    to_conversation(
+        self, id,
+        ingest_batch{std::move(by_conv[id]), batch.ack, {}, {}, {}, !st.ws.bot_url.empty()});
 }
 
 // API key: acts as role admin, principal apikey:<keyId>. User token: must be a member now
@@ -809,6 +811,7 @@ caf::behavior running(ws_actor* self) {
       [self](workspace_changed& w) {
         self->state.ws = w.ws;
         self->send(self->state.media, w);
+        self->send(self->state.hooks, w);
         self->send(self->state.outbound, std::move(w));
       },
       [self](send_result& r) {
@@ -858,8 +861,8 @@ void load(ws_actor* self) {
     st.media = spawn_media_actor(self, st.opts.db, caf::actor_cast<caf::actor>(self), st.ws,
                                  st.opts.media, st.epoch);
     self->link_to(st.media);
-    st.hooks = spawn_hook_actor(self, caf::actor_cast<caf::actor>(self), st.ws.id, st.opts.hooks,
-                                st.epoch);
+    st.hooks =
+        spawn_hook_actor(self, caf::actor_cast<caf::actor>(self), st.ws, st.opts.hooks, st.epoch);
     self->link_to(st.hooks);
     self->set_default_handler(log_and_drop);
     self->become(running(self));

@@ -1,5 +1,7 @@
 #include "actors/workspace_input.hpp"
 
+#include "messages/http_url.hpp"
+
 namespace inboxd {
 
 namespace {
@@ -25,7 +27,7 @@ bool valid_slug(const std::string& s) {
 } // namespace
 
 bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace& ws,
-                           input_error& err) {
+                           input_error& err, bool allow_private) {
   auto fail = [&](api_error code, std::string msg) {
     err = {code, std::move(msg)};
     return false;
@@ -86,6 +88,29 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
     if (out.api_key.empty() == out.access_token.empty())
       return fail(api_error::unprocessable, "send needs exactly one of apiKey or accessToken");
     ws.send = out;
+  }
+  if (auto b = body.find("bot"); b != body.end()) {
+    if (b->is_null()) {
+      ws.bot_url.clear();
+      ws.bot_secret.clear();
+      return true;
+    }
+    if (!b->is_object())
+      return fail(api_error::bad_request, "bot must be an object {url, secret} or null");
+    auto url = b->find("url");
+    auto secret = b->find("secret");
+    if (url == b->end() || !url->is_string() || secret == b->end() || !secret->is_string())
+      return fail(api_error::bad_request, "bot.url and bot.secret must be strings");
+    auto u = url->get<std::string>();
+    if (u.size() > 2048 || !valid_target_url(u, allow_private))
+      return fail(api_error::unprocessable,
+                  "bot.url must be an absolute http(s) URL of a public address (at most 2,048 "
+                  "characters)");
+    auto sec = secret->get<std::string>();
+    if (sec.size() < 16 || !printable_token(sec, 256))
+      return fail(api_error::unprocessable, "bot.secret must be 16 to 256 printable characters");
+    ws.bot_url = std::move(u);
+    ws.bot_secret = std::move(sec);
   }
   return true;
 }

@@ -16,8 +16,10 @@ struct input_error {
 };
 
 /// Applies the fields of `body` to `ws`. `creating` requires name, slug and phoneNumberId.
-/// Returns false and fills `err` on bad input (ws is then unspecified).
+/// `bot`: {url, secret} (an absolute http(s) URL, public unless `allow_private`; a secret of 16
+/// to 256 printable characters) or null to remove it. Returns false and fills `err` on bad input
+/// (ws is then unspecified).
 bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace& ws,
-                           input_error& err);
+                           input_error& err, bool allow_private = false);
 
 } // namespace inboxd

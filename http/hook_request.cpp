@@ -1,10 +1,9 @@
 #include "http/hook_request.hpp"
 
 #include <algorithm>
-#include <variant>
 
 #include "actors/hook_delivery.hpp"
-#include "http/https_client.hpp"
+#include "messages/http_url.hpp"
 
 namespace inboxd {
 
@@ -21,11 +20,9 @@ bool parse_hook_request(const nlohmann::json& body, bool allow_private, nlohmann
   auto u = url->get<std::string>();
   if (u.size() > 2048)
     return fail(api_error::unprocessable, "url is longer than 2,048 characters");
-  auto parsed = parse_http_url(u);
-  if (std::holds_alternative<std::string>(parsed) ||
-      (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0))
+  if (!valid_target_url(u, true))
     return fail(api_error::unprocessable, "url must be an absolute http or https URL");
-  if (!allow_private && !public_host(std::get<http_url>(parsed).host))
+  if (!valid_target_url(u, allow_private))
     return fail(
         api_error::unprocessable,
         "url names a loopback or private address (INBOXD_WEBHOOK_ALLOW_PRIVATE=1 allows it)");

@@ -51,6 +51,7 @@
 #include <string>
 #include <variant>
 
+#include "messages/http_url.hpp"
 #include "whatsapp/outbound_transport.hpp"
 
 namespace inboxd {
@@ -68,22 +69,6 @@ struct https_client_settings {
   // the workspaces' to choose).
   bool public_only = false;
 };
-
-/// The parts of an absolute http(s) URL that a request needs.
-struct http_url {
-  bool tls = true;          // https
-  std::string host;         // name or IP literal (IPv6 without brackets)
-  uint16_t port = 443;      // explicit or the scheme's default
-  std::string target = "/"; // path and query ("/" when absent); the fragment is dropped
-};
-
-/// Parses `https://host[:port][/path][?query]` (or http://); no userinfo, no whitespace or
-/// control characters, at most 8 KiB. Returns an error message on failure.
-std::variant<http_url, std::string> parse_http_url(const std::string& url);
-
-/// Whether `host` may be a public target: false for an IP literal of a loopback, private,
-/// link-local or other non-public range, and for `localhost` (and names under it).
-bool public_host(const std::string& host);
 
 class https_client : public outbound_transport {
 public:

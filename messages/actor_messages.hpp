@@ -35,6 +35,9 @@ struct ingest_batch {
   /// Kapso: the delivery, as 16 bytes of HMAC-SHA256(X-Idempotency-Key, body); "" without a key.
   /// A workspace acknowledges a delivery it stored lately without processing it again.
   std::string delivery;
+  /// Set by the workspace actor when it has a bot: inbound messages of `ai` conversations go to
+  /// it (their message.created events are marked for the bot).
+  bool bot = false;
 };
 
 /// A well-signed payload for a phone_number_id no workspace owns (front -> directory).

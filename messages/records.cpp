@@ -38,6 +38,8 @@ void to_json(nlohmann::json& j, const workspace& w) {
          {"accessToken", w.send.access_token},
          {"graphVersion", w.send.graph_version}}},
        {"createdAt", w.created_at}};
+  if (!w.bot_url.empty())
+    j["bot"] = {{"url", w.bot_url}, {"secret", w.bot_secret}};
 }
 
 void from_json(const nlohmann::json& j, workspace& w) {
@@ -55,6 +57,10 @@ void from_json(const nlohmann::json& j, workspace& w) {
     get_opt(*s, "apiKey", w.send.api_key);
     get_opt(*s, "accessToken", w.send.access_token);
     get_opt(*s, "graphVersion", w.send.graph_version);
+  }
+  if (auto b = j.find("bot"); b != j.end() && b->is_object()) {
+    get_opt(*b, "url", w.bot_url);
+    get_opt(*b, "secret", w.bot_secret);
   }
   get_opt(j, "createdAt", w.created_at);
 }
@@ -178,6 +184,7 @@ nlohmann::json workspace_api(const workspace& w) {
           {"displayPhoneNumber", null_if_empty(w.display_phone_number)},
           {"defaultMode", w.default_mode},
           {"sendConfigured", w.send.configured()},
+          {"bot", w.bot_url.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"url", w.bot_url}}},
           {"createdAt", w.created_at}};
 }
 

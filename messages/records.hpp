@@ -20,6 +20,9 @@ struct workspace {
   std::string default_mode = "human";
   std::string meta_app_secret, verify_token, kapso_webhook_secret; // write-only
   send_settings send;
+  // The bot (API.md "Bots and outgoing webhooks"): inbound messages of `ai` conversations are
+  // delivered to bot_url, signed with bot_secret (write-only); none while bot_url is empty.
+  std::string bot_url, bot_secret;
   int64_t created_at = 0;
 };
 

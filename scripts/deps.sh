@@ -11,6 +11,7 @@ packages=(
   prometheus # promtool: the tests check GET /metrics with `promtool check metrics`
   redis-server redis-tools
   curl openssl ca-certificates
+  python3 # examples/echo-bot (the bot e2e tests run it)
   chromium
 )
 

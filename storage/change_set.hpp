@@ -73,6 +73,7 @@ struct change_set {
     std::string type;
     std::string conversation_id, contact_id; // conversation events
     std::string message_id;                  // message events
+    bool bot = false; // an inbound message of an `ai` conversation: also delivered to the bot
   };
   std::vector<event> events; // appended to the workspace's event log, in order
 };

@@ -31,6 +31,8 @@ namespace {
 //                 subscribes to the type, the delivery "<event id> <type> <m>" (or
 //                 "<event id> <type> <c> <k>") joins its queue <p>:wq:<id>, due at the event's
 //                 time (one ZADD per webhook and script call; storage/hook_store.hpp works them)
+//   b type c k m  as e, and the delivery also joins the bot's queue <p>:wq:bot (an inbound
+//                 message of an `ai` conversation of a workspace with a bot)
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
 // failed preconditions as "d:<id>" (duplicate), "l:<id>" (linked) or "c:<message id>" (the
 // client message id is taken, by that message); or {"stale", epoch} when the workspace's epoch
@@ -47,29 +49,36 @@ local keep = ARGV[3]
 local ttl = ARGV[4]
 local cmid_ttl = ARGV[5]
 local sets = tonumber(ARGV[6])
-local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4}
+local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4, b=4}
 local queues = {ob=':outbox', md=':media'}
 local out = {'ok'}
 local hooks = nil -- <p>:whsub as {id, codes, id, codes, ...}, read at the first event
 local fan = {}    -- webhook id -> {score, member, score, member, ...}
-local function deliver(id, code, member)
+local function queue(hook, ms, member)
+  local q = fan[hook]
+  if not q then
+    q = {}
+    fan[hook] = q
+  end
+  q[#q + 1] = ms
+  q[#q + 1] = member
+end
+local function deliver(id, code, refs, bot)
   if hooks == nil then
     hooks = redis.call('HGETALL', p .. ':whsub')
   end
-  if #hooks == 0 then
+  if #hooks == 0 and not bot then
     return
   end
   local ms = string.match(id, '^(%d+)')
+  local member = id .. ' ' .. code .. ' ' .. refs
+  if bot then
+    queue('bot', ms, member)
+  end
   local pattern = ' ' .. code .. ' '
   for h = 1, #hooks, 2 do
     if string.find(hooks[h + 1], pattern, 1, true) then
-      local q = fan[hooks[h]]
-      if not q then
-        q = {}
-        fan[hooks[h]] = q
-      end
-      q[#q + 1] = ms
-      q[#q + 1] = id .. ' ' .. code .. ' ' .. member
+      queue(hooks[h], ms, member)
     end
   end
 end
@@ -138,14 +147,14 @@ for s = 1, sets do
       elseif op == 'z' then
         redis.call('ZREM', p .. queues[a], b)
         redis.call('DEL', p .. ':' .. a .. ':' .. b)
-      elseif op == 'e' then
+      elseif op == 'e' or op == 'b' then
         local m = ARGV[j + 4]
         if m ~= '' then
           deliver(redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'm', m),
-                  a, m)
+                  a, m, op == 'b')
         else
           deliver(redis.call('XADD', p .. ':events', 'MAXLEN', '~', keep, '*', 'type', a, 'c', b,
-                             'k', c), a, b .. ' ' .. c)
+                             'k', c), a, b .. ' ' .. c, op == 'b')
         end
       end
       j = j + 1 + arity[op]

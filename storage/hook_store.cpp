@@ -29,9 +29,11 @@ return 'ok'
 )LUA"};
 
 // Delete: the webhook, its subscription and every key of its deliveries; 'missing' if unknown.
+// The bot ('bot') is no webhook record: its deliveries are queued by the commit script directly
+// (op b) while the workspace has a bot, and deleting it drops them.
 const lua_script delete_script{R"LUA(
 local p, h = ARGV[1], ARGV[2]
-if redis.call('HDEL', p .. ':wh', h) == 0 then
+if redis.call('HDEL', p .. ':wh', h) == 0 and h ~= 'bot' then
   return 'missing'
 end
 redis.call('HDEL', p .. ':whsub', h)
@@ -51,7 +53,7 @@ if stored and stored ~= ARGV[3] then
   return {'stale'}
 end
 local p, h = ARGV[1], ARGV[2]
-if redis.call('HEXISTS', p .. ':whsub', h) == 0 then
+if h ~= 'bot' and redis.call('HEXISTS', p .. ':whsub', h) == 0 then
   return {'gone'}
 end
 local q, log, retrying = p .. ':wq:' .. h, p .. ':wl:' .. h, p .. ':wr:' .. h
@@ -156,7 +158,7 @@ if stored and stored ~= ARGV[3] then
   return {'stale'}
 end
 local p, h, eid = ARGV[1], ARGV[2], ARGV[4]
-if redis.call('HEXISTS', p .. ':whsub', h) == 0 then
+if h ~= 'bot' and redis.call('HEXISTS', p .. ':whsub', h) == 0 then
   return {'gone'}
 end
 local log = redis.call('HGET', p .. ':wl:' .. h, eid)

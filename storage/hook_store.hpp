@@ -4,6 +4,9 @@
 // event's deliveries into the queues in the change set that stores the event
 // (storage/commit_script.cpp); the hook actor works them through this store.
 //
+// The workspace's bot has a queue too, under the id "bot" (queued by the commit script for
+// events marked for it; its URL and secret live in the workspace record).
+//
 // A delivery is named by its queue member "<event id> <type code> <record ids>" (the records
 // the event names, as in the event log) and, once attempted, has a log record (JSON, written by
 // actors/hook_delivery.hpp) under its event id. Its state is where it is: pending in the queue

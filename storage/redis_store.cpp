@@ -165,7 +165,8 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
       add({"z", code, id});
   }
   for (auto& e : cs.events)
-    add({"e", std::string(event_code(e.type)), e.conversation_id, e.contact_id, e.message_id});
+    add({e.bot ? "b" : "e", std::string(event_code(e.type)), e.conversation_id, e.contact_id,
+         e.message_id});
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
 }
 
@@ -210,6 +211,11 @@ void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::
   if (!cs.events.empty()) {
     out.push_back(keys::events(ws));
     out.push_back(keys::hook_subscriptions(ws)); // and the queues of the webhooks it names
+    for (auto& e : cs.events)
+      if (e.bot) {
+        out.push_back(keys::hook_key(ws, "wq", "bot"));
+        break;
+      }
   }
 }
 
