@@ -8,6 +8,8 @@
 #
 #   bench/run.sh                      the full benchmark (about 10 minutes, build included)
 #   bench/run.sh --only 8,9           only those scenarios (with the preparation they need)
+#   bench/run.sh --no-build ...       full mode with the binaries already in build/release (or
+#                                     --binary/--loadgen/--fake-cloud-api): no deps.sh, no build
 #   bench/run.sh --smoke --binary PATH --loadgen PATH [--fake-cloud-api PATH] [--results-dir DIR]
 #                                     a few seconds per scenario at tiny scale, with the given
 #                                     binaries (the test command runs it on the ASan build);
@@ -25,6 +27,7 @@ loadgen=""
 fake=""
 results_dir=""
 only=""
+no_build=0
 while (($#)); do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -33,7 +36,8 @@ while (($#)); do
     --fake-cloud-api) fake="$2"; shift ;;
     --results-dir) results_dir="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --no-build) no_build=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -56,6 +60,12 @@ if ((smoke)); then
   [[ -n "$fake" ]] || fake="$(dirname "$loadgen")/inboxd_fake_cloud_api"
   # Sanitizer builds: the tests' UBSan suppressions (CAF 0.17's headers), unless already set.
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/ubsan.supp}"
+elif ((no_build)); then
+  build_dir="$root/build/release"
+  [[ -n "$binary" ]] || binary="$build_dir/inboxd"
+  [[ -n "$loadgen" ]] || loadgen="$build_dir/bench/inboxd_loadgen"
+  [[ -n "$fake" ]] || fake="$(dirname "$loadgen")/inboxd_fake_cloud_api"
+  log "no build: $binary"
 else
   bash scripts/deps.sh
   build_dir="$root/build/release"
@@ -84,6 +94,7 @@ if ((smoke)); then
   idle_ms=1000
   history_msgs=500; history_threads=10; history_bytes=200000
   media_count=100; media_ws=2; media_max_s=60
+  hooks_rate=100; hooks_drain_max=60
 else
   dur=10; drain=15
   rate_ingest=10000; rate_list=5000; rate_phone=5000; rate_send=2000; rate_mixed=2000; rate_stream=1000
@@ -93,6 +104,7 @@ else
   idle_ms=10000
   history_msgs=10000; history_threads=50; history_bytes=$((3 * 1024 * 1024 - 4096))
   media_count=15000; media_ws=10; media_max_s=300 # the backlog outlasts the 10 s webhook run
+  hooks_rate=1000; hooks_drain_max=120 # scenario 10: open-loop rate; bound of the delivery drain
 fi
 media_bytes=262144       # each media file the fake Cloud API serves (256 KiB)
 media_concurrency=4      # per workspace (INBOXD_MEDIA_CONCURRENCY's default): media_ws * 4 at once
@@ -105,20 +117,20 @@ mkdir -p "$results_dir" "$work/redis"
 runs="$work/runs.jsonl"
 : >"$runs"
 
-redis_pid=""; inboxd_pid=""; fake_pid=""
+redis_pid=""; inboxd_pid=""; fake_pid=""; rx_pid=""
 cleanup() {
   local rc=$?
-  for p in $inboxd_pid $fake_pid $redis_pid; do
+  for p in $inboxd_pid $fake_pid $rx_pid $redis_pid; do
     kill "$p" 2>/dev/null || true
   done
   # Up to 10 s to exit, then SIGKILL: an overloaded process must not keep burning the machine.
   for _ in $(seq 1 100); do
     local any=0
-    for p in $inboxd_pid $fake_pid $redis_pid; do kill -0 "$p" 2>/dev/null && any=1; done
+    for p in $inboxd_pid $fake_pid $rx_pid $redis_pid; do kill -0 "$p" 2>/dev/null && any=1; done
     ((any)) || break
     sleep 0.1
   done
-  for p in $inboxd_pid $fake_pid $redis_pid; do
+  for p in $inboxd_pid $fake_pid $rx_pid $redis_pid; do
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
@@ -163,6 +175,7 @@ export INBOXD_CONVERSATION_IDLE_MS="$idle_ms"
 export INBOXD_SEND_RATE=5000            # the fake Cloud API is not rate limited; keep the outbox moving
 export INBOXD_MEDIA_DIR="$work/media" INBOXD_MEDIA_CONCURRENCY="$media_concurrency"
 export INBOXD_LOG_LEVEL="${INBOXD_LOG_LEVEL:-info}"
+export INBOXD_WEBHOOK_ALLOW_PRIVATE=1   # scenario 10's outgoing webhooks go to receivers on loopback
 "$binary" >"$work/inboxd.log" 2>&1 &
 inboxd_pid=$!
 base="http://127.0.0.1:$port"
@@ -357,6 +370,155 @@ awk -v n="$stored" -v want="$media_count" -v ns=$((t1 - t0)) -v ticks=$((c1 - c0
 log "9 media downloads: $stored stored in $(( (t1 - t0) / 1000000 )) ms"
 fi
 
+# 10 (before 7): outgoing webhooks. Three fresh workspaces: A without outgoing webhooks, B with 2
+# (all four event types, each to a receiver answering 200 `{}` at once), H with 1 to a receiver
+# that never answers (both receivers: `inboxd_fake_cloud_api --receivers`). (a)/(b): scenario 1's
+# closed loop (1 text message per POST, each from a new contact) into A, then into B, three times
+# in turn so the machine's noise falls on both; B's 2 webhooks are created right before each of its
+# runs and deleted after it (their pending deliveries dropped), so no backlog of one run lands in
+# the next. (c): after the last B run its webhooks stay: the time until both queues are empty
+# (bounded by hooks_drain_max), the deliveries that succeeded meanwhile and inboxd's CPU over it.
+# (d): open loop at hooks_rate/s into A, then into H (its hanging webhook created just before).
+if want 10; then
+"$fake" --receivers >"$work/receivers.out" 2>"$work/receivers.err" &
+rx_pid=$!
+for _ in $(seq 1 100); do [[ -s "$work/receivers.out" ]] && break; sleep 0.1; done
+read -r rx_ok_port rx_hang_port <"$work/receivers.out" || true
+[[ "${rx_ok_port:-}" =~ ^[0-9]+$ && "${rx_hang_port:-}" =~ ^[0-9]+$ ]] ||
+  die "webhook receivers did not start: $(cat "$work/receivers.err")"
+log "webhook receivers pid $rx_pid: 200 on 127.0.0.1:$rx_ok_port, hanging on 127.0.0.1:$rx_hang_port"
+hooks_lines=$(provision hooks 3 600000000000)
+read -r _ hooks_a_pnid _ <<<"$(sed -n 1p <<<"$hooks_lines")"
+read -r _ hooks_b_pnid hooks_b_key <<<"$(sed -n 2p <<<"$hooks_lines")"
+read -r hooks_h_ws hooks_h_pnid hooks_h_key <<<"$(sed -n 3p <<<"$hooks_lines")"
+hook_create() { # KEY URL: prints the new outgoing webhook's id
+  local out id
+  out=$(curl -fsS --max-time 30 -X POST "$base/api/webhooks" -H "X-API-Key: $1" \
+    -H 'Content-Type: application/json' \
+    -d "{\"url\":\"$2\",\"events\":[\"message.created\",\"message.updated\",\"conversation.created\",\"conversation.updated\"]}") ||
+    die "POST /api/webhooks ($2) failed"
+  id=$(grep -oE '"id":"wh_[^"]*"' <<<"$out" | head -n1 | cut -d'"' -f4)
+  [[ -n "$id" ]] || die "POST /api/webhooks ($2) answered without an id: $out"
+  echo "$id"
+}
+hook_delete() { # KEY ID
+  curl -fsS --max-time 60 -X DELETE "$base/api/webhooks/$2" -H "X-API-Key: $1" >/dev/null ||
+    die "DELETE /api/webhooks/$2 failed"
+}
+# hook_snapshot IDS...: "succeeded retried failed pending missing" from one GET /metrics: the
+# deliveries counters, the queue depth summed over these webhooks, how many of them have no series
+hook_snapshot() {
+  local m
+  m=$(curl -fsS --max-time 10 "$base/metrics") || return 1
+  awk -v ids=" $* " '
+    /^inboxd_outgoing_webhook_deliveries_total\{outcome="succeeded"\}/ { s = $2 }
+    /^inboxd_outgoing_webhook_deliveries_total\{outcome="retried"\}/ { r = $2 }
+    /^inboxd_outgoing_webhook_deliveries_total\{outcome="failed"\}/ { f = $2 }
+    /^inboxd_outgoing_webhook_queue_depth\{/ {
+      if (match($1, /endpoint="[^"]*"/)) {
+        id = substr($1, RSTART + 10, RLENGTH - 11)
+        if (index(ids, " " id " ")) { seen[id] = 1; d += $2 }
+      }
+    }
+    END {
+      n = split(ids, a, " "); m = 0
+      for (i = 1; i <= n; i++) if (!(a[i] in seen)) m++
+      printf "%d %d %d %d %d\n", s, r, f, d, m
+    }' <<<"$m"
+}
+rate_of() { grep -oE '"requestsPerSec":[0-9.]+' <<<"$1" | head -n1 | cut -d: -f2; }
+p99_of() { grep -oE '"p99":[0-9.]+' <<<"$1" | head -n1 | cut -d: -f2; }
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+rate_label=$(printf '%d' "$hooks_rate" | sed -E ':a;s/^([0-9]+)([0-9]{3})/\1,\2/;ta')
+hz=$(getconf CLK_TCK)
+redis_ticks() { awk '{print $14 + $15}' "/proc/$redis_pid/stat"; }
+h10=(--template webhook --secret "$app_secret")
+closed10=(--mode closed --connections "$closed_conns" --duration "$dur")
+# warm-up (not recorded): both workspaces' actors and inboxd's pools, so A's first run is not the
+# first load on a fresh process
+warm=$((dur < 3 ? dur : 3))
+lg 0 "10 warm-up A" "${h10[@]}" --pnids "$hooks_a_pnid" --mode closed --connections "$closed_conns" \
+  --duration "$warm" --contact-offset 90000000 --run-tag s10wa
+lg 0 "10 warm-up B" "${h10[@]}" --pnids "$hooks_b_pnid" --mode closed --connections "$closed_conns" \
+  --duration "$warm" --contact-offset 90000000 --run-tag s10wb
+rates_a=(); rates_b=()
+ok_url="http://127.0.0.1:$rx_ok_port"
+for i in 1 2 3; do
+  last_out=""
+  lg 1 "10 ingest, no endpoints" "${h10[@]}" --pnids "$hooks_a_pnid" "${closed10[@]}" \
+    --contact-offset $((100000000 + i * 10000000)) --run-tag "s10a$i"
+  r=$(rate_of "$last_out"); rates_a+=("${r:-0}")
+  hook_b1=$(hook_create "$hooks_b_key" "$ok_url/one")
+  hook_b2=$(hook_create "$hooks_b_key" "$ok_url/two")
+  read -r s_pre _ <<<"$(hook_snapshot "$hook_b1" "$hook_b2" || echo 0)"
+  last_out=""
+  lg 1 "10 ingest, 2 endpoints" "${h10[@]}" --pnids "$hooks_b_pnid" "${closed10[@]}" \
+    --contact-offset $((200000000 + i * 10000000)) --run-tag "s10b$i"
+  r=$(rate_of "$last_out"); rates_b+=("${r:-0}")
+  ok_b=$(grep -oE '"ok":[0-9]+' <<<"$last_out" | head -n1 | cut -d: -f2)
+  ((i == 3)) && break
+  hook_delete "$hooks_b_key" "$hook_b1"
+  hook_delete "$hooks_b_key" "$hook_b2"
+done
+# (c) the last run's backlog drains
+read -r s0 r0 f0 pending0 missing0 <<<"$(hook_snapshot "$hook_b1" "$hook_b2" || echo 0 0 0 0 2)"
+t0=$(date +%s%N); c0=$(ticks); rc0=$(redis_ticks)
+deadline=$((t0 + hooks_drain_max * 1000000000))
+drained=false
+snap="$s0 $r0 $f0 $pending0 $missing0"
+while :; do
+  read -r _ _ _ pending missing <<<"$snap"
+  if [[ "$missing" == 0 && "$pending" == 0 ]]; then drained=true; break; fi
+  (($(date +%s%N) < deadline)) || break
+  sleep 0.25
+  alive "10 drain"
+  snap=$(hook_snapshot "$hook_b1" "$hook_b2") || snap="$s0 $r0 $f0 -1 2"
+done
+t1=$(date +%s%N); c1=$(ticks); rc1=$(redis_ticks)
+# the counters once more, a moment later, for the outcomes of the last attempts in flight
+sleep 0.2
+read -r s1 r1 f1 pending1 _ <<<"$(hook_snapshot "$hook_b1" "$hook_b2" || echo "$s0 $r0 $f0 -1 2")"
+delivered=$((s1 - s0))
+[[ $drained == true ]] || log "scenario 10: queues not empty after ${hooks_drain_max} s ($pending1 pending)"
+((!smoke || s1 > 0)) || die "scenario 10: no outgoing webhook delivery succeeded"
+awk -v ns=$((t1 - t0)) -v ticks=$((c1 - c0)) -v rticks=$((rc1 - rc0)) -v hz="$hz" -v n="$delivered" \
+  -v q0="$pending0" -v q1="$pending1" -v retried=$((r1 - r0)) -v failed=$((f1 - f0)) \
+  -v drained="$drained" -v bound="$hooks_drain_max" -v during=$((s0 - s_pre)) -v posts="${ok_b:-0}" \
+  'BEGIN { s = ns / 1e9; cpu = ticks / hz
+    printf "{\"type\":\"facts\",\"scenario\":\"10 outgoing webhooks: drain after the last 2-endpoint run\",\"endpoints\":2,\"pendingAtStart\":%d,\"drained\":%s,\"boundSeconds\":%d,\"seconds\":%.2f,\"deliveriesSucceeded\":%d,\"deliveriesRetried\":%d,\"deliveriesFailed\":%d,\"pendingAtEnd\":%d,\"deliveriesPerSec\":%s,\"inboxdCpuSecondsDuringDrain\":%.2f,\"inboxdCpuUsPerDelivery\":%s,\"redisCpuSecondsDuringDrain\":%.2f,\"lastRunPosts\":%d,\"succeededDuringLastRun\":%d,\"deliveriesPerPost\":%s}\n",
+      q0, drained, bound, s, n, retried, failed, q1, (s > 0 ? sprintf("%.1f", n / s) : "null"), cpu,
+      (n > 0 ? sprintf("%.1f", cpu * 1e6 / n) : "null"), rticks / hz, posts, during,
+      (posts > 0 ? sprintf("%.2f", (during + q0) / posts) : "null") }' >>"$runs"
+log "10 drain: $delivered deliveries in $(( (t1 - t0) / 1000000 )) ms (drained $drained, $pending0 pending at start)"
+hook_delete "$hooks_b_key" "$hook_b1"
+hook_delete "$hooks_b_key" "$hook_b2"
+# side by side: the three rates of each and the ratio of the medians
+med_a=$(median3 "${rates_a[@]}"); med_b=$(median3 "${rates_b[@]}")
+awk -v a="${rates_a[*]}" -v b="${rates_b[*]}" -v ma="$med_a" -v mb="$med_b" \
+  'BEGIN { gsub(/ /, ",", a); gsub(/ /, ",", b)
+    printf "{\"type\":\"facts\",\"scenario\":\"10 outgoing webhooks: ingest side by side (closed loop, a,b,a,b,a,b)\",\"noEndpointsPerSec\":[%s],\"twoEndpointsPerSec\":[%s],\"medianNoEndpoints\":%.1f,\"medianTwoEndpoints\":%.1f,\"ratioPercent\":%s,\"targetPercent\":80}\n",
+      a, b, ma, mb, (ma > 0 ? sprintf("%.1f", 100 * mb / ma) : "null") }' >>"$runs"
+log "10 side by side: no endpoints ${rates_a[*]} /s, 2 endpoints ${rates_b[*]} /s"
+# (d) open loop, without then with a webhook that hangs
+last_out=""
+lg 1 "10 ingest $rate_label/s, no endpoints" "${h10[@]}" --pnids "$hooks_a_pnid" --mode open \
+  --rate "$hooks_rate" --duration "$dur" --contact-offset 300000000 --run-tag s10d0
+p99_none=$(p99_of "$last_out")
+hook_h=$(hook_create "$hooks_h_key" "http://127.0.0.1:$rx_hang_port/hang")
+read -r _ hr0 _ _ _ <<<"$(hook_snapshot "$hook_h" || echo 0 0 0 0 1)"
+last_out=""
+lg 1 "10 ingest $rate_label/s, hanging endpoint" "${h10[@]}" --pnids "$hooks_h_pnid" --mode open \
+  --rate "$hooks_rate" --duration "$dur" --contact-offset 310000000 --run-tag s10dh
+p99_hang=$(p99_of "$last_out")
+read -r _ hr1 _ hgauge _ <<<"$(hook_snapshot "$hook_h" || echo 0 0 0 -1 1)"
+# the gauge is as of the webhook's last queue step (none while its 4 attempts hang): the queue's
+# length from Redis too (storage/hook_store.cpp: {ws:<id>}:wq:<webhook>)
+hqueued=$(rcli zcard "{ws:$hooks_h_ws}:wq:$hook_h" 2>/dev/null || true)
+[[ "$hqueued" =~ ^[0-9]+$ ]] || hqueued=null
+hook_delete "$hooks_h_key" "$hook_h"
+echo "{\"type\":\"facts\",\"scenario\":\"10 outgoing webhooks: open loop $rate_label/s\",\"p99NoEndpointsMs\":${p99_none:-null},\"p99HangingEndpointMs\":${p99_hang:-null},\"hangingQueuedAfter\":$hqueued,\"hangingQueueGaugeAfter\":$hgauge,\"retriedDuringHangingRun\":$((hr1 - hr0))}" >>"$runs"
+fi
+
 # 7: scale: many conversations across many workspaces, then memory and list latency again
 if want 7; then
 scale_convs=$((scale_posts * scale_per_post))
@@ -403,6 +565,12 @@ kill -TERM "$fake_pid" 2>/dev/null || true
 wait "$fake_pid" 2>/dev/null || true
 fake_pid=""
 log "fake Cloud API: $(tail -n1 "$work/fake.out")"
+if [[ -n "$rx_pid" ]]; then
+  kill -TERM "$rx_pid" 2>/dev/null || true
+  wait "$rx_pid" 2>/dev/null || true
+  rx_pid=""
+  log "webhook receivers: $(tail -n1 "$work/receivers.out")"
+fi
 
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
