@@ -62,29 +62,42 @@ struct queue_slot {
 std::mutex slots_mutex;
 std::set<const queue_slot*> all_slots;
 
-template <class F>
-metrics::computed_series_family::samples each_slot(F value) {
+// One series per endpoint label: the bots of all workspaces are "bot" (summed: depth; the
+// oldest: age), and a webhook whose actor is being replaced may briefly have two slots.
+template <class F, class Combine>
+metrics::computed_series_family::samples each_slot(F value, Combine combine) {
+  std::map<std::string, double> by_label;
+  {
+    std::lock_guard lock(slots_mutex);
+    for (auto* s : all_slots) {
+      auto [i, fresh] = by_label.emplace(s->endpoint, value(*s));
+      if (!fresh)
+        i->second = combine(i->second, value(*s));
+    }
+  }
   metrics::computed_series_family::samples out;
-  std::lock_guard lock(slots_mutex);
-  for (auto* s : all_slots)
-    out.emplace_back(metrics::label("endpoint", s->endpoint), value(*s));
+  for (auto& [endpoint, v] : by_label)
+    out.emplace_back(metrics::label("endpoint", endpoint), v);
   return out;
 }
 metrics::computed_series_family queue_depth(
     "inboxd_outgoing_webhook_queue_depth",
     "Deliveries pending per outgoing webhook of the workspaces this node serves (as of its last "
-    "queue step).",
+    "queue step; the bots of all workspaces together as endpoint=\"bot\").",
     "gauge", [] {
       return each_slot(
-          [](const queue_slot& s) { return double(s.depth.load(std::memory_order_relaxed)); });
+          [](const queue_slot& s) { return double(s.depth.load(std::memory_order_relaxed)); },
+          [](double a, double b) { return a + b; });
     });
 metrics::computed_series_family queue_oldest(
     "inboxd_outgoing_webhook_oldest_age_seconds",
     "Age of the oldest pending delivery's event per outgoing webhook (0 when none).", "gauge", [] {
-      return each_slot([](const queue_slot& s) {
-        auto oldest = s.oldest_ms.load(std::memory_order_relaxed);
-        return oldest == 0 ? 0.0 : std::max<int64_t>(0, now_ms() - oldest) / 1000.0;
-      });
+      return each_slot(
+          [](const queue_slot& s) {
+            auto oldest = s.oldest_ms.load(std::memory_order_relaxed);
+            return oldest == 0 ? 0.0 : std::max<int64_t>(0, now_ms() - oldest) / 1000.0;
+          },
+          [](double a, double b) { return std::max(a, b); });
     });
 
 // One webhook's slot, registered while its actor knows the webhook.

@@ -22,6 +22,7 @@
 #include "messages/crypto.hpp"
 #include "tests/e2e/e2e_test.hpp"
 #include "tests/support/fake_cloud_api.hpp"
+#include "tests/support/promtool.hpp"
 
 extern char** environ;
 
@@ -199,6 +200,15 @@ protected:
     return api_get("/api/webhooks/bot/deliveries?limit=100&status=" + status)["deliveries"];
   }
 
+  // The bot's succeeded deliveries once none is pending (an outcome is recorded a moment after
+  // the bot's answer: the bot may have replied before).
+  json settled_bot_deliveries() {
+    for (int i = 0; i < 300 && !bot_deliveries("pending").empty(); ++i)
+      std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(bot_deliveries("pending").empty());
+    return bot_deliveries("succeeded");
+  }
+
   fake_cloud_api cloud_{true};
   std::atomic<int> wamids_{0};
   int bot_port_ = 0;
@@ -230,9 +240,8 @@ TEST_F(bot_test, the_bot_answers_ai_conversations_until_a_person_replies) {
   wait_sent(b, "echo: marker");
   for (auto& t : sent_to(a))
     EXPECT_NE(t, "echo: third");
-  auto done = bot_deliveries("succeeded");
+  auto done = settled_bot_deliveries();
   EXPECT_EQ(done.size(), 3u) << done.dump(); // hello, second, marker
-  EXPECT_TRUE(bot_deliveries("pending").empty());
   EXPECT_TRUE(bot_deliveries("failed").empty());
   EXPECT_EQ(bot_log().find("refused"), std::string::npos) << bot_log();
 
@@ -255,7 +264,7 @@ TEST_F(bot_test, an_echo_from_the_phone_app_hands_the_conversation_to_people) {
   wait_sent("5511900000004", "echo: marker");
   for (auto& t : sent_to(a))
     EXPECT_NE(t, "echo: after the echo");
-  EXPECT_EQ(bot_deliveries("succeeded").size(), 2u);
+  EXPECT_EQ(settled_bot_deliveries().size(), 2u);
 }
 
 TEST_F(bot_test, the_bot_says_human_and_hands_over) {
@@ -296,6 +305,31 @@ TEST_F(bot_test, a_forged_delivery_is_refused_by_the_bot_and_the_setting_is_chec
   ASSERT_EQ(post_meta(inbound("5511900000006", "nobody").dump()).status, 200);
   auto list = client().get("/api/webhooks/bot/deliveries", api_headers());
   EXPECT_EQ(list.status, 404) << list.body;
+}
+
+TEST_F(bot_test, the_bots_of_all_workspaces_share_one_metric_series) {
+  auto other =
+      create_workspace("Other", "other", "2233445566778",
+                       {{"bot",
+                         {{"url", "http://127.0.0.1:" + std::to_string(bot_port_) + "/other"},
+                          {"secret", kBotSecret}}}});
+  ASSERT_EQ(other.status, 201) << other.body;
+  auto created = create_api_key(other.json()["id"].get<std::string>());
+  ASSERT_EQ(created.status, 201);
+  auto other_key = created.json()["key"].get<std::string>();
+  // Answered once each workspace's hook actor has loaded, with its bot.
+  for (auto& k : {api_key_, other_key}) {
+    auto r = client().get("/api/webhooks/bot/deliveries", {{"X-API-Key", k}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  auto page = client().get("/metrics").body;
+  size_t series = 0;
+  const std::string line = "\ninboxd_outgoing_webhook_queue_depth{endpoint=\"bot\"} ";
+  for (auto at = page.find(line); at != std::string::npos; at = page.find(line, at + 1))
+    ++series;
+  EXPECT_EQ(series, 1u) << page;
+  auto checked = promtool_check_metrics(page);
+  EXPECT_TRUE(checked.ok()) << checked.output;
 }
 
 } // namespace
