@@ -4,15 +4,13 @@
 // the send API; a person's reply or a business-app echo takes the conversation to `human`, and
 // the bot then gets nothing more from it.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -75,19 +73,6 @@ json echo_to(const std::string& phone) {
   return b;
 }
 
-int free_port() {
-  // The fake's constructor binds a free port; a plain socket is enough here.
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 class bot_test : public e2e_test {
 protected:
   inboxd_process::env_map extra_env() const override {
@@ -105,9 +90,11 @@ protected:
     cloud_.set_responder([this](const recorded_request&) {
       return reply::json(200, meta_success_body("x", "wamid.sent." + std::to_string(++wamids_)));
     });
-    bot_port_ = free_port();
-    log_ = ::testing::TempDir() + "echo_bot_" + std::to_string(bot_port_) + ".log";
+    log_ = ::testing::TempDir() + "echo_bot_" + std::to_string(::getpid()) + "_" +
+           std::to_string(inboxd_->port()) + ".log";
     start_bot();
+    if (HasFatalFailure())
+      return;
     auto r = client().request(
         "PATCH", "/api/admin/workspaces/" + ws_id_,
         json{{"defaultMode", "ai"},
@@ -142,8 +129,8 @@ protected:
   void start_bot() {
     std::string script = std::string(INBOXD_SOURCE_DIR) + "/examples/echo-bot/echo_bot.py";
     std::vector<std::string> env{"INBOXD_URL=" + inboxd_->base_url(), "INBOXD_API_KEY=" + api_key_,
-                                 std::string("BOT_SECRET=") + kBotSecret,
-                                 "BOT_PORT=" + std::to_string(bot_port_), "PATH=/usr/bin:/bin"};
+                                 std::string("BOT_SECRET=") + kBotSecret, "BOT_PORT=0",
+                                 "PATH=/usr/bin:/bin"};
     std::vector<char*> envp;
     for (auto& e : env)
       envp.push_back(e.data());
@@ -157,9 +144,15 @@ protected:
     ASSERT_EQ(posix_spawnp(&bot_pid_, "python3", &fa, nullptr, argv.data(), envp.data()), 0)
         << "python3 is needed for the example bot (scripts/deps.sh installs it)";
     posix_spawn_file_actions_destroy(&fa);
-    for (int i = 0; i < 200 && bot_log().find("listening") == std::string::npos; ++i)
+    // It listens on a port the system picked and names it: "listening on http://addr:port/".
+    const std::string mark = "listening on http://127.0.0.1:";
+    for (int i = 0; i < 200 && bot_log().find(mark) == std::string::npos; ++i)
       std::this_thread::sleep_for(50ms);
-    ASSERT_NE(bot_log().find("listening"), std::string::npos) << bot_log();
+    auto log = bot_log();
+    auto at = log.find(mark);
+    ASSERT_NE(at, std::string::npos) << log;
+    bot_port_ = std::atoi(log.c_str() + at + mark.size());
+    ASSERT_GT(bot_port_, 0) << log;
   }
 
   std::string bot_log() const {
