@@ -14,6 +14,7 @@
 
 #include "actors/directory_actor.hpp"
 #include "actors/registry.hpp"
+#include "config/log_format.hpp"
 #include "config/settings.hpp"
 #include "http/forwarder.hpp"
 #include "http/front_actor.hpp"
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "inboxd: INBOXD_REDIS_URL: %s\n", err->c_str());
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  configure_logging(cfg.log_output, cfg.log_level);
 
   // One io_context, run by INBOXD_HTTP_THREADS threads, carries the HTTP sessions, the Redis
   // clients and the actors (http/io_scheduler.hpp): a webhook crosses no thread between its socket,
@@ -190,6 +191,7 @@ int main(int argc, char** argv) {
     opts.hooks.retry = {cfg.webhook_retry_base_ms, cfg.webhook_retry_max_ms,
                         cfg.webhook_retry_for_ms};
     opts.max_subscribers = cfg.sse_max_per_workspace;
+    opts.api_rate = cfg.api_rate;
     opts.lease = lease_claim{cfg.node_id, cfg.advertise_url, cfg.lease_ms};
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;

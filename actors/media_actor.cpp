@@ -10,6 +10,7 @@
 
 #include "actors/continuation.hpp"
 #include "actors/dropped.hpp"
+#include "config/log_format.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/ids.hpp"
 #include "metrics/metrics.hpp"
@@ -135,7 +136,7 @@ void finish(md_actor* self, job& j, media_outcome how, media_step step) {
   r.mime_type = step.mime_type;
   r.error = step.why;
   if (how != media_outcome::stored)
-    spdlog::info("media {}: {} {}: {}", st.ws.id, j.entry.id, r.state, step.why);
+    spdlog::info("media {}: {} {}: {}", st.ws.id, j.entry.id, r.state, loggable_reason(step.why));
   j.outcome = std::move(r);
   record(self, j);
 }
@@ -165,7 +166,7 @@ void retry(md_actor* self, job& j, const std::string& why) {
   ++j.entry.attempts;
   j.entry.due_ms = std::min(now_ms() + backoff_ms(self, j.entry.attempts), expires_at(j.entry));
   spdlog::debug("media {}: {} retry {} in {} ms: {}", st.ws.id, j.entry.id, j.entry.attempts,
-                j.entry.due_ms - now_ms(), why);
+                j.entry.due_ms - now_ms(), loggable_reason(why));
   change_set cs;
   cs.media.reschedule.push_back(j.entry);
   commit(self, std::move(cs), [self](commit_result& r) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "config/log_format.hpp"
 #include "metrics/metrics.hpp"
 #include "whatsapp/media_api.hpp"
 
@@ -33,13 +34,13 @@ void upload_media(outbound_transport& transport, const send_settings& send,
       case upload_outcome::kind::refused:
         uploads.inc(upload_result::refused);
         spdlog::info("media upload ({} bytes, {}) refused by the Cloud API: {}",
-                     req->body_file->size, mime_type, outcome.why);
+                     req->body_file->size, mime_type, loggable_reason(outcome.why));
         return reply.error(api_error::unprocessable,
                            "the Cloud API refused the upload: " + outcome.why);
       case upload_outcome::kind::retry:
         uploads.inc(upload_result::failed);
         spdlog::warn("media upload ({} bytes, {}) not taken by the Cloud API: {}",
-                     req->body_file->size, mime_type, outcome.why);
+                     req->body_file->size, mime_type, loggable_reason(outcome.why));
         return reply.error(api_error::unavailable, "the Cloud API did not take the upload (" +
                                                        outcome.why + "); try again");
     }

@@ -21,6 +21,17 @@ namespace inboxd {
 
 namespace {
 
+// What of a send's failure reason may be logged: the reasons classify_send_response composes
+// (transport, TLS, HTTP status), never the Cloud API's error text, which may echo what was sent
+// (a template's parameters); that text stays in the message's stored error.
+std::string_view loggable_title(const std::string& title) {
+  for (auto made_here :
+       {"transport: ", "TLS certificate refused: ", "unreadable success answer", "HTTP "})
+    if (title.rfind(made_here, 0) == 0)
+      return title;
+  return "(the Cloud API's error text is not logged)";
+}
+
 /// The transport's answer to one entry (from the transport's thread).
 struct send_done {
   std::string entry_id;
@@ -219,7 +230,7 @@ void finish(ob_actor* self, item& it, bool sent, std::string wamid, int64_t code
   if (it.entry.kind != "message") {
     if (!sent)
       spdlog::info("outbound {}: read receipt {} failed: {} {}", self->state.ws.id, it.entry.id,
-                   code, title);
+                   code, loggable_title(title));
     return remove_entry(self, it.entry.id);
   }
   send_result r;
@@ -353,21 +364,22 @@ void on_done(ob_actor* self, send_done& d) {
       finish(self, it, true, out.wamid, 0, "");
       break;
     case send_outcome::kind::failed:
-      spdlog::info("outbound {}: {} failed: {} {}", st.ws.id, it.entry.id, out.code, out.title);
+      spdlog::info("outbound {}: {} failed: {} {}", st.ws.id, it.entry.id, out.code,
+                   loggable_title(out.title));
       finish(self, it, false, "", out.code, out.title);
       break;
     case send_outcome::kind::retry:
       ++it.entry.attempts;
       if (it.entry.attempts >= st.opts.max_attempts) {
-        spdlog::info("outbound {}: {} gave up after {} attempts: {}", st.ws.id, it.entry.id,
-                     it.entry.attempts, out.title);
+        spdlog::info("outbound {}: {} gave up after {} attempts: {} {}", st.ws.id, it.entry.id,
+                     it.entry.attempts, out.code, loggable_title(out.title));
         finish(self, it, false, "", out.code,
                out.title + " (gave up after " + std::to_string(it.entry.attempts) + " attempts)");
         break;
       }
       it.entry.due_ms = now_ms() + backoff_ms(self, it.entry.attempts);
       spdlog::debug("outbound {}: {} retry {} in {} ms: {}", st.ws.id, it.entry.id,
-                    it.entry.attempts, it.entry.due_ms - now_ms(), out.title);
+                    it.entry.attempts, it.entry.due_ms - now_ms(), loggable_title(out.title));
       persist(self, it.entry);
       st.due.emplace(it.entry.due_ms, it.order, it.entry.id);
       break;

@@ -20,6 +20,7 @@
 #include "actors/event_hub.hpp"
 #include "actors/media_reads.hpp"
 #include "actors/media_upload.hpp"
+#include "actors/rate_limiter.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
 #include "messages/ids.hpp"
@@ -42,6 +43,7 @@ struct workspace_state {
   workspace_options opts;
   std::map<std::string, std::string> api_keys; // key id -> sha256 hex
   std::map<std::string, member> members;       // user id -> member
+  rate_limiter limiter;                        // API requests per principal (INBOXD_API_RATE)
   conversation_index index;
   delivery_keys deliveries; // Kapso deliveries stored lately (ingest_batch::delivery)
   std::unordered_map<std::string, child> children; // conversation id -> actor
@@ -340,6 +342,28 @@ bool authorized(ws_actor* self, const inbox_call& call, std::string& principal, 
   return true;
 }
 
+// INBOXD_API_RATE: an authenticated request over its principal's rate is answered 429 here
+// (true), on the workspace's owner, so a request forwarded from another node counts once.
+bool rate_limited(ws_actor* self, const inbox_call& call) {
+  auto& limiter = self->state.limiter;
+  if (!limiter.enabled())
+    return false;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto wait = limiter.take(call.principal, now);
+  if (wait == 0)
+    return false;
+  auto res = make_error(api_error::rate_limited,
+                        "too many requests for this API key or user; "
+                        "retry after the time in Retry-After");
+  for (auto& [name, value] : res.headers)
+    if (name == "Retry-After")
+      value = std::to_string(retry_after_seconds(wait));
+  call.reply.send(std::move(res));
+  return true;
+}
+
 // Admin member operations (the front checked the admin token). Returns false for other calls.
 bool handle_member_admin(ws_actor* self, inbox_call& call) {
   auto& st = self->state;
@@ -426,6 +450,8 @@ void handle_call(ws_actor* self, inbox_call& call) {
                      : call.reply.error(api_error::unauthorized, "invalid API key");
   call.principal = principal;
   call.role = role;
+  if (rate_limited(self, call))
+    return;
   switch (call.what) {
     case op::hooks_create:
     case op::hooks_list:
@@ -885,6 +911,7 @@ void load(ws_actor* self) {
 caf::behavior workspace_behavior(ws_actor* self, workspace ws, workspace_options opts) {
   self->state.ws = std::move(ws);
   self->state.opts = opts;
+  self->state.limiter = rate_limiter(opts.api_rate);
   self->state.hub = std::make_unique<event_hub>(
     [self](std::string after, std::string upto, size_t count,
            std::function<void(event_read&)> then) {

@@ -186,6 +186,29 @@ const std::vector<option>& options() {
            }
          return "expected trace|debug|info|warn|error|off, got '" + std::string(v) + "'";
        }},
+      {"log-format", "INBOXD_LOG_FORMAT", "text|json: json writes one JSON object per line (text)",
+       [](settings& s, std::string_view v) -> std::string {
+         if (v != "text" && v != "json")
+           return "expected text|json, got '" + std::string(v) + "'";
+         s.log_output = v == "json" ? log_format::json : log_format::text;
+         return "";
+       }},
+      {"access-log", "INBOXD_ACCESS_LOG",
+       "all|errors|off: a log line per answered request, or only for 4xx/5xx (errors)",
+       [](settings& s, std::string_view v) -> std::string {
+         if (v == "all")
+           s.access_log = access_log_mode::all;
+         else if (v == "errors")
+           s.access_log = access_log_mode::errors;
+         else if (v == "off")
+           s.access_log = access_log_mode::off;
+         else
+           return "expected all|errors|off, got '" + std::string(v) + "'";
+         return "";
+       }},
+      {"api-rate", "INBOXD_API_RATE",
+       "API requests per second per API key or user, burst twice that; 0 = no limit (0)",
+       number(&settings::api_rate, 0, 1000000)},
   };
   return opts;
 }

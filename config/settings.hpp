@@ -6,6 +6,8 @@
 #include <string>
 #include <variant>
 
+#include "config/log_format.hpp"
+
 namespace inboxd {
 
 struct settings {
@@ -55,6 +57,10 @@ struct settings {
   int sse_max_per_workspace = 1000;        // INBOXD_SSE_MAX_PER_WORKSPACE: beyond it 429
   int sse_max_streams = 10000;             // INBOXD_SSE_MAX_STREAMS: per process; beyond it 429
   std::string log_level = "info";          // INBOXD_LOG_LEVEL: trace|debug|info|warn|error|off
+  log_format log_output = log_format::text;             // INBOXD_LOG_FORMAT: text|json
+  access_log_mode access_log = access_log_mode::errors; // INBOXD_ACCESS_LOG: all|errors|off
+  // INBOXD_API_RATE: API requests/s per API key or user (burst 2x); 0 turns the limit off.
+  int api_rate = 0;
   // Scale-out (API.md "Scale-out"): several nodes share one Redis; off while node_id is empty.
   std::string node_id;        // INBOXD_NODE_ID: unique per node, [A-Za-z0-9._-]{1,64}
   std::string advertise_url;  // INBOXD_ADVERTISE_URL: http://host:port other nodes use

@@ -189,6 +189,7 @@ public:
     return inner_.open_stream(std::move(head));
   }
   void set_route(int route) override { inner_.set_route(route); }
+  void set_workspace(const std::string& id) override { inner_.set_workspace(id); }
   void forward(const std::string& owner_url) override {
     if (req_->method == "GET" && req_->path == "/api/events")
       return fwd_->forward_stream(*req_, owner_url, inner_);

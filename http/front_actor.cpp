@@ -12,6 +12,7 @@
 #include "http/hook_request.hpp"
 #include "http/json_body.hpp"
 #include "http/jwt.hpp"
+#include "http/openapi_document.hpp"
 #include "http/router.hpp"
 #include "http/send_request.hpp"
 #include "http/webhook_ingest.hpp"
@@ -74,6 +75,22 @@ http_response metrics_page(caf::actor_system& sys) {
   return res;
 }
 
+// GET /api/openapi.json: the embedded document, with a strong ETag (If-None-Match -> 304).
+http_response openapi_page(const http_request& req) {
+  http_response res;
+  auto etag = openapi_document_etag();
+  res.headers.emplace_back("ETag", std::string(etag));
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  auto match = req.header("if-none-match");
+  if (match == "*" || match.find(etag) != std::string::npos) {
+    res.status = 304;
+    res.content_type.clear();
+    return res;
+  }
+  res.body = std::string(openapi_document());
+  return res;
+}
+
 void verify_handshake(front* self, const http_exchange& ex) {
   auto& req = *ex.request;
   auto token = req.param("hub.verify_token");
@@ -131,6 +148,7 @@ void inbox_as_user(front* self, const http_exchange& ex, inbox_call call,
     return;
   if (!entry)
     return ex.reply.error(api_error::forbidden, "not a member of this workspace");
+  ex.reply.set_workspace(entry->ws.id);
   call.user_id = verified.claims.sub;
   call.forwarded = forwarder::is_hop(*ex.request);
   self->send(entry->actor, std::move(call));
@@ -170,6 +188,7 @@ void inbox(front* self, const http_exchange& ex, inbox_call call) {
     return;
   if (!entry)
     return ex.reply.error(api_error::unauthorized, "invalid API key");
+  ex.reply.set_workspace(entry->ws.id);
   call.api_key = std::move(key);
   call.forwarded = forwarder::is_hop(req);
   self->send(entry->actor, std::move(call));
@@ -414,6 +433,8 @@ void handle(front* self, http_exchange& ex) {
       return reply.json(200, {{"status", "ok"}});
     case route::metrics:
       return reply.send(metrics_page(self->system()));
+    case route::openapi:
+      return reply.send(openapi_page(req));
     case route::readyz: {
       bool redis = deps.db->reachable();
       bool loaded = deps.reg->get()->loaded;
@@ -486,6 +507,7 @@ void handle(front* self, http_exchange& ex) {
         return;
       if (!entry)
         return reply.error(api_error::not_found, "no such workspace");
+      reply.set_workspace(entry->ws.id);
       inbox_call call;
       switch (m.which) {
         case route::admin_key_create:

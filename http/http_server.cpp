@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/log_format.hpp"
 #include "http/query_string.hpp"
 #include "http/request_metrics.hpp"
 #include "http/response_sink.hpp"
@@ -337,12 +338,22 @@ private:
     }
     void set_route(int r) override { route_.store(r, std::memory_order_relaxed); }
     int named_route() const { return route_.load(std::memory_order_relaxed); }
+    void set_workspace(const std::string& id) override {
+      std::lock_guard lock(workspace_mutex_);
+      workspace_ = id.substr(0, 128);
+    }
+    std::string workspace() const {
+      std::lock_guard lock(workspace_mutex_);
+      return workspace_;
+    }
 
   private:
     std::weak_ptr<session> s_;
     uint64_t gen_;
     std::atomic<bool> answered_{false};
     std::atomic<int> route_{-1}; // -1: not named (yet)
+    mutable std::mutex workspace_mutex_;
+    std::string workspace_; // for the access log: "" until the handler names it
   };
 
   void do_read() {
@@ -539,7 +550,11 @@ private:
         file_body = false;
       }
     }
-    observe_request(current_route(), res.status, std::chrono::steady_clock::now() - started_);
+    auto which = current_route();
+    auto took = std::chrono::steady_clock::now() - started_;
+    observe_request(which, res.status, took);
+    access_log(which, res.status, took,
+               static_cast<int64_t>(file_body ? res.file_length : res.body.size()));
     if (file_body)
       return write_file(std::move(res), std::move(file));
     auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
@@ -551,6 +566,29 @@ private:
                        [self = shared_from_this(), out](beast::error_code ec, size_t) {
                          self->on_write(ec, out->need_eof());
                        });
+  }
+
+  // INBOXD_ACCESS_LOG: one line per answer (or per 4xx/5xx): the request id, method, route name
+  // (never the path or the query, which may hold an access_token), workspace where known, status,
+  // duration, body bytes (-1: a stream).
+  void access_log(route which, int status, std::chrono::steady_clock::duration took,
+                  int64_t bytes) const {
+    auto mode = server_->cfg.access_log;
+    if (!access_log_wanted(mode, status))
+      return;
+    auto& msg = upload_parser_ ? upload_parser_->get().base() : parser_->get().base();
+    auto method = msg.method_string();
+    auto workspace = sink_ ? sink_->workspace() : std::string();
+    log_fields f;
+    f.request_id = request_id_;
+    f.workspace = workspace;
+    f.method = std::string_view(method.data(), std::min<size_t>(method.size(), 16));
+    auto name = route_name(which);
+    f.route = name ? name : "not_found";
+    f.status = status;
+    f.duration_ms = std::chrono::duration<double, std::milli>(took).count();
+    f.bytes = bytes;
+    log_access(mode, f);
   }
 
   template <class Body>
@@ -640,7 +678,10 @@ private:
     awaiting_ = false;
     --server_->in_flight;
     deadline_.cancel();
-    observe_request(current_route(), head.status, std::chrono::steady_clock::now() - started_);
+    auto which = current_route();
+    auto took = std::chrono::steady_clock::now() - started_;
+    observe_request(which, head.status, took);
+    access_log(which, head.status, took, -1);
     sse_ = std::move(s);
     streaming_ = true;
     stream_.expires_never();

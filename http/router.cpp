@@ -16,6 +16,7 @@ const entry table[] = {
     {"GET", "/healthz", route::healthz},
     {"GET", "/readyz", route::readyz},
     {"GET", "/metrics", route::metrics},
+    {"GET", "/api/openapi.json", route::openapi},
     {"GET", "/api/webhook/whatsapp", route::wa_verify},
     {"POST", "/api/webhook/whatsapp", route::wa_webhook},
     {"POST", "/api/webhook/kapso", route::kapso_webhook},
@@ -216,6 +217,8 @@ const char* route_name(route r) {
       return "hook_deliveries";
     case route::hook_redeliver:
       return "hook_redeliver";
+    case route::openapi:
+      return "openapi";
   }
   return nullptr;
 }

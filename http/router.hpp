@@ -48,6 +48,7 @@ enum class route {
   hooks_delete,
   hook_deliveries,
   hook_redeliver,
+  openapi,
 };
 
 struct route_match {

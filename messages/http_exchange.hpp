@@ -99,6 +99,9 @@ public:
   /// Names the route that handles the request (http/router.hpp's `route`, as a number), for the
   /// server's request metrics. Called by the router before any answer; any thread.
   virtual void set_route(int route) { (void)route; }
+  /// Names the workspace the request is for, once known, for the server's access log. Any
+  /// thread.
+  virtual void set_workspace(const std::string& id) { (void)id; }
   /// The workspace is served by the node at `owner_url` (scale-out): answers with that node's
   /// answer to the same request (http/forwarder.hpp). Without a forwarder: 503.
   virtual void forward(const std::string& owner_url);
@@ -120,6 +123,11 @@ public:
   void set_route(int route) const {
     if (sink_)
       sink_->set_route(route);
+  }
+  /// See reply_sink::set_workspace.
+  void set_workspace(const std::string& id) const {
+    if (sink_)
+      sink_->set_workspace(id);
   }
   /// See reply_sink::forward.
   void forward(const std::string& owner_url) const {

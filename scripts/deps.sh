@@ -12,7 +12,10 @@ packages=(
   redis-server redis-tools
   curl openssl ca-certificates
   python3 # examples/echo-bot (the bot e2e tests run it)
+  python3-jsonschema # tests/openapi/validate.py (CTest openapi_document)
   chromium
+  dpkg-dev # dpkg-shlibdeps: the Debian package's Depends (cmake/package.cmake)
+  systemd  # systemd-analyze verify/security: the package test checks the unit (no systemd is booted)
 )
 
 installed() {

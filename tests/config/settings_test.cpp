@@ -78,3 +78,25 @@ TEST(settings, a_replica_wait_must_fit_twice_in_the_redis_command_timeout) {
             std::string::npos);
   EXPECT_TRUE(std::holds_alternative<std::string>(load({"--redis-replica-wait-ms=1001"})));
 }
+
+TEST(settings, log_format_access_log_and_api_rate) {
+  auto d = load({});
+  ASSERT_TRUE(std::holds_alternative<settings>(d));
+  EXPECT_EQ(std::get<settings>(d).log_output, log_format::text);
+  EXPECT_EQ(std::get<settings>(d).access_log, access_log_mode::errors);
+  EXPECT_EQ(std::get<settings>(d).api_rate, 0);
+  auto ok = load({"--log-format=json", "--access-log=all", "--api-rate=25"});
+  ASSERT_TRUE(std::holds_alternative<settings>(ok)) << std::get<std::string>(ok);
+  EXPECT_EQ(std::get<settings>(ok).log_output, log_format::json);
+  EXPECT_EQ(std::get<settings>(ok).access_log, access_log_mode::all);
+  EXPECT_EQ(std::get<settings>(ok).api_rate, 25);
+  EXPECT_EQ(std::get<settings>(load({"--access-log=off"})).access_log, access_log_mode::off);
+  ::setenv("INBOXD_LOG_FORMAT", "xml", 1);
+  auto bad = load({});
+  ::unsetenv("INBOXD_LOG_FORMAT");
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad));
+  EXPECT_NE(std::get<std::string>(bad).find("INBOXD_LOG_FORMAT"), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<std::string>(load({"--access-log=some"})));
+  EXPECT_TRUE(std::holds_alternative<std::string>(load({"--api-rate=-1"})));
+  EXPECT_TRUE(std::holds_alternative<std::string>(load({"--api-rate=ten"})));
+}

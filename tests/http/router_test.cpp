@@ -51,3 +51,13 @@ TEST(query_string, decodes) {
   EXPECT_FALSE(parse_query("a=%4", bad));
   EXPECT_FALSE(parse_query("a=%zz", bad));
 }
+
+TEST(router, openapi_document_route) {
+  auto m = match_route("GET", "/api/openapi.json");
+  EXPECT_EQ(m.which, route::openapi);
+  EXPECT_TRUE(m.params.empty());
+  EXPECT_STREQ(route_name(route::openapi), "openapi");
+  auto post = match_route("POST", "/api/openapi.json");
+  EXPECT_EQ(post.which, route::method_not_allowed);
+  EXPECT_EQ(post.allowed, "GET");
+}

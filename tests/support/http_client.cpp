@@ -9,11 +9,18 @@
 #include <optional>
 #include <stdexcept>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace inboxd::test {
@@ -40,7 +47,93 @@ bool iequals(std::string_view a, std::string_view b) {
   return lower(a) == lower(b);
 }
 
+// --- OpenAPI recording (see record_exchange) ---------------------------------------------
+
+// <dir>/<pid>.jsonl when INBOXD_OPENAPI_RECORD_DIR is set, else "".
+const std::string& record_file() {
+  static const std::string path = [] {
+    const char* dir = std::getenv("INBOXD_OPENAPI_RECORD_DIR");
+    return dir && *dir ? std::string(dir) + "/" + std::to_string(::getpid()) + ".jsonl"
+                       : std::string();
+  }();
+  return path;
+}
+
+// One line per call, written with one write() on an O_APPEND descriptor.
+void append_record(const nlohmann::json& line) {
+  auto& path = record_file();
+  if (path.empty())
+    return;
+  auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  auto n = ::write(fd, text.data(), text.size());
+  (void)n;
+  ::close(fd);
+}
+
+std::string current_test() {
+  auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return info ? std::string(info->test_suite_name()) + "." + info->name() : std::string();
+}
+
+// Records the end of every test, so the validator can tell a whole run from a partial one.
+struct test_end_recorder : ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    append_record({{"testEnd", std::string(info.test_suite_name()) + "." + info.name()},
+                   {"passed", !info.result()->Failed()}});
+  }
+};
+
+[[maybe_unused]] const bool recorder_installed = [] {
+  if (record_file().empty())
+    return false;
+  ::testing::UnitTest::GetInstance()->listeners().Append(new test_end_recorder);
+  return true;
+}();
+
 } // namespace
+
+void record_exchange(std::string_view method, std::string_view target, int status,
+                     const std::map<std::string, std::string>& headers, std::string_view body,
+                     bool body_read) {
+  if (record_file().empty())
+    return;
+  nlohmann::json line = {{"test", current_test()},
+                         {"method", std::string(method)},
+                         {"target", std::string(target)},
+                         {"status", status},
+                         {"headers", headers},
+                         {"bodyBytes", body.size()}};
+  auto type = lower(headers.count("content-type") ? headers.at("content-type") : "");
+  if (!body_read) {
+    line["bodyUnread"] = true;
+  } else if (type.rfind("application/json", 0) == 0) {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded())
+      line["bodyText"] = std::string(body.substr(0, 2000));
+    else
+      line["body"] = std::move(j);
+  } else if (type.rfind("text/", 0) == 0 && type.rfind("text/event-stream", 0) != 0) {
+    line["bodyText"] = std::string(body.substr(0, 2000));
+  }
+  append_record(line);
+}
+
+void record_stream_event(std::string_view type, std::string_view data) {
+  if (record_file().empty())
+    return;
+  nlohmann::json line = {{"test", current_test()}, {"streamEvent", std::string(type)}};
+  auto j = nlohmann::json::parse(data, nullptr, false);
+  if (j.is_discarded())
+    line["dataText"] = std::string(data.substr(0, 2000));
+  else
+    line["data"] = std::move(j);
+  append_record(line);
+}
 
 std::string http_response::header(std::string_view name) const {
   auto i = headers.find(lower(name));
@@ -181,6 +274,7 @@ http_response http_client::request(std::string_view method, std::string_view tar
     }
     if (!keep_alive_ || !res.keep_alive())
       impl_->close();
+    record_exchange(method, target, out.status, out.headers, out.body);
     return out;
   }
 }

@@ -81,6 +81,17 @@ private:
   std::chrono::milliseconds timeout_{std::chrono::seconds(15)};
 };
 
+/// OpenAPI conformance (tests/openapi/validate.py): when INBOXD_OPENAPI_RECORD_DIR is set, every
+/// exchange of an http_client (and every event stream's head, through sse_client) is appended as
+/// one JSON line to <dir>/<pid>.jsonl: method, target, status, response headers, and the body when
+/// it is JSON; the end of every test is recorded too (so the validator knows which tests ran).
+/// Without the variable nothing is recorded.
+void record_exchange(std::string_view method, std::string_view target, int status,
+                     const std::map<std::string, std::string>& headers, std::string_view body,
+                     bool body_read = true);
+/// Records one event of an event stream (its `event:` type and `data:` line), as above.
+void record_stream_event(std::string_view type, std::string_view data);
+
 /// The status code in a raw HTTP/1.1 response ("HTTP/1.1 400 Bad Request..." -> 400), or 0.
 int raw_status(std::string_view raw);
 

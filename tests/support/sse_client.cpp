@@ -6,14 +6,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <map>
 #include <stdexcept>
+
+#include "tests/support/http_client.hpp"
 
 namespace inboxd::test {
 
 sse_client::sse_client(int port, const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& headers,
-                       bool stalled) {
+                       bool stalled)
+  : target_(target) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0)
     throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
@@ -78,7 +84,25 @@ int sse_client::read_head(std::chrono::milliseconds timeout) {
   buf_.erase(0, end + 4);
   if (head_.size() < 12)
     return 0;
-  return std::atoi(head_.substr(9, 3).c_str());
+  int status = std::atoi(head_.substr(9, 3).c_str());
+  // The head goes to the OpenAPI recording (the body of a non-stream answer is not read here).
+  std::map<std::string, std::string> headers;
+  for (size_t pos = head_.find("\r\n"); pos != std::string::npos && pos + 2 < head_.size();) {
+    auto next = head_.find("\r\n", pos + 2);
+    auto line =
+        head_.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+    if (auto colon = line.find(':'); colon != std::string::npos) {
+      auto name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      auto value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      headers[name] = value;
+    }
+    pos = next;
+  }
+  record_exchange("GET", target_, status, headers, {}, false);
+  return status;
 }
 
 std::string sse_client::body(std::chrono::milliseconds timeout) {
@@ -115,8 +139,10 @@ std::optional<sse_event> sse_client::next(std::chrono::milliseconds timeout) {
         break;
       pos = nl + 1;
     }
-    if (any && !e.type.empty())
+    if (any && !e.type.empty()) {
+      record_stream_event(e.type, e.data);
       return e;
+    }
   }
 }
 

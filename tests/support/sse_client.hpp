@@ -47,6 +47,7 @@ public:
 private:
   bool fill(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
+  std::string target_; // for the OpenAPI recording (tests/support/http_client.hpp)
   std::string buf_, head_;
   bool eof_ = false;
   int comments_ = 0;
