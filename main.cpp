@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
                         cfg.webhook_retry_for_ms};
     opts.max_subscribers = cfg.sse_max_per_workspace;
     opts.api_rate = cfg.api_rate;
+    opts.retention_sweep_ms = cfg.retention_sweep_ms;
     opts.lease = lease_claim{cfg.node_id, cfg.advertise_url, cfg.lease_ms};
     redis_store_options store_opts;
     store_opts.events_retain = cfg.events_retain;

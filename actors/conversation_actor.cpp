@@ -1,6 +1,7 @@
 #include "actors/conversation_actor.hpp"
 
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -151,6 +152,12 @@ void ingest_events(conv_actor* self, std::vector<pending_item> work) {
 
 void commit_ingest(conv_actor* self, std::vector<pending_item> work, ingest_outcome out,
                    bool assumed) {
+  if (out.nothing) { // only redeliveries of erased messages: nothing of them comes back
+    metrics::webhook_items.inc(metrics::webhook_outcome::duplicate, out.duplicates);
+    for (auto& w : work)
+      w.ack->complete(true);
+    return done_with_item(self);
+  }
   auto changes = std::move(out.changes);
   auto media = changes.media.add; // downloads to start once stored
   commit(self, std::move(changes),
@@ -589,12 +596,216 @@ void record_media_result(conv_actor* self, std::shared_ptr<media_result> res) {
           auto rec = nlohmann::json::parse(own->second, nullptr, false);
           if (apply_media_result(rec, res->state, res->sha256, res->size, res->mime_type,
                                  res->error)) {
+            if (res->state == "stored")
+              cs.media_refs.push_back(res->sha256);
             cs.messages.emplace_back(res->message_id, std::move(rec));
             cs.events.push_back(message_event("message.updated", res->message_id));
           }
         }
         cs.media.remove.push_back(res->message_id);
         commit_outcome(self, std::move(cs), answer);
+      }));
+}
+
+void erase_failed(conv_actor* self, const std::shared_ptr<inbox_call>& call,
+                  const std::string& why) {
+  spdlog::warn("conversation {}: erasure failed: {}", self->state.seed.conv.id, why);
+  call->reply.error(api_error::unavailable, "storage unavailable; try again");
+  done_with_item(self);
+}
+
+// Adds to `cs` and `er` the removal of the messages of `page`: records, timeline entries, parked
+// events, media jobs, aliases, clientMessageId marks and media references; those newer than
+// `gone_after` (ms, WhatsApp's time) are marked gone. Counts the unread inbound messages removed.
+int64_t remove_messages(change_set& cs, change_set::erasure& er, const timeline_page& page,
+                        int64_t gone_after) {
+  int64_t unread = 0;
+  for (auto& e : page.entries) {
+    cs.drop_messages.push_back(e.id);
+    cs.unpark.push_back(e.id);
+    cs.media.remove.push_back(e.id);
+    bool gone = e.score / 1000 > gone_after;
+    if (gone)
+      er.gone.push_back(e.id);
+    auto rec = e.record ? nlohmann::json::parse(*e.record, nullptr, false) : nlohmann::json();
+    if (!rec.is_object())
+      continue;
+    if (auto wamid = str_field(rec, "waMessageId"); !wamid.empty()) {
+      auto derived = message_id_for_wamid(wamid);
+      if (derived != e.id) { // a message we sent: statuses and echoes name its wamid
+        er.aliases.push_back(derived);
+        cs.unpark.push_back(derived);
+        if (gone)
+          er.gone.push_back(derived);
+      }
+    }
+    if (auto cmid = str_field(rec, "clientMessageId"); !cmid.empty())
+      er.client_messages.push_back(cmid);
+    auto m = rec.find("media");
+    if (m != rec.end() && m->is_object() && str_field(*m, "state") == "stored" &&
+        !str_field(*m, "sha256").empty())
+      er.media.push_back(str_field(*m, "sha256"));
+    if (str_field(rec, "direction") == "inbound" && str_field(rec, "origin") != "history" &&
+        str_field(rec, "status") != "read")
+      ++unread;
+  }
+  return unread;
+}
+
+// The change set erasing the conversation whose messages are `page` (all of them), with the
+// outbox entries of `outbox` that are the conversation's.
+change_set erasure_of(const conversation_seed& seed, const timeline_page& page,
+                      const queue_read& outbox) {
+  change_set cs;
+  cs.workspace_id = seed.workspace_id;
+  cs.timeline_of = seed.conv.id;
+  change_set::erasure er;
+  er.conversation_id = seed.conv.id;
+  er.contact_id = seed.ct.id;
+  remove_messages(cs, er, page, INT64_MIN);
+  for (auto& e : page.entries)
+    er.scrub.push_back(e.id);
+  for (auto& text : outbox.entries) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (str_field(j, "conversationId") == seed.conv.id)
+      cs.outbox.remove.push_back(str_field(j, "id"));
+  }
+  er.scrub.push_back(seed.conv.id);
+  er.scrub.push_back(seed.ct.id);
+  cs.erase = std::move(er);
+  return cs;
+}
+
+// The erasure is stored: the workspace actor forgets the conversation, what queued behind the
+// erasure is answered as storage trouble (a sender retries; a webhook's redelivery then makes a
+// new contact, or nothing for an erased message), and the actor stops.
+void erased(conv_actor* self, const std::shared_ptr<inbox_call>& call, bool media,
+            std::vector<std::string> jobs) {
+  auto& st = self->state;
+  self->send(st.workspace,
+             conversation_erased{st.seed.conv.id, st.seed.ct.id, media, std::move(jobs)});
+  call->reply.send(http_response{204, "", "", {}});
+  for (auto& item : st.queue) {
+    if (item.call) {
+      item.call->reply.error(api_error::unavailable, "the conversation was erased");
+    } else if (item.result && item.result->outbound) {
+      self->send(item.result->outbound, send_recorded{item.result->entry_id, true});
+    } else if (item.media && item.media->media) {
+      auto& m = *item.media;
+      self->send(m.media, media_recorded{m.message_id, true});
+      if (m.state == "stored") // kept for a message that is gone
+        self->send(m.media, media_gc_atom::value, std::vector<std::string>{m.sha256});
+    } else if (item.ack) {
+      item.ack->complete(false);
+    }
+  }
+  st.queue.clear();
+  self->quit();
+}
+
+void erase_with(conv_actor* self, std::shared_ptr<inbox_call> call, const timeline_page& page,
+                const queue_read& outbox) {
+  auto cs = erasure_of(self->state.seed, page, outbox);
+  auto jobs = cs.outbox.remove;
+  jobs.insert(jobs.end(), cs.media.remove.begin(), cs.media.remove.end());
+  bool media = !cs.erase->media.empty();
+  commit(self, std::move(cs),
+         [self, call, media, jobs = std::move(jobs)](commit_result& r) mutable {
+           if (r.ok())
+             return erased(self, call, media, std::move(jobs));
+           if (r.status == commit_status::unknown)
+             self->state.suspect = true;
+           erase_failed(self, call, std::string(to_string(r.status)) + ": " + r.error);
+         });
+}
+
+// DELETE /api/contacts/{id}: reads every message of the conversation and the outbox, then erases
+// in one change set the conversation, its contact, the messages with their timeline, parked
+// events, aliases, clientMessageId marks, media jobs and outbox entries, the retained events and
+// webhook deliveries naming any of them, and the media references (files left with no message
+// are removed by the media actor). The erased message ids stay marked gone for 8 days so that
+// redeliveries recreate nothing. Once stored, the workspace actor is told and this actor stops.
+void erase(conv_actor* self, std::shared_ptr<inbox_call> call) {
+  auto& st = self->state;
+  st.db->load_timeline(
+      st.seed.workspace_id, st.seed.conv.id, 0, std::numeric_limits<int32_t>::max(),
+      in_actor<timeline_page>(self, [self, call](timeline_page& page) {
+        if (!page.ok)
+          return erase_failed(self, call, page.error);
+        auto& st = self->state;
+        st.db->load_queue(st.seed.workspace_id, job_queue::outbox,
+                          in_actor<queue_read>(self, [self, call, page](queue_read& q) {
+                            if (!q.ok)
+                              return erase_failed(self, call, q.error);
+                            erase_with(self, call, page, q);
+                          }));
+      }));
+}
+
+// Retention: at most this many messages per conversation and step; those of the last 8 days
+// leave gone marks.
+constexpr int64_t kExpireBatch = 500;
+constexpr int64_t kGoneWindowMs = 8LL * 24 * 3600 * 1000; // Meta redelivers for 7 days
+
+// Retention (the workspace's retentionDays; the workspace actor's sweep sends the cutoff in
+// `before`, ms): deletes up to kExpireBatch messages older than the cutoff — the next sweep
+// takes more — and keeps the summary true: the unread count loses the unread messages deleted,
+// and the preview goes once the newest message has. Nothing is answered (no one waits).
+void expire(conv_actor* self, std::shared_ptr<inbox_call> call) {
+  auto& st = self->state;
+  if (!st.seed.persisted)
+    return done_with_item(self);
+  auto cutoff = call->before;
+  st.db->load_timeline(
+      st.seed.workspace_id, st.seed.conv.id, cutoff * 1000, kExpireBatch,
+      in_actor<timeline_page>(self, [self, cutoff](timeline_page& page) {
+        auto& st = self->state;
+        if (!page.ok) {
+          spdlog::warn("conversation {}: retention read failed: {}", st.seed.conv.id, page.error);
+          return done_with_item(self);
+        }
+        if (page.entries.empty())
+          return done_with_item(self);
+        auto now = now_ms();
+        change_set cs;
+        cs.workspace_id = st.seed.workspace_id;
+        cs.timeline_of = st.seed.conv.id;
+        cs.erase.emplace();
+        auto unread = remove_messages(cs, *cs.erase, page, now - kGoneWindowMs);
+        bool media = !cs.erase->media.empty();
+        auto cv = st.seed.conv;
+        cv.unread_count = std::max<int64_t>(0, cv.unread_count - unread);
+        bool emptied =
+            static_cast<int64_t>(page.entries.size()) < kExpireBatch && cv.last_message_at < cutoff;
+        if (emptied)
+          cv.last_message_preview.clear();
+        bool changed = cv.unread_count != st.seed.conv.unread_count ||
+                       cv.last_message_preview != st.seed.conv.last_message_preview;
+        if (changed) {
+          cv.updated_at = now;
+          cs.conv = cv;
+          cs.events.push_back(conversation_event("conversation.updated", cv));
+        }
+        auto deleted = page.entries.size();
+        commit(self, std::move(cs), [self, cv, changed, media, deleted](commit_result& r) {
+          auto& st = self->state;
+          if (!r.ok()) {
+            if (r.status == commit_status::unknown)
+              st.suspect = true;
+            spdlog::warn("conversation {}: retention not stored ({}): {}", st.seed.conv.id,
+                         to_string(r.status), r.error);
+            return done_with_item(self);
+          }
+          spdlog::debug("conversation {}: {} messages past retention deleted", st.seed.conv.id,
+                        deleted);
+          if (changed) {
+            st.seed.conv = cv;
+            self->send(st.workspace, conversation_changed{cv, st.seed.ct});
+          }
+          if (media && st.seed.media)
+            self->send(st.seed.media, media_gc_atom::value, std::vector<std::string>{});
+          done_with_item(self);
+        });
       }));
 }
 
@@ -633,6 +844,10 @@ void apply_action(conv_actor* self, std::shared_ptr<inbox_call> call) {
         ct.tags = call->tags;
       ct.updated_at = now_ms();
       break;
+    case op::erase_contact:
+      return erase(self, std::move(call));
+    case op::expire_messages:
+      return expire(self, std::move(call));
     case op::mark_read:
     case op::typing:
       return mark_read(self, std::move(call));

@@ -151,6 +151,29 @@ void conversation_index::set_names(uint32_t s, std::string_view phone, std::stri
   set(by_username_, slot.username, username, username_of());
 }
 
+std::vector<std::string> conversation_index::stored_conversations(uint32_t& from, size_t n) const {
+  std::vector<std::string> out;
+  for (; from < rows_.size() && out.size() < n; ++from)
+    if (rows_[from].stored)
+      out.push_back(rest_[from].id.str());
+  if (from >= rows_.size())
+    from = 0;
+  return out;
+}
+
+void conversation_index::erase(const std::string& conversation_id, const std::string& contact_id) {
+  if (auto c = by_contact_id_.find(contact_id, contact_id_of()); c != kNone) {
+    set_names(c, "", "", "");
+    by_contact_id_.erase(contacts_[c].id.view(), contact_id_of(), c);
+    contacts_[c] = contact_slot{};
+  }
+  if (auto s = by_conv_id_.find(conversation_id, conv_id_of()); s != kNone) {
+    by_conv_id_.erase(rest_[s].id.view(), conv_id_of(), s);
+    rest_[s] = conv_rest{};
+    rows_[s] = row{}; // not stored: lists skip it
+  }
+}
+
 conversation_index::contact_ids conversation_index::ids_of(uint32_t s) const {
   auto& slot = contacts_[s];
   return {slot.id.str(), slot.conv == kNone ? std::string() : rest_[slot.conv].id.str()};

@@ -43,6 +43,10 @@ public:
   void put_contact(const contact& c, bool keep_names = false);
   void put_conversation(const conversation& c);
 
+  /// Forgets a contact and its conversation (erased): no lookup finds them and no list shows
+  /// them; their slots stay, empty, until the workspace is loaded again.
+  void erase(const std::string& conversation_id, const std::string& contact_id);
+
   /// How a webhook names a customer (any may be empty).
   struct identity {
     std::string phone, user_id, username;
@@ -72,6 +76,9 @@ public:
   std::optional<conversation> conversation_by_id(const std::string& id) const;
   std::optional<conversation> conversation_of_contact(const std::string& contact_id) const;
   size_t conversation_count() const { return rows_.size(); }
+  /// Up to `n` ids of stored conversations from slot `from` on (the retention sweep's walk);
+  /// `from` moves past them, and back to 0 at the end.
+  std::vector<std::string> stored_conversations(uint32_t& from, size_t n) const;
 
   /// GET /api/contacts: q matches name or phone (case-insensitive), ordered by newest update.
   nlohmann::json list_contacts(const std::string& q, int64_t page, int64_t limit) const;
@@ -103,7 +110,7 @@ private:
 
   // What list_conversations scans, one per conversation, contiguous: the filters read only
   // this, so a page of a 10,000-conversation workspace is one pass over ~0.5 MB and a partial
-  // sort of the matches. Rows only grow (conversations are never removed from a workspace).
+  // sort of the matches. Rows only grow (an erased conversation's row stays, empty and unstored).
   struct row {
     int64_t activity = 0; // lastMessageAt, or createdAt before any message
     int64_t last_inbound_at = 0;

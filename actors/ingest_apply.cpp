@@ -90,6 +90,7 @@ ingest_targets decode_targets(const message_targets& read) {
       t.records[id] = std::move(j);
   }
   t.aliases = read.aliases;
+  t.gone = read.gone;
   for (auto& [id, items] : read.parked)
     for (auto& p : items) {
       wa_event e;
@@ -143,9 +144,20 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
   bool live = false;
   std::map<std::string, std::vector<std::string>> park_add;
   std::vector<std::pair<std::string, int64_t>> added;
+  size_t erased = 0; // events naming erased messages (dropped)
   for (auto& e : events) {
     if (e.timestamp_ms == 0) // no timestamp in the payload: the time we received it
       e.timestamp_ms = now;
+    bool creates = e.kind == wa_event_kind::message || e.kind == wa_event_kind::echo;
+    bool targets_one = e.kind == wa_event_kind::status || e.kind == wa_event_kind::reaction ||
+                       e.kind == wa_event_kind::edit || e.kind == wa_event_kind::revoke;
+    if ((creates && targets.gone.count(message_id_for_wamid(e.wamid))) ||
+        (targets_one && targets.gone.count(resolve(message_id_for_wamid(e.target_wamid))))) {
+      ++erased; // a message erased with its contact: a redelivery recreates nothing of it
+      if (creates)
+        ++out.duplicates;
+      continue;
+    }
     // Imported from the business app's past chats: stored, but no unread count, no reply window,
     // no reopening and no events (API.md, "Coexistence, history and preferences").
     bool history = e.origin == "history";
@@ -273,6 +285,10 @@ ingest_outcome apply_ingest(const std::string& workspace_id, const conversation&
 
   auto& cs = out.changes;
   cs.workspace_id = workspace_id;
+  if (!persisted && erased != 0 && erased == events.size()) {
+    out.nothing = true;
+    return out;
+  }
   for (auto& [id, score] : added) {
     cs.new_messages.push_back(id);
     if (targets.assumed)

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct ingest_targets {
   std::map<std::string, nlohmann::json> records;       // message id -> record
   std::map<std::string, std::string> aliases;          // derived id -> our message id
   std::map<std::string, std::vector<wa_event>> parked; // message id -> parked events
+  std::set<std::string> gone; // erased message ids: their events are dropped as duplicates
   /// True when nothing was read: every message is assumed new, unaliased, with nothing parked,
   /// and the change set carries those assumptions as preconditions (the store checks them).
   bool assumed = false;
@@ -42,6 +44,9 @@ struct ingest_outcome {
   contact ct;
   change_set changes;
   size_t duplicates = 0; // messages already stored
+  /// Nothing to store: every event named erased messages and the conversation is not stored
+  /// (a redelivery after DELETE /api/contacts/{id} recreates nothing).
+  bool nothing = false;
 };
 
 /// Applies `events` in order. `persisted`: the conversation record is already stored (its event

@@ -288,7 +288,7 @@ void on_done(md_actor* self, media_done& d) {
   auto temp = std::move(j.temp);
   j.temp.clear();
   if (s.what == k::ok) {
-    if (auto e = st.opts.files->keep(temp, s.sha256); !e.empty()) {
+    if (auto e = st.opts.files->keep(temp, st.ws.id, s.sha256); !e.empty()) {
       retry(self, j, "media store: " + e);
       return pump(self);
     }
@@ -304,6 +304,49 @@ void on_done(md_actor* self, media_done& d) {
       retry(self, j, s.why);
   }
   pump(self);
+}
+
+// Removes the files of `g` (no message holds them any more) but one kept by a download whose
+// outcome is not yet recorded; those, and files that could not be removed, wait for a later pass.
+void remove_garbage(md_actor* self, const media_garbage_read& g) {
+  auto& st = self->state;
+  std::set<std::string> recording;
+  for (auto& [id, j] : st.jobs)
+    if (j.outcome && j.outcome->state == "stored")
+      recording.insert(j.outcome->sha256);
+  std::vector<std::string> removed;
+  bool again = false;
+  for (auto& sha : g.hashes) {
+    if (recording.count(sha)) {
+      again = true;
+    } else if (auto e = st.opts.files->remove(st.ws.id, sha); !e.empty()) {
+      spdlog::warn("media {}: {}", st.ws.id, e);
+      again = true;
+    } else {
+      removed.push_back(sha);
+    }
+  }
+  if (again)
+    self->delayed_send(self, std::chrono::seconds(5), media_gc_atom::value,
+                       std::vector<std::string>{});
+  st.db->media_collected(st.ws.id, std::move(removed), [](bool) {});
+}
+
+// Removes the workspace's files no message holds any more (after an erasure, and once at start
+// so that one cut short by a crash is finished): the store names them, adding `also` and
+// dropping those a message holds again.
+void collect(md_actor* self, std::vector<std::string> also) {
+  auto& st = self->state;
+  if (!st.opts.files)
+    return; // media is off in this process: the garbage waits in Redis
+  st.db->media_garbage(st.ws.id, std::move(also),
+                       in_actor<media_garbage_read>(self, [self](media_garbage_read& g) {
+                         if (g.ok)
+                           return remove_garbage(self, g);
+                         spdlog::warn("media {}: garbage not read: {}", self->state.ws.id, g.error);
+                         self->delayed_send(self, std::chrono::seconds(5), media_gc_atom::value,
+                                            std::vector<std::string>{});
+                       }));
 }
 
 caf::behavior running(md_actor* self) {
@@ -335,6 +378,13 @@ caf::behavior running(md_actor* self) {
         self->state.tick_at = INT64_MAX;
         pump(self);
       },
+      [self](media_gc_atom, std::vector<std::string>& also) { collect(self, std::move(also)); },
+      [self](forget_atom, const std::vector<std::string>& ids) {
+        for (auto& id : ids)
+          if (auto i = self->state.jobs.find(id);
+              i != self->state.jobs.end() && !i->second.in_flight && !i->second.outcome)
+            self->state.jobs.erase(i);
+      },
       [self](workspace_changed& w) {
         self->state.ws = std::move(w.ws);
         pump(self);
@@ -365,6 +415,7 @@ void load(md_actor* self) {
         self->set_default_handler(log_and_drop);
         self->become(running(self));
         pump(self);
+        collect(self, {});
       }));
 }
 

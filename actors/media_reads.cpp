@@ -11,7 +11,7 @@
 namespace inboxd {
 
 http_response media_answer(const nlohmann::json& record, const http_request& req,
-                           const media_files& files) {
+                           const media_files& files, const std::string& workspace_id) {
   if (!record.is_object())
     return make_error(api_error::not_found, "no such message");
   auto m = record.find("media");
@@ -36,11 +36,11 @@ http_response media_answer(const nlohmann::json& record, const http_request& req
     return make_error(api_error::unprocessable,
                       "the media could not be downloaded: " + m->value("error", std::string()));
   auto sha = m->value("sha256", std::string());
-  auto size = files.size_of(sha);
+  auto size = files.size_of(workspace_id, sha);
   if (state != "stored" || size < 0)
     return make_error(api_error::internal, "the media file is missing from the media store");
   auto type = m->value("mimeType", std::string());
-  return file_response(req, files.path(sha), static_cast<uint64_t>(size),
+  return file_response(req, files.path(workspace_id, sha), static_cast<uint64_t>(size),
                        type.empty() ? "application/octet-stream" : type, sha);
 }
 
@@ -52,14 +52,15 @@ void serve_message_media(caf::local_actor* self, const std::shared_ptr<store>& d
     return reply.error(api_error::not_found, "media downloads are off on this server");
   db->load_messages(
       workspace_id, {message_id}, "",
-      in_actor<message_lookup>(self, [files, message_id, req, reply](message_lookup& read) {
+      in_actor<message_lookup>(self, [files, workspace_id, message_id, req,
+                                      reply](message_lookup& read) {
         if (!read.ok)
           return reply.error(api_error::unavailable, "storage unavailable; try again");
         auto found = read.records.find(message_id);
         auto record = found == read.records.end()
                           ? nlohmann::json()
                           : nlohmann::json::parse(found->second, nullptr, false);
-        reply.send(media_answer(record, *req, *files));
+        reply.send(media_answer(record, *req, *files, workspace_id));
       }));
 }
 

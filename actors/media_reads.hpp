@@ -20,7 +20,7 @@ class media_files;
 
 /// The answer for the message `record` (null: not found). Stats the stored file.
 http_response media_answer(const nlohmann::json& record, const http_request& req,
-                           const media_files& files);
+                           const media_files& files, const std::string& workspace_id);
 
 /// Reads the record of `message_id` and answers through `reply`; the answer is made on `self`'s
 /// thread (which stats the file, a short blocking call).

@@ -404,6 +404,12 @@ caf::behavior running(ob_actor* self) {
       // Storage refused: hand the outcome over again shortly (never sent twice meanwhile).
       self->delayed_send(self, std::chrono::seconds(1), retry_atom::value, r.entry_id);
     },
+    [self](forget_atom, const std::vector<std::string>& ids) {
+      for (auto& id : ids)
+        if (auto i = self->state.items.find(id);
+            i != self->state.items.end() && !i->second.in_flight && !i->second.outcome)
+          forget(self, id);
+    },
     [self](retry_atom, const std::string& id) {
       auto found = self->state.items.find(id);
       if (found != self->state.items.end() && found->second.outcome)

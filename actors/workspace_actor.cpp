@@ -48,6 +48,8 @@ struct workspace_state {
   delivery_keys deliveries; // Kapso deliveries stored lately (ingest_batch::delivery)
   std::unordered_map<std::string, child> children; // conversation id -> actor
   bool sweeping = false; // a sweep for idle children is scheduled or under way
+  uint32_t retention_at = 0;      // the retention sweep's place in the index (see retention_step)
+  bool retention_pending = false; // its next step is scheduled
   std::vector<std::string> sweep_left; // children of the sweep under way still to ask
   caf::actor outbound;                         // the outbox sender
   caf::actor media;                            // the media downloader
@@ -209,6 +211,38 @@ void to_conversation(ws_actor* self, const std::string& conv_id, Message&& msg) 
   ++i->second.sent;
   i->second.last_sent = std::chrono::steady_clock::now();
   self->send(i->second.handle, std::forward<Message>(msg));
+}
+
+// Retention (retentionDays): every INBOXD_RETENTION_SWEEP_MS the next kRetentionBatch stored
+// conversations are told to delete their messages older than the cutoff (at most 500 each per
+// step; conversation_actor.cpp, expire), so a whole pass takes conversations / kRetentionBatch
+// steps and the work per step is bounded. Nothing of the sweep is stored: after a restart it
+// starts over, and deleting again what is gone changes nothing.
+constexpr size_t kRetentionBatch = 100;
+
+void schedule_retention(ws_actor* self) {
+  auto& st = self->state;
+  if (st.ws.retention_days <= 0 || st.retention_pending || st.stopping)
+    return;
+  st.retention_pending = true;
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.retention_sweep_ms),
+                     retention_atom::value);
+}
+
+void retention_step(ws_actor* self) {
+  auto& st = self->state;
+  st.retention_pending = false;
+  if (st.ws.retention_days <= 0 || st.stopping)
+    return;
+  auto cutoff = now_ms() - int64_t{st.ws.retention_days} * 24 * 3600 * 1000;
+  for (auto& id : st.index.stored_conversations(st.retention_at, kRetentionBatch)) {
+    inbox_call call;
+    call.what = inbox_call::op::expire_messages;
+    call.id = id;
+    call.before = cutoff;
+    to_conversation(self, id, std::move(call));
+  }
+  schedule_retention(self);
 }
 
 // The conversation of the customer `who` names (see conversation_index::link, which also clears
@@ -545,7 +579,10 @@ void handle_call(ws_actor* self, inbox_call& call) {
       auto id = call.id;
       return to_conversation(self, id, std::move(call));
     }
+    case op::erase_contact:
     case op::patch_contact: {
+      if (call.what == op::erase_contact && role != "owner" && role != "admin")
+        return call.reply.error(api_error::forbidden, "erasing a contact is for owners and admins");
       auto ct = st.index.contact_by_id(call.id);
       auto cv = ct ? st.index.conversation_of_contact(ct->id) : std::nullopt;
       if (!ct || ct->updated_at == 0 || !cv)
@@ -809,6 +846,20 @@ caf::behavior running(ws_actor* self) {
         self->state.hub->appended();
         self->send(self->state.hooks, events_atom::value);
       },
+      [self](conversation_erased& e) {
+        auto& st = self->state;
+        st.index.erase(e.conversation_id, e.contact_id);
+        if (auto i = st.children.find(e.conversation_id); i != st.children.end()) {
+          self->demonitor(i->second.handle);
+          st.children.erase(i);
+        }
+        for (auto* worker : {&st.outbound, &st.media})
+          if (*worker)
+            self->send(*worker, forget_atom::value, e.jobs);
+        if (e.media && st.media)
+          self->send(st.media, media_gc_atom::value, std::vector<std::string>{});
+        self->send(st.hooks, events_atom::value); // its deliveries may have gone
+      },
       [self](events_atom) {
         self->state.hub->appended();
         self->send(self->state.hooks, events_atom::value);
@@ -834,16 +885,21 @@ caf::behavior running(ws_actor* self) {
         self->demonitor(sender);
         self->send(sender, stop_atom::value);
       },
+      [self](retention_atom) { retention_step(self); },
       [self](workspace_changed& w) {
         self->state.ws = w.ws;
+        schedule_retention(self);
         self->send(self->state.media, w);
         self->send(self->state.hooks, w);
         self->send(self->state.outbound, std::move(w));
       },
       [self](send_result& r) {
         if (!self->state.index.conversation_by_id(r.conversation_id)) {
-          spdlog::error("workspace {}: send result for unknown conversation {}", self->state.ws.id,
-                        r.conversation_id);
+          // Erased while its send was in flight: nothing is left to record it on.
+          spdlog::info("workspace {}: send result for a conversation no longer here",
+                       self->state.ws.id);
+          if (r.outbound)
+            self->send(r.outbound, send_recorded{r.entry_id, true});
           return;
         }
         auto id = r.conversation_id;
@@ -851,8 +907,14 @@ caf::behavior running(ws_actor* self) {
       },
       [self](media_result& r) {
         if (!self->state.index.conversation_by_id(r.conversation_id)) {
-          spdlog::error("workspace {}: media result for unknown conversation {}", self->state.ws.id,
-                        r.conversation_id);
+          // Erased while its download was in flight: the file it kept may hold no message.
+          spdlog::info("workspace {}: media result for a conversation no longer here",
+                       self->state.ws.id);
+          if (r.media) {
+            self->send(r.media, media_recorded{r.message_id, true});
+            if (r.state == "stored")
+              self->send(r.media, media_gc_atom::value, std::vector<std::string>{r.sha256});
+          }
           return;
         }
         auto id = r.conversation_id;
@@ -892,6 +954,7 @@ void load(ws_actor* self) {
     self->link_to(st.hooks);
     self->set_default_handler(log_and_drop);
     self->become(running(self));
+    schedule_retention(self);
     // What arrived while the lease was acquired goes first, in order.
     auto waiting = std::move(st.waiting);
     st.waiting.clear();

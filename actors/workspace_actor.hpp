@@ -57,6 +57,7 @@ struct workspace_options {
   hook_options hooks;            // for the workspace's hook actor (outgoing webhooks)
   int max_subscribers = 1000;    // event stream subscribers; beyond it 429
   int api_rate = 0; // API requests/s per API key or member, burst 2x (rate_limiter.hpp); 0 = off
+  int64_t retention_sweep_ms = 60000; // between steps of the retention sweep (retentionDays)
   std::shared_ptr<store> db;     // the store conversation actors commit change sets to
   std::shared_ptr<registry_store> registry_db; // members, API keys and the initial load
   lease_claim lease; // scale-out: this node (node empty: one node, no lease, epoch 0)

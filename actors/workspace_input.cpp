@@ -89,6 +89,17 @@ bool apply_workspace_input(const nlohmann::json& body, bool creating, workspace&
       return fail(api_error::unprocessable, "send needs exactly one of apiKey or accessToken");
     ws.send = out;
   }
+  if (auto r = body.find("retentionDays"); r != body.end()) {
+    if (r->is_null()) {
+      ws.retention_days = 0;
+    } else if (!r->is_number_integer()) {
+      return fail(api_error::bad_request, "retentionDays must be an integer or null");
+    } else if (auto days = r->get<int64_t>(); days < 1 || days > 36500) {
+      return fail(api_error::unprocessable, "retentionDays must be 1 to 36,500 (or null: keep)");
+    } else {
+      ws.retention_days = static_cast<int>(days);
+    }
+  }
   if (auto b = body.find("bot"); b != body.end()) {
     if (b->is_null()) {
       ws.bot_url.clear();

@@ -209,6 +209,9 @@ const std::vector<option>& options() {
       {"api-rate", "INBOXD_API_RATE",
        "API requests per second per API key or user, burst twice that; 0 = no limit (0)",
        number(&settings::api_rate, 0, 1000000)},
+      {"retention-sweep-ms", "INBOXD_RETENTION_SWEEP_MS",
+       "ms between steps of the retention sweep of a workspace with retentionDays (60000)",
+       number(&settings::retention_sweep_ms, 10, 86400000)},
   };
   return opts;
 }

@@ -61,6 +61,8 @@ struct settings {
   access_log_mode access_log = access_log_mode::errors; // INBOXD_ACCESS_LOG: all|errors|off
   // INBOXD_API_RATE: API requests/s per API key or user (burst 2x); 0 turns the limit off.
   int api_rate = 0;
+  // INBOXD_RETENTION_SWEEP_MS: between steps of a workspace's retention sweep (retentionDays).
+  int64_t retention_sweep_ms = 60000;
   // Scale-out (API.md "Scale-out"): several nodes share one Redis; off while node_id is empty.
   std::string node_id;        // INBOXD_NODE_ID: unique per node, [A-Za-z0-9._-]{1,64}
   std::string advertise_url;  // INBOXD_ADVERTISE_URL: http://host:port other nodes use

@@ -656,6 +656,10 @@ void handle(front* self, http_exchange& ex) {
     case route::hooks_list:
       call.what = op::hooks_list;
       return inbox(self, ex, std::move(call));
+    case route::contact_delete:
+      call.what = op::erase_contact;
+      call.id = m.params[0];
+      return inbox(self, ex, std::move(call));
     case route::hooks_delete:
       call.what = op::hooks_delete;
       call.id = m.params[0];

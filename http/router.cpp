@@ -40,6 +40,7 @@ const entry table[] = {
     {"DELETE", "/api/admin/workspaces/{}/members/{}", route::admin_member_delete},
     {"GET", "/api/admin/workspaces/{}/members", route::admin_members_list},
     {"PATCH", "/api/contacts/{}", route::contact_patch},
+    {"DELETE", "/api/contacts/{}", route::contact_delete},
     {"POST", "/api/conversations/{}/assign", route::conversation_assign},
     {"POST", "/api/conversations/{}/handover", route::conversation_handover},
     {"POST", "/api/conversations/{}/read", route::conversation_read},
@@ -187,6 +188,8 @@ const char* route_name(route r) {
       return "admin_members_list";
     case route::contact_patch:
       return "contact_patch";
+    case route::contact_delete:
+      return "contact_delete";
     case route::conversation_assign:
       return "conversation_assign";
     case route::conversation_handover:

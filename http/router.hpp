@@ -33,6 +33,7 @@ enum class route {
   admin_member_delete,
   admin_members_list,
   contact_patch,
+  contact_delete,
   conversation_assign,
   conversation_handover,
   conversation_read,

@@ -71,6 +71,8 @@ struct inbox_call {
     set_status,         // id = conversation, value = open|pending|closed
     set_tags,           // id = conversation, tags
     patch_contact,      // id = contact, name (name_null clears it) if has_name, tags if has_tags
+    erase_contact,      // id = contact: the contact, its conversation and all they hold go
+    expire_messages,    // id = conversation, before = cutoff (ms): retention (no reply)
     send_message,       // id = conversation, draft, client_message_id, reply_to
     subscribe_events,   // value = Last-Event-ID ("" = from now on)
     message_media,      // id = message id; request (its Range and conditional headers)
@@ -131,6 +133,14 @@ struct admin_call {
 struct conversation_changed {
   conversation conv;
   contact ct;
+};
+
+/// Conversation actor -> workspace actor: the conversation and its contact are erased (stored);
+/// the actor has stopped. `media`: whether stored media files may have lost their last message.
+struct conversation_erased {
+  std::string conversation_id, contact_id;
+  bool media = false;
+  std::vector<std::string> jobs; // ids of the outbox entries and media jobs it removed
 };
 
 /// Conversation actor -> workspace actor: idle after handling `handled` messages.
@@ -208,6 +218,14 @@ using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// Conversation actor -> workspace actor: events were appended to the event log.
 using events_atom = caf::atom_constant<caf::atom("events")>;
+/// Workspace actor -> media actor: remove media files no message holds (with SHA-256 hashes of
+/// files to check beyond the workspace's garbage set).
+using media_gc_atom = caf::atom_constant<caf::atom("mediagc")>;
+/// Workspace actor -> outbound and media actors: these entries left the queue (erased); an
+/// idle one is forgotten, one in flight ends as usual.
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
+/// Workspace actor -> itself: the next step of the retention sweep (retentionDays).
+using retention_atom = caf::atom_constant<caf::atom("retention")>;
 
 } // namespace inboxd
 
@@ -217,6 +235,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::dead_letter)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::inbox_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::admin_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_changed)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_erased)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::conversation_idle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::workspace_changed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(inboxd::outbox_enqueued)

@@ -40,6 +40,8 @@ void to_json(nlohmann::json& j, const workspace& w) {
        {"createdAt", w.created_at}};
   if (!w.bot_url.empty())
     j["bot"] = {{"url", w.bot_url}, {"secret", w.bot_secret}};
+  if (w.retention_days > 0)
+    j["retentionDays"] = w.retention_days;
 }
 
 void from_json(const nlohmann::json& j, workspace& w) {
@@ -62,6 +64,7 @@ void from_json(const nlohmann::json& j, workspace& w) {
     get_opt(*b, "url", w.bot_url);
     get_opt(*b, "secret", w.bot_secret);
   }
+  get_opt(j, "retentionDays", w.retention_days);
   get_opt(j, "createdAt", w.created_at);
 }
 
@@ -185,6 +188,8 @@ nlohmann::json workspace_api(const workspace& w) {
           {"defaultMode", w.default_mode},
           {"sendConfigured", w.send.configured()},
           {"bot", w.bot_url.empty() ? nlohmann::json(nullptr) : nlohmann::json{{"url", w.bot_url}}},
+          {"retentionDays",
+           w.retention_days > 0 ? nlohmann::json(w.retention_days) : nlohmann::json(nullptr)},
           {"createdAt", w.created_at}};
 }
 

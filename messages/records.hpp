@@ -23,6 +23,8 @@ struct workspace {
   // The bot (API.md "Bots and outgoing webhooks"): inbound messages of `ai` conversations are
   // delivered to bot_url, signed with bot_secret (write-only); none while bot_url is empty.
   std::string bot_url, bot_secret;
+  // Messages older than this many days are deleted with their media (0: kept for ever).
+  int retention_days = 0;
   int64_t created_at = 0;
 };
 

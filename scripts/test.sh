@@ -34,5 +34,16 @@ cmake -S . -B "$build_dir" -G Ninja \
 
 cmake --build "$build_dir" -j "$jobs"
 
+# Every HTTP exchange of the tests' clients is recorded (tests/support/http_client.hpp) and, once
+# all tests passed, checked against the OpenAPI document (tests/openapi/validate.py): paths,
+# methods, statuses, headers and JSON bodies, and on a whole run that every documented
+# operation was exercised by the e2e suite.
+records="$build_dir/openapi-records"
+rm -rf "$records"
+mkdir -p "$records"
+export INBOXD_OPENAPI_RECORD_DIR="$records"
+
 cd "$build_dir"
 ctest --output-on-failure -j "$jobs" "$@"
+/usr/bin/python3 "$root/tests/openapi/validate.py" --spec "$root/http/openapi.json" \
+  --router "$root/http/router.cpp" --records "$records" --e2e-binary "$build_dir/tests/e2e_tests"

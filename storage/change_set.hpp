@@ -76,6 +76,26 @@ struct change_set {
     bool bot = false; // an inbound message of an `ai` conversation: also delivered to the bot
   };
   std::vector<event> events; // appended to the workspace's event log, in order
+
+  /// Media files (SHA-256) a message of this change set now holds, stored: counted per workspace
+  /// so that erasure knows when a file has no message left.
+  std::vector<std::string> media_refs;
+
+  /// Erasure of a contact with its conversation (DELETE /api/contacts/{id}), with
+  /// drop_messages, unpark and the queues' removals naming what it held; or, with no
+  /// conversation_id and nothing to scrub, of messages past the workspace's retention.
+  struct erasure {
+    std::string conversation_id, contact_id; // "": the conversation and contact stay
+    /// Message ids redeliveries must not recreate (inbound ids, and the ids of the wamids of
+    /// messages we sent): marked gone for 8 days (the park TTL).
+    std::vector<std::string> gone;
+    std::vector<std::string> aliases;         // alias entries to delete (derived ids)
+    std::vector<std::string> client_messages; // clientMessageId marks to delete
+    std::vector<std::string> media;           // SHA-256 of stored media files the messages held
+    /// Ids (messages, conversation, contact) whose retained events and webhook deliveries go.
+    std::vector<std::string> scrub;
+  };
+  std::optional<erasure> erase;
 };
 
 } // namespace inboxd

@@ -33,6 +33,17 @@ namespace {
 //                 time (one ZADD per webhook and script call; storage/hook_store.hpp works them)
 //   b type c k m  as e, and the delivery also joins the bot's queue <p>:wq:bot (an inbound
 //                 message of an `ai` conversation of a workspace with a bot)
+//   f sha         HINCRBY <p>:mref sha 1 (a message now holds that stored media file)
+// An erasure (DELETE /api/contacts/{id}) adds, besides r, x and z for what the contact had:
+//   g id          SET <p>:gone:<id> 1 EX ttl: n and u refuse the id as a duplicate from now on
+//   A id          DEL <p>:alias:<id>
+//   C cmid        DEL <p>:cmid:<cmid>
+//   F sha         HINCRBY <p>:mref sha -1; at 0 the hash leaves mref and joins <p>:mgc (its file
+//                 is removed from the media store, actors/media_actor.hpp)
+//   D conv ct     HDEL <p>:convs conv, HDEL <p>:contacts ct, DEL <p>:tl:<conv>
+//   S ids         (ids separated by spaces) XDEL the events naming any of them; for each webhook
+//                 (<p>:whsub and the bot) ZREM the deliveries naming them from its queue, and the
+//                 delivery log entries (wl, wr, wok, wf) of those
 // Returns {"ok", r1, r2, ...} with one array per change set: empty when applied, otherwise its
 // failed preconditions as "d:<id>" (duplicate), "l:<id>" (linked) or "c:<message id>" (the
 // client message id is taken, by that message); or {"stale", epoch} when the workspace's epoch
@@ -49,7 +60,8 @@ local keep = ARGV[3]
 local ttl = ARGV[4]
 local cmid_ttl = ARGV[5]
 local sets = tonumber(ARGV[6])
-local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4, b=4}
+local arity = {n=1, u=1, q=2, m=2, t=3, r=2, x=1, p=2, c=2, k=2, a=2, o=4, s=4, z=2, e=4, b=4,
+               f=1, g=1, A=1, C=1, F=1, D=2, S=1}
 local queues = {ob=':outbox', md=':media'}
 local out = {'ok'}
 local hooks = nil -- <p>:whsub as {id, codes, id, codes, ...}, read at the first event
@@ -82,6 +94,56 @@ local function deliver(id, code, refs, bot)
     end
   end
 end
+local function scrub(list)
+  local ids = {}
+  for id in string.gmatch(list, '%S+') do
+    ids[id] = true
+  end
+  local events = p .. ':events'
+  local drop = {}
+  for _, e in ipairs(redis.call('XRANGE', events, '-', '+')) do
+    local f = e[2]
+    for k = 1, #f - 1, 2 do
+      if (f[k] == 'm' or f[k] == 'c' or f[k] == 'k') and ids[f[k + 1]] then
+        drop[#drop + 1] = e[1]
+        break
+      end
+    end
+  end
+  for from = 1, #drop, 1000 do
+    redis.call('XDEL', events, unpack(drop, from, math.min(from + 999, #drop)))
+  end
+  local function names(member) -- "<event id> <type> <record ids>"
+    local n = 0
+    for w in string.gmatch(member, '%S+') do
+      n = n + 1
+      if n > 2 and ids[w] then
+        return true
+      end
+    end
+    return false
+  end
+  local hooks = redis.call('HKEYS', p .. ':whsub')
+  hooks[#hooks + 1] = 'bot'
+  for _, h in ipairs(hooks) do
+    local q, log = p .. ':wq:' .. h, p .. ':wl:' .. h
+    for _, member in ipairs(redis.call('ZRANGE', q, 0, -1)) do
+      if names(member) then
+        redis.call('ZREM', q, member)
+      end
+    end
+    local all = redis.call('HGETALL', log)
+    for k = 1, #all - 1, 2 do
+      local ok, rec = pcall(cjson.decode, all[k + 1])
+      if ok and type(rec) == 'table' and type(rec.m) == 'string' and names(rec.m) then
+        redis.call('HDEL', log, all[k])
+        for _, z in ipairs({':wr:', ':wok:', ':wf:'}) do
+          redis.call('ZREM', p .. z .. h, all[k])
+        end
+      end
+    end
+  end
+end
 local i = 7
 for s = 1, sets do
   local count = tonumber(ARGV[i])
@@ -92,14 +154,15 @@ for s = 1, sets do
   while j <= last do
     local op = ARGV[j]
     if op == 'n' then
-      if redis.call('EXISTS', p .. ':m:' .. ARGV[j + 1]) == 1 then
+      if redis.call('EXISTS', p .. ':m:' .. ARGV[j + 1], p .. ':gone:' .. ARGV[j + 1]) > 0 then
         failed[#failed + 1] = 'd:' .. ARGV[j + 1]
       end
     elseif op == 'u' then
       local id = ARGV[j + 1]
       local m = p .. ':m:' .. id
-      if redis.call('EXISTS', m, p .. ':alias:' .. id, p .. ':park:' .. id) > 0 then
-        if redis.call('EXISTS', m) == 1 then
+      local gone = p .. ':gone:' .. id
+      if redis.call('EXISTS', m, p .. ':alias:' .. id, p .. ':park:' .. id, gone) > 0 then
+        if redis.call('EXISTS', m, gone) > 0 then
           failed[#failed + 1] = 'd:' .. id
         else
           failed[#failed + 1] = 'l:' .. id
@@ -147,6 +210,25 @@ for s = 1, sets do
       elseif op == 'z' then
         redis.call('ZREM', p .. queues[a], b)
         redis.call('DEL', p .. ':' .. a .. ':' .. b)
+      elseif op == 'f' then
+        redis.call('HINCRBY', p .. ':mref', a, 1)
+      elseif op == 'g' then
+        redis.call('SET', p .. ':gone:' .. a, '1', 'EX', ttl)
+      elseif op == 'A' then
+        redis.call('DEL', p .. ':alias:' .. a)
+      elseif op == 'C' then
+        redis.call('DEL', p .. ':cmid:' .. a)
+      elseif op == 'F' then
+        if redis.call('HINCRBY', p .. ':mref', a, -1) <= 0 then
+          redis.call('HDEL', p .. ':mref', a)
+          redis.call('SADD', p .. ':mgc', a)
+        end
+      elseif op == 'D' then
+        redis.call('HDEL', p .. ':convs', a)
+        redis.call('HDEL', p .. ':contacts', b)
+        redis.call('DEL', p .. ':tl:' .. a)
+      elseif op == 'S' then
+        scrub(a)
       elseif op == 'e' or op == 'b' then
         local m = ARGV[j + 4]
         if m ~= '' then

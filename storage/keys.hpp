@@ -53,6 +53,19 @@ inline std::string parked(std::string_view ws, std::string_view msg) {
 inline std::string alias(std::string_view ws, std::string_view derived) {
   return tag(ws) + ":alias:" + std::string(derived);
 }
+/// The mark an erased message leaves (DELETE /api/contacts/{id}): STRING "1" for 8 days, so that
+/// Meta's redeliveries of it are duplicates and recreate nothing.
+inline std::string gone(std::string_view ws, std::string_view msg) {
+  return tag(ws) + ":gone:" + std::string(msg);
+}
+/// HASH sha256 -> how many of the workspace's messages hold that stored media file.
+inline std::string media_refs(std::string_view ws) {
+  return tag(ws) + ":mref";
+}
+/// SET of sha256 whose last message went: their files are removed from the media store.
+inline std::string media_garbage(std::string_view ws) {
+  return tag(ws) + ":mgc";
+}
 /// clientMessageId -> message id (idempotency of sends; expires after 48 h).
 inline std::string client_message(std::string_view ws, std::string_view cmid) {
   return tag(ws) + ":cmid:" + std::string(cmid);

@@ -54,30 +54,57 @@ std::string media_files::temp_path(const std::string& id) const {
   return dir_ + "/tmp/" + id + "." + random_hex(8);
 }
 
-std::string media_files::path(const std::string& sha256) const {
-  return dir_ + "/" + sha256.substr(0, 2) + "/" + sha256;
+std::string media_files::own_path(const std::string& workspace_id,
+                                  const std::string& sha256) const {
+  return dir_ + "/" + workspace_id + "/" + sha256.substr(0, 2) + "/" + sha256;
 }
 
-std::string media_files::keep(const std::string& temp, const std::string& sha256) const {
+std::string media_files::path(const std::string& workspace_id, const std::string& sha256) const {
+  auto own = own_path(workspace_id, sha256);
+  struct stat st {};
+  if (::stat(own.c_str(), &st) == 0)
+    return own;
+  auto shared = dir_ + "/" + sha256.substr(0, 2) + "/" + sha256; // stored before 2026-12-06
+  return ::stat(shared.c_str(), &st) == 0 ? shared : own;
+}
+
+std::string media_files::keep(const std::string& temp, const std::string& workspace_id,
+                              const std::string& sha256) const {
   std::string error;
+  auto ws_dir = dir_ + "/" + workspace_id;
   if (!is_sha256_hex(sha256))
     error = "not a SHA-256: " + sha256;
-  else if (auto e = make_dir(dir_ + "/" + sha256.substr(0, 2)); !e.empty())
+  else if (workspace_id.empty() || workspace_id.find_first_of("/.") != std::string::npos)
+    error = "not a workspace id: " + workspace_id;
+  else if (auto e = make_dir(ws_dir); !e.empty())
     error = e;
-  else if (::rename(temp.c_str(), path(sha256).c_str()) != 0)
+  else if (auto e2 = make_dir(ws_dir + "/" + sha256.substr(0, 2)); !e2.empty())
+    error = e2;
+  else if (::rename(temp.c_str(), own_path(workspace_id, sha256).c_str()) != 0)
     error = "cannot move " + temp + " into place: " + std::strerror(errno);
   if (!error.empty())
     discard(temp);
   return error;
 }
 
+std::string media_files::remove(const std::string& workspace_id, const std::string& sha256) const {
+  if (!is_sha256_hex(sha256) || workspace_id.empty() ||
+      workspace_id.find_first_of("/.") != std::string::npos)
+    return "not a workspace's media file";
+  auto p = own_path(workspace_id, sha256);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+    return "cannot remove " + p + ": " + std::strerror(errno);
+  return "";
+}
+
 void media_files::discard(const std::string& temp) const {
   ::unlink(temp.c_str());
 }
 
-int64_t media_files::size_of(const std::string& sha256) const {
+int64_t media_files::size_of(const std::string& workspace_id, const std::string& sha256) const {
   struct stat st {};
-  if (!is_sha256_hex(sha256) || ::stat(path(sha256).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+  if (!is_sha256_hex(sha256) || workspace_id.find_first_of("/.") != std::string::npos ||
+      ::stat(path(workspace_id, sha256).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return -1;
   return static_cast<int64_t>(st.st_size);
 }

@@ -17,6 +17,7 @@
 #include "storage/commit_script.hpp"
 #include "storage/event_codes.hpp"
 #include "storage/keys.hpp"
+#include "storage/lua_script.hpp"
 #include "storage/redis_client.hpp"
 #include "storage/reply_json.hpp"
 
@@ -167,6 +168,27 @@ void encode(const change_set& cs, std::vector<std::string>& argv) {
   for (auto& e : cs.events)
     add({e.bot ? "b" : "e", std::string(event_code(e.type)), e.conversation_id, e.contact_id,
          e.message_id});
+  for (auto& sha : cs.media_refs)
+    add({"f", sha});
+  if (cs.erase) {
+    auto& er = *cs.erase;
+    for (auto& id : er.gone)
+      add({"g", id});
+    for (auto& id : er.aliases)
+      add({"A", id});
+    for (auto& id : er.client_messages)
+      add({"C", id});
+    for (auto& sha : er.media)
+      add({"F", sha});
+    if (!er.conversation_id.empty())
+      add({"D", er.conversation_id, er.contact_id});
+    if (!er.scrub.empty()) {
+      std::string ids;
+      for (auto& id : er.scrub)
+        (ids += id) += ' ';
+      add({"S", ids});
+    }
+  }
   argv[count_at] = std::to_string(argv.size() - count_at - 1);
 }
 
@@ -177,10 +199,30 @@ void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::
   for (auto* ids : {&cs.new_messages, &cs.drop_messages})
     for (auto& id : *ids)
       out.push_back(keys::message(ws, id));
+  for (auto& id : cs.new_messages)
+    out.push_back(keys::gone(ws, id));
   for (auto& id : cs.unlinked) {
     out.push_back(keys::message(ws, id));
     out.push_back(keys::alias(ws, id));
     out.push_back(keys::parked(ws, id));
+    out.push_back(keys::gone(ws, id));
+  }
+  if (!cs.media_refs.empty())
+    out.push_back(keys::media_refs(ws));
+  if (cs.erase) {
+    for (auto& id : cs.erase->gone)
+      out.push_back(keys::gone(ws, id));
+    for (auto& id : cs.erase->aliases)
+      out.push_back(keys::alias(ws, id));
+    for (auto& id : cs.erase->client_messages)
+      out.push_back(keys::client_message(ws, id));
+    out.push_back(keys::media_refs(ws));
+    out.push_back(keys::media_garbage(ws));
+    out.push_back(keys::conversations(ws));
+    out.push_back(keys::contacts(ws));
+    out.push_back(keys::timeline(ws, cs.erase->conversation_id));
+    out.push_back(keys::events(ws));
+    out.push_back(keys::hook_subscriptions(ws));
   }
   if (cs.client_message)
     out.push_back(keys::client_message(ws, cs.client_message->client_message_id));
@@ -452,6 +494,10 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
         cmds.push_back(std::move(alias));
         for (auto& id : c.ids)
           cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
+        redis_command gone{"MGET"};
+        for (auto& id : c.ids)
+          gone.push_back(keys::gone(ws, id));
+        cmds.push_back(std::move(gone));
       } else if (c.what == call::kind::conversation) {
         c.first_reply = cmds.size();
         cmds.push_back({"HGET", keys::conversations(ws), c.conv_id});
@@ -591,6 +637,14 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
       for (auto& p : parked.elements)
         out.parked[c.ids[i]].push_back(p.str);
     }
+    auto& gone = r.replies[c.first_reply + 2 + c.ids.size()];
+    if (gone.kind != redis_value::type::array || gone.elements.size() != c.ids.size()) {
+      out.error = gone.is_error() ? gone.str : "unexpected reply to a message read";
+      return c.targets(std::move(out));
+    }
+    for (size_t i = 0; i < c.ids.size(); ++i)
+      if (gone.elements[i].kind == redis_value::type::string)
+        out.gone.insert(c.ids[i]);
     if (out.aliases.empty()) {
       out.ok = true;
       return c.targets(std::move(out));
@@ -825,6 +879,56 @@ void redis_store::read_events(std::string workspace_id, std::string after, std::
     if (!out.ok || count == 0)
       return done(std::move(out));
     resolve_records(*client, workspace_id, std::move(out), std::move(done));
+  });
+}
+
+namespace {
+
+// KEYS: {ws}:mgc, {ws}:mref. ARGV: hashes to add to the garbage. Drops members a message holds
+// again (mref > 0); returns the rest.
+const lua_script media_garbage_script{R"LUA(
+for i = 1, #ARGV do
+  redis.call('SADD', KEYS[1], ARGV[i])
+end
+local out = {}
+for _, sha in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if tonumber(redis.call('HGET', KEYS[2], sha) or '0') > 0 then
+    redis.call('SREM', KEYS[1], sha)
+  else
+    out[#out + 1] = sha
+  end
+end
+return out
+)LUA"};
+
+} // namespace
+
+void redis_store::media_garbage(std::string workspace_id, std::vector<std::string> also,
+                                std::function<void(media_garbage_read)> done) {
+  run_script(impl_->client, media_garbage_script,
+             {keys::media_garbage(workspace_id), keys::media_refs(workspace_id)}, std::move(also),
+             [done = std::move(done)](redis_result r) {
+               media_garbage_read out;
+               if (!r.ok() || r.replies.empty() || r.replies[0].kind != redis_value::type::array) {
+                 out.error = !r.ok() ? r.error : r.replies.empty() ? "no reply" : r.replies[0].str;
+                 return done(std::move(out));
+               }
+               for (auto& v : r.replies[0].elements)
+                 out.hashes.push_back(v.str);
+               out.ok = true;
+               done(std::move(out));
+             });
+}
+
+void redis_store::media_collected(std::string workspace_id, std::vector<std::string> removed,
+                                  std::function<void(bool)> done) {
+  if (removed.empty())
+    return done(true);
+  redis_command srem{"SREM", keys::media_garbage(workspace_id)};
+  for (auto& sha : removed)
+    srem.push_back(sha);
+  impl_->client->exec({std::move(srem)}, [done = std::move(done)](redis_result r) {
+    done(r.ok() && !r.replies.empty() && !r.replies[0].is_error());
   });
 }
 

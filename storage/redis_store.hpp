@@ -55,6 +55,10 @@ public:
                   std::function<void(queue_read)> done) override;
   void read_events(std::string workspace_id, std::string after, std::string upto, size_t count,
                    std::function<void(event_read)> done) override;
+  void media_garbage(std::string workspace_id, std::vector<std::string> also,
+                     std::function<void(media_garbage_read)> done) override;
+  void media_collected(std::string workspace_id, std::vector<std::string> removed,
+                       std::function<void(bool)> done) override;
 
 private:
   struct impl;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ struct message_targets {
   std::map<std::string, std::string> records;             // message id -> record JSON (own ids)
   std::map<std::string, std::string> aliases;             // derived id -> our message id
   std::map<std::string, std::vector<std::string>> parked; // message id -> parked events JSON
+  std::set<std::string> gone; // ids erased (DELETE /api/contacts/{id}): never stored again
 };
 
 /// A conversation and its contact as stored (either may be missing).
@@ -105,6 +107,13 @@ struct event_read {
   std::vector<stream_entry> entries; // oldest first
 };
 
+/// Media files of the workspace that may have no message left (see media_garbage).
+struct media_garbage_read {
+  bool ok = false;
+  std::string error;
+  std::vector<std::string> hashes; // SHA-256 of files no message holds
+};
+
 class store {
 public:
   virtual ~store() = default;
@@ -148,6 +157,13 @@ public:
   /// ("" = no bound; ids as "ms-seq"). With `count` 0: only the newest entry, if any.
   virtual void read_events(std::string workspace_id, std::string after, std::string upto,
                            size_t count, std::function<void(event_read)> done) = 0;
+  /// The workspace's media garbage (files whose last message was erased): adds `also`, drops
+  /// those a message holds again (counted when their media is stored), returns the rest.
+  virtual void media_garbage(std::string workspace_id, std::vector<std::string> also,
+                             std::function<void(media_garbage_read)> done) = 0;
+  /// Takes `removed` (their files are gone) out of the media garbage.
+  virtual void media_collected(std::string workspace_id, std::vector<std::string> removed,
+                               std::function<void(bool)> done) = 0;
 };
 
 } // namespace inboxd

@@ -359,3 +359,22 @@ TEST(conversation_index, contact_known_after_its_conversation) {
   EXPECT_EQ(ids(page), (std::vector<std::string>{"cv_late"}));
   EXPECT_EQ(page["conversations"][0]["contact"]["name"], "Zed");
 }
+
+TEST(conversation_index, stored_conversations_walks_every_stored_one_in_steps) {
+  conversation_index idx;
+  for (int i = 0; i < 5; ++i)
+    add(idx, std::to_string(i), "n" + std::to_string(i), now - i);
+  conversation unstored;
+  unstored.id = "cv_new";
+  unstored.contact_id = "ct_new";
+  idx.put_conversation(unstored); // not committed yet: updated_at 0
+  idx.erase("cv_2", "ct_2");
+  uint32_t at = 0;
+  EXPECT_EQ(idx.stored_conversations(at, 2), (std::vector<std::string>{"cv_0", "cv_1"}));
+  EXPECT_EQ(idx.stored_conversations(at, 2), (std::vector<std::string>{"cv_3", "cv_4"}));
+  EXPECT_EQ(idx.stored_conversations(at, 2), std::vector<std::string>{});
+  EXPECT_EQ(at, 0u) << "back to the start after the end";
+  EXPECT_EQ(idx.stored_conversations(at, 10).size(), 4u);
+  EXPECT_FALSE(idx.conversation_by_id("cv_2"));
+  EXPECT_FALSE(idx.contact_by_id("ct_2"));
+}

@@ -43,3 +43,25 @@ TEST(workspace_input, patch_keeps_unnamed_fields_and_checks_send) {
   EXPECT_TRUE(ws.send.configured());
   EXPECT_EQ(workspace_api(ws).dump().find("\"t\""), std::string::npos); // secrets never shown
 }
+
+TEST(workspace_input, retention_days_is_a_day_count_or_null) {
+  workspace ws;
+  input_error err;
+  ASSERT_TRUE(apply_workspace_input({{"retentionDays", 30}}, false, ws, err));
+  EXPECT_EQ(ws.retention_days, 30);
+  EXPECT_EQ(workspace_api(ws)["retentionDays"], 30);
+  nlohmann::json stored = ws;
+  EXPECT_EQ(stored.get<workspace>().retention_days, 30) << "stored with the workspace";
+  EXPECT_FALSE(apply_workspace_input({{"retentionDays", "30"}}, false, ws, err));
+  EXPECT_EQ(err.code, api_error::bad_request);
+  EXPECT_FALSE(apply_workspace_input({{"retentionDays", 1.5}}, false, ws, err));
+  EXPECT_EQ(err.code, api_error::bad_request);
+  for (auto bad : {0, -1, 36501}) {
+    EXPECT_FALSE(apply_workspace_input({{"retentionDays", bad}}, false, ws, err)) << bad;
+    EXPECT_EQ(err.code, api_error::unprocessable);
+  }
+  EXPECT_EQ(ws.retention_days, 30) << "a refused value changes nothing";
+  ASSERT_TRUE(apply_workspace_input({{"retentionDays", nullptr}}, false, ws, err));
+  EXPECT_EQ(ws.retention_days, 0);
+  EXPECT_TRUE(workspace_api(ws)["retentionDays"].is_null());
+}

@@ -115,6 +115,16 @@ public:
     real_->read_events(std::move(ws), std::move(after), std::move(upto), count, std::move(done));
   }
 
+  void media_garbage(std::string ws, std::vector<std::string> also,
+                     std::function<void(media_garbage_read)> done) override {
+    real_->media_garbage(std::move(ws), std::move(also), std::move(done));
+  }
+
+  void media_collected(std::string ws, std::vector<std::string> removed,
+                       std::function<void(bool)> done) override {
+    real_->media_collected(std::move(ws), std::move(removed), std::move(done));
+  }
+
 private:
   std::shared_ptr<store> real_;
   mutable std::mutex mu_;

@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <set>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -95,12 +96,25 @@ struct test_end_recorder : ::testing::EmptyTestEventListener {
   return true;
 }();
 
+std::mutex inboxd_ports_mutex;
+std::set<int> inboxd_ports;
+
+bool is_inboxd_port(int port) {
+  std::lock_guard lock(inboxd_ports_mutex);
+  return inboxd_ports.count(port) != 0;
+}
+
 } // namespace
 
-void record_exchange(std::string_view method, std::string_view target, int status,
+void note_inboxd_port(int port) {
+  std::lock_guard lock(inboxd_ports_mutex);
+  inboxd_ports.insert(port);
+}
+
+void record_exchange(int port, std::string_view method, std::string_view target, int status,
                      const std::map<std::string, std::string>& headers, std::string_view body,
                      bool body_read) {
-  if (record_file().empty())
+  if (record_file().empty() || !is_inboxd_port(port))
     return;
   nlohmann::json line = {{"test", current_test()},
                          {"method", std::string(method)},
@@ -123,8 +137,8 @@ void record_exchange(std::string_view method, std::string_view target, int statu
   append_record(line);
 }
 
-void record_stream_event(std::string_view type, std::string_view data) {
-  if (record_file().empty())
+void record_stream_event(int port, std::string_view type, std::string_view data) {
+  if (record_file().empty() || !is_inboxd_port(port))
     return;
   nlohmann::json line = {{"test", current_test()}, {"streamEvent", std::string(type)}};
   auto j = nlohmann::json::parse(data, nullptr, false);
@@ -274,7 +288,7 @@ http_response http_client::request(std::string_view method, std::string_view tar
     }
     if (!keep_alive_ || !res.keep_alive())
       impl_->close();
-    record_exchange(method, target, out.status, out.headers, out.body);
+    record_exchange(port_, method, target, out.status, out.headers, out.body);
     return out;
   }
 }

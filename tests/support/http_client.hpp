@@ -85,12 +85,16 @@ private:
 /// exchange of an http_client (and every event stream's head, through sse_client) is appended as
 /// one JSON line to <dir>/<pid>.jsonl: method, target, status, response headers, and the body when
 /// it is JSON; the end of every test is recorded too (so the validator knows which tests ran).
-/// Without the variable nothing is recorded.
-void record_exchange(std::string_view method, std::string_view target, int status,
+/// Without the variable nothing is recorded. Only exchanges with inboxd are recorded: with a
+/// server on a port inboxd_process started inboxd on (tests also talk to their own fakes,
+/// receivers and bots).
+void record_exchange(int port, std::string_view method, std::string_view target, int status,
                      const std::map<std::string, std::string>& headers, std::string_view body,
                      bool body_read = true);
 /// Records one event of an event stream (its `event:` type and `data:` line), as above.
-void record_stream_event(std::string_view type, std::string_view data);
+void record_stream_event(int port, std::string_view type, std::string_view data);
+/// Marks `port` as one inboxd listens on (inboxd_process, when it starts inboxd).
+void note_inboxd_port(int port);
 
 /// The status code in a raw HTTP/1.1 response ("HTTP/1.1 400 Bad Request..." -> 400), or 0.
 int raw_status(std::string_view raw);

@@ -58,6 +58,7 @@ inboxd_process::inboxd_process(env_map env, std::chrono::milliseconds startup_ti
   if (!env_.count("INBOXD_HTTP_PORT"))
     env_["INBOXD_HTTP_PORT"] = std::to_string(free_port());
   port_ = std::atoi(env_["INBOXD_HTTP_PORT"].c_str());
+  note_inboxd_port(port_);
   start();
 }
 

@@ -19,7 +19,7 @@ namespace inboxd::test {
 sse_client::sse_client(int port, const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& headers,
                        bool stalled)
-  : target_(target) {
+  : port_(port), target_(target) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0)
     throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
@@ -101,7 +101,7 @@ int sse_client::read_head(std::chrono::milliseconds timeout) {
     }
     pos = next;
   }
-  record_exchange("GET", target_, status, headers, {}, false);
+  record_exchange(port_, "GET", target_, status, headers, {}, false);
   return status;
 }
 
@@ -140,7 +140,7 @@ std::optional<sse_event> sse_client::next(std::chrono::milliseconds timeout) {
       pos = nl + 1;
     }
     if (any && !e.type.empty()) {
-      record_stream_event(e.type, e.data);
+      record_stream_event(port_, e.type, e.data);
       return e;
     }
   }

@@ -47,7 +47,8 @@ public:
 private:
   bool fill(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
-  std::string target_; // for the OpenAPI recording (tests/support/http_client.hpp)
+  int port_ = 0;       // for the OpenAPI recording (tests/support/http_client.hpp)
+  std::string target_; // likewise
   std::string buf_, head_;
   bool eof_ = false;
   int comments_ = 0;
