@@ -616,10 +616,9 @@ void erase_failed(conv_actor* self, const std::shared_ptr<inbox_call>& call,
 
 // Adds to `cs` and `er` the removal of the messages of `page`: records, timeline entries, parked
 // events, media jobs, aliases, clientMessageId marks and media references; those newer than
-// `gone_after` (ms, WhatsApp's time) are marked gone. Counts the unread inbound messages removed.
-int64_t remove_messages(change_set& cs, change_set::erasure& er, const timeline_page& page,
-                        int64_t gone_after) {
-  int64_t unread = 0;
+// `gone_after` (ms, WhatsApp's time) are marked gone.
+void remove_messages(change_set& cs, change_set::erasure& er, const timeline_page& page,
+                     int64_t gone_after) {
   for (auto& e : page.entries) {
     cs.drop_messages.push_back(e.id);
     cs.unpark.push_back(e.id);
@@ -645,11 +644,7 @@ int64_t remove_messages(change_set& cs, change_set::erasure& er, const timeline_
     if (m != rec.end() && m->is_object() && str_field(*m, "state") == "stored" &&
         !str_field(*m, "sha256").empty())
       er.media.push_back(str_field(*m, "sha256"));
-    if (str_field(rec, "direction") == "inbound" && str_field(rec, "origin") != "history" &&
-        str_field(rec, "status") != "read")
-      ++unread;
   }
-  return unread;
 }
 
 // The change set erasing the conversation whose messages are `page` (all of them), with the
@@ -747,65 +742,102 @@ void erase(conv_actor* self, std::shared_ptr<inbox_call> call) {
 constexpr int64_t kExpireBatch = 500;
 constexpr int64_t kGoneWindowMs = 8LL * 24 * 3600 * 1000; // Meta redelivers for 7 days
 
+// The unread messages are the newest `unread` inbound ones (not history): once the messages
+// before `cutoff` are deleted, no more than the inbound messages left can be unread. `newest`:
+// the newest min(unread, kExpireBatch) timeline entries, newest first.
+int64_t unread_left(const timeline_page& newest, int64_t unread, int64_t cutoff) {
+  int64_t inbound = 0;
+  bool all = static_cast<int64_t>(newest.entries.size()) < std::min(unread, kExpireBatch);
+  for (auto& e : newest.entries) {
+    if (e.score < cutoff * 1000) {
+      all = true; // every message left was seen
+      break;
+    }
+    auto rec = e.record ? nlohmann::json::parse(*e.record, nullptr, false) : nlohmann::json();
+    if (rec.is_object() && str_field(rec, "direction") == "inbound" &&
+        str_field(rec, "origin") != "history")
+      ++inbound;
+  }
+  return all ? std::min(unread, inbound) : unread;
+}
+
+// Deletes the messages of `page` (older than the cutoff) with the summary that follows: the
+// unread count `unread`, and no preview once the newest message went.
+void expire_with(conv_actor* self, int64_t cutoff, const timeline_page& page, int64_t unread) {
+  auto& st = self->state;
+  auto now = now_ms();
+  change_set cs;
+  cs.workspace_id = st.seed.workspace_id;
+  cs.timeline_of = st.seed.conv.id;
+  cs.erase.emplace();
+  remove_messages(cs, *cs.erase, page, now - kGoneWindowMs);
+  bool media = !cs.erase->media.empty();
+  auto cv = st.seed.conv;
+  cv.unread_count = unread;
+  bool emptied =
+      static_cast<int64_t>(page.entries.size()) < kExpireBatch && cv.last_message_at < cutoff;
+  if (emptied)
+    cv.last_message_preview.clear();
+  bool changed = cv.unread_count != st.seed.conv.unread_count ||
+                 cv.last_message_preview != st.seed.conv.last_message_preview;
+  if (changed) {
+    cv.updated_at = now;
+    cs.conv = cv;
+    cs.events.push_back(conversation_event("conversation.updated", cv));
+  }
+  auto deleted = page.entries.size();
+  commit(self, std::move(cs), [self, cv, changed, media, deleted](commit_result& r) {
+    auto& st = self->state;
+    if (!r.ok()) {
+      if (r.status == commit_status::unknown)
+        st.suspect = true;
+      spdlog::warn("conversation {}: retention not stored ({}): {}", st.seed.conv.id,
+                   to_string(r.status), r.error);
+      return done_with_item(self);
+    }
+    spdlog::debug("conversation {}: {} messages past retention deleted", st.seed.conv.id, deleted);
+    if (changed) {
+      st.seed.conv = cv;
+      self->send(st.workspace, conversation_changed{cv, st.seed.ct});
+    }
+    if (media && st.seed.media)
+      self->send(st.seed.media, media_gc_atom::value, std::vector<std::string>{});
+    done_with_item(self);
+  });
+}
+
 // Retention (the workspace's retentionDays; the workspace actor's sweep sends the cutoff in
 // `before`, ms): deletes up to kExpireBatch messages older than the cutoff — the next sweep
-// takes more — and keeps the summary true: the unread count loses the unread messages deleted,
-// and the preview goes once the newest message has. Nothing is answered (no one waits).
+// takes more — and keeps the summary true (see unread_left; the preview goes once the newest
+// message has). Nothing is answered (no one waits).
 void expire(conv_actor* self, std::shared_ptr<inbox_call> call) {
   auto& st = self->state;
   if (!st.seed.persisted)
     return done_with_item(self);
   auto cutoff = call->before;
+  auto failed = [self](const std::string& why) {
+    spdlog::warn("conversation {}: retention read failed: {}", self->state.seed.conv.id, why);
+    done_with_item(self);
+  };
   st.db->load_timeline(
       st.seed.workspace_id, st.seed.conv.id, cutoff * 1000, kExpireBatch,
-      in_actor<timeline_page>(self, [self, cutoff](timeline_page& page) {
+      in_actor<timeline_page>(self, [self, cutoff, failed](timeline_page& page) {
         auto& st = self->state;
-        if (!page.ok) {
-          spdlog::warn("conversation {}: retention read failed: {}", st.seed.conv.id, page.error);
-          return done_with_item(self);
-        }
+        if (!page.ok)
+          return failed(page.error);
         if (page.entries.empty())
           return done_with_item(self);
-        auto now = now_ms();
-        change_set cs;
-        cs.workspace_id = st.seed.workspace_id;
-        cs.timeline_of = st.seed.conv.id;
-        cs.erase.emplace();
-        auto unread = remove_messages(cs, *cs.erase, page, now - kGoneWindowMs);
-        bool media = !cs.erase->media.empty();
-        auto cv = st.seed.conv;
-        cv.unread_count = std::max<int64_t>(0, cv.unread_count - unread);
-        bool emptied =
-            static_cast<int64_t>(page.entries.size()) < kExpireBatch && cv.last_message_at < cutoff;
-        if (emptied)
-          cv.last_message_preview.clear();
-        bool changed = cv.unread_count != st.seed.conv.unread_count ||
-                       cv.last_message_preview != st.seed.conv.last_message_preview;
-        if (changed) {
-          cv.updated_at = now;
-          cs.conv = cv;
-          cs.events.push_back(conversation_event("conversation.updated", cv));
-        }
-        auto deleted = page.entries.size();
-        commit(self, std::move(cs), [self, cv, changed, media, deleted](commit_result& r) {
-          auto& st = self->state;
-          if (!r.ok()) {
-            if (r.status == commit_status::unknown)
-              st.suspect = true;
-            spdlog::warn("conversation {}: retention not stored ({}): {}", st.seed.conv.id,
-                         to_string(r.status), r.error);
-            return done_with_item(self);
-          }
-          spdlog::debug("conversation {}: {} messages past retention deleted", st.seed.conv.id,
-                        deleted);
-          if (changed) {
-            st.seed.conv = cv;
-            self->send(st.workspace, conversation_changed{cv, st.seed.ct});
-          }
-          if (media && st.seed.media)
-            self->send(st.seed.media, media_gc_atom::value, std::vector<std::string>{});
-          done_with_item(self);
-        });
+        auto unread = st.seed.conv.unread_count;
+        if (unread == 0)
+          return expire_with(self, cutoff, page, 0);
+        st.db->load_timeline(
+            st.seed.workspace_id, st.seed.conv.id, 0, std::min(unread, kExpireBatch),
+            in_actor<timeline_page>(
+                self, [self, cutoff, failed, page, unread](timeline_page& newest) {
+                  if (!newest.ok)
+                    return failed(newest.error);
+                  expire_with(self, cutoff, page, unread_left(newest, unread, cutoff));
+                }));
       }));
 }
 

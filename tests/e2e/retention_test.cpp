@@ -156,6 +156,31 @@ TEST_F(retention_test, older_messages_and_their_media_go_and_summaries_stay_true
   EXPECT_EQ(texts_of(b["id"]).size(), 1u);
 }
 
+// An old message that arrives late sits deep in the timeline: a read marks only the newest
+// messages read, so it stays `received` though it is not counted unread any more; deleting it
+// must not lower the unread count of the messages that came after the read.
+TEST_F(retention_test, a_late_old_message_deleted_after_a_read_leaves_the_unread_count_alone) {
+  auto read = [&](const std::string& conv) {
+    auto r = client().request("POST", "/api/conversations/" + conv + "/read", "", api_headers());
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  ASSERT_EQ(post_meta(texts("5511000000004", "early", 30, 60)).status, 200);
+  auto conv = conversation_of("5511000000004")["id"].get<std::string>();
+  read(conv);
+  // Counted unread, and below the 30 read ones in the timeline.
+  ASSERT_EQ(post_meta(texts("5511000000004", "late", 1, 3 * kDay)).status, 200);
+  ASSERT_EQ(post_meta(texts("5511000000004", "more", 25, 30)).status, 200);
+  // Marks the newest 26 + 20 read: not the late one, the 56th.
+  read(conv);
+  ASSERT_EQ(post_meta(texts("5511000000004", "after", 1, 5)).status, 200);
+  EXPECT_EQ(conversation_of("5511000000004")["unreadCount"], 1);
+  ASSERT_EQ(set_retention(1).status, 200);
+  ASSERT_TRUE(wait_count(conv, 56));
+  auto cv = conversation_of("5511000000004");
+  EXPECT_EQ(cv["unreadCount"], 1) << cv.dump();
+  EXPECT_EQ(cv["lastMessagePreview"], "after 0") << cv.dump();
+}
+
 TEST_F(retention_test, a_sweep_cut_short_by_kill_9_finishes_after_the_restart) {
   // 1,500 old messages: three steps of 500, with the crash after the first.
   for (int batch = 0; batch < 15; ++batch)
