@@ -306,6 +306,12 @@ void on_done(md_actor* self, media_done& d) {
   pump(self);
 }
 
+// Another garbage pass in 5 s (after one that left files behind or could not read Redis).
+void collect_later(md_actor* self) {
+  self->delayed_send(self, std::chrono::seconds(5), media_gc_atom::value,
+                     std::vector<std::string>{});
+}
+
 // Removes the files of `g` (no message holds them any more) but one kept by a download whose
 // outcome is not yet recorded; those, and files that could not be removed, wait for a later pass.
 void remove_garbage(md_actor* self, const media_garbage_read& g) {
@@ -327,8 +333,7 @@ void remove_garbage(md_actor* self, const media_garbage_read& g) {
     }
   }
   if (again)
-    self->delayed_send(self, std::chrono::seconds(5), media_gc_atom::value,
-                       std::vector<std::string>{});
+    collect_later(self);
   st.db->media_collected(st.ws.id, std::move(removed), [](bool) {});
 }
 
@@ -344,8 +349,7 @@ void collect(md_actor* self, std::vector<std::string> also) {
                          if (g.ok)
                            return remove_garbage(self, g);
                          spdlog::warn("media {}: garbage not read: {}", self->state.ws.id, g.error);
-                         self->delayed_send(self, std::chrono::seconds(5), media_gc_atom::value,
-                                            std::vector<std::string>{});
+                         collect_later(self);
                        }));
 }
 

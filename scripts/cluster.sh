@@ -34,11 +34,9 @@ wait_for() { # wait_for <what> <seconds> <command...>
 }
 
 up() {
-  bash scripts/deps.sh
+  bash scripts/build_release.sh
   command -v haproxy >/dev/null || { apt-get update && apt-get install -y haproxy; }
   build_dir="$root/build/release"
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINBOXD_TESTS=OFF >/dev/null
-  cmake --build "$build_dir" --target inboxd
   mkdir -p "$dir"
 
   for port in "${redis_ports[@]}"; do

@@ -11,11 +11,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-bash scripts/deps.sh
-
+bash scripts/build_release.sh
 build_dir="$root/build/release"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINBOXD_TESTS=OFF -DINBOXD_BENCH=OFF >/dev/null
-cmake --build "$build_dir" --target inboxd
 
 if [[ -z "${INBOXD_REDIS_URL:-}" ]]; then
   port="${INBOXD_LOCAL_REDIS_PORT:-6379}"

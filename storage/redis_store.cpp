@@ -216,13 +216,19 @@ void touched_keys(const std::string& ws, const change_set& cs, std::vector<std::
       out.push_back(keys::alias(ws, id));
     for (auto& id : cs.erase->client_messages)
       out.push_back(keys::client_message(ws, id));
-    out.push_back(keys::media_refs(ws));
-    out.push_back(keys::media_garbage(ws));
-    out.push_back(keys::conversations(ws));
-    out.push_back(keys::contacts(ws));
-    out.push_back(keys::timeline(ws, cs.erase->conversation_id));
-    out.push_back(keys::events(ws));
-    out.push_back(keys::hook_subscriptions(ws));
+    if (!cs.erase->media.empty()) {
+      out.push_back(keys::media_refs(ws));
+      out.push_back(keys::media_garbage(ws));
+    }
+    if (!cs.erase->conversation_id.empty()) { // the conversation and contact go ('D')
+      out.push_back(keys::conversations(ws));
+      out.push_back(keys::contacts(ws));
+      out.push_back(keys::timeline(ws, cs.erase->conversation_id));
+    }
+    if (!cs.erase->scrub.empty()) { // retained events and webhook deliveries ('S')
+      out.push_back(keys::events(ws));
+      out.push_back(keys::hook_subscriptions(ws));
+    }
   }
   if (cs.client_message)
     out.push_back(keys::client_message(ws, cs.client_message->client_message_id));
@@ -485,19 +491,18 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
     for (auto& c : batch) {
       if (c.what == call::kind::targets) {
         c.first_reply = cmds.size();
+        // The records; then every id's alias, and then its gone mark, in one MGET; the parked.
         redis_command own{"MGET"}, alias{"MGET"};
         for (auto& id : c.ids) {
           own.push_back(keys::message(ws, id));
           alias.push_back(keys::alias(ws, id));
         }
+        for (auto& id : c.ids)
+          alias.push_back(keys::gone(ws, id));
         cmds.push_back(std::move(own));
         cmds.push_back(std::move(alias));
         for (auto& id : c.ids)
           cmds.push_back({"LRANGE", keys::parked(ws, id), "0", "-1"});
-        redis_command gone{"MGET"};
-        for (auto& id : c.ids)
-          gone.push_back(keys::gone(ws, id));
-        cmds.push_back(std::move(gone));
       } else if (c.what == call::kind::conversation) {
         c.first_reply = cmds.size();
         cmds.push_back({"HGET", keys::conversations(ws), c.conv_id});
@@ -622,29 +627,26 @@ struct redis_store::impl : std::enable_shared_from_this<impl> {
   void finish_targets(const std::string& ws, call& c, redis_result& r) {
     message_targets out;
     auto& own = r.replies[c.first_reply];
-    auto& alias = r.replies[c.first_reply + 1];
+    auto& alias = r.replies[c.first_reply + 1]; // the aliases, then the gone marks
+    auto n = c.ids.size();
     if (own.kind != redis_value::type::array || alias.kind != redis_value::type::array ||
-        own.elements.size() != c.ids.size() || alias.elements.size() != c.ids.size()) {
-      out.error = own.is_error() ? own.str : "unexpected reply to a message read";
+        own.elements.size() != n || alias.elements.size() != 2 * n) {
+      out.error = own.is_error()     ? own.str
+                  : alias.is_error() ? alias.str
+                                     : "unexpected reply to a message read";
       return c.targets(std::move(out));
     }
-    for (size_t i = 0; i < c.ids.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (own.elements[i].kind == redis_value::type::string)
         out.records[c.ids[i]] = message_api(c.ids[i], own.elements[i].str);
       else if (alias.elements[i].kind == redis_value::type::string)
         out.aliases[c.ids[i]] = alias.elements[i].str;
+      if (alias.elements[n + i].kind == redis_value::type::string)
+        out.gone.insert(c.ids[i]);
       auto& parked = r.replies[c.first_reply + 2 + i];
       for (auto& p : parked.elements)
         out.parked[c.ids[i]].push_back(p.str);
     }
-    auto& gone = r.replies[c.first_reply + 2 + c.ids.size()];
-    if (gone.kind != redis_value::type::array || gone.elements.size() != c.ids.size()) {
-      out.error = gone.is_error() ? gone.str : "unexpected reply to a message read";
-      return c.targets(std::move(out));
-    }
-    for (size_t i = 0; i < c.ids.size(); ++i)
-      if (gone.elements[i].kind == redis_value::type::string)
-        out.gone.insert(c.ids[i]);
     if (out.aliases.empty()) {
       out.ok = true;
       return c.targets(std::move(out));

@@ -17,32 +17,13 @@
 #include <thread>
 
 #include "tests/e2e/e2e_test.hpp"
+#include "tests/support/shell_command.hpp"
 
 namespace inboxd::test {
 namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-struct command_result {
-  int exit_code = -1;
-  std::string output; // stdout and stderr
-};
-
-// Runs `command` through sh; stdout and stderr together.
-command_result run(const std::string& command) {
-  command_result r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr)
-    return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // The last non-empty line of `text` (a script's result after its progress messages).
 std::string last_line(std::string text) {
@@ -68,9 +49,10 @@ public:
       throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     std::filesystem::create_directories(data_dir());
-    auto r = run("redis-server --bind 127.0.0.1 --port " + std::to_string(port_) + " --dir " +
-                 data_dir() + " --appendonly yes --appendfsync everysec --daemonize yes" +
-                 " --pidfile " + data_dir() + "/redis.pid --logfile " + data_dir() + "/redis.log");
+    auto r = run_command(
+        "redis-server --bind 127.0.0.1 --port " + std::to_string(port_) + " --dir " + data_dir() +
+        " --appendonly yes --appendfsync everysec --daemonize yes" + " --pidfile " + data_dir() +
+        "/redis.pid --logfile " + data_dir() + "/redis.log");
     if (r.exit_code != 0)
       throw std::runtime_error("redis-server: " + r.output);
     for (int i = 0; i < 100 && cli("PING").find("PONG") == std::string::npos; ++i)
@@ -92,7 +74,7 @@ public:
   std::string data_dir() const { return dir_ + "/redis"; }
   std::string backup_dir() const { return dir_ + "/backups"; }
   std::string cli(const std::string& args) const {
-    return run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args).output;
+    return run_command("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args).output;
   }
 
 private:
@@ -195,15 +177,15 @@ TEST_F(backup_test, restore_brings_back_exactly_the_backed_up_state) {
   auto backed_up = state();
   ASSERT_EQ(backed_up["list"]["conversations"].size(), 3u) << backed_up.dump();
 
-  auto backup =
-      run(script("backup.sh") + " --url " + redis_.url() + " --dest " + redis_.backup_dir());
+  auto backup = run_command(script("backup.sh") + " --url " + redis_.url() + " --dest " +
+                            redis_.backup_dir());
   ASSERT_EQ(backup.exit_code, 0) << backup.output;
   std::string rdb = last_line(backup.output);
   ASSERT_TRUE(std::filesystem::is_regular_file(rdb)) << backup.output;
   EXPECT_TRUE(rdb.ends_with(".rdb")) << rdb;
   // The remote-capable method (redis-cli --rdb) gives a valid snapshot too.
-  auto replica = run(script("backup.sh") + " --method replica --url " + redis_.url() + " --dest " +
-                     redis_.backup_dir());
+  auto replica = run_command(script("backup.sh") + " --method replica --url " + redis_.url() +
+                             " --dest " + redis_.backup_dir());
   EXPECT_EQ(replica.exit_code, 0) << replica.output;
   EXPECT_NE(replica.output.find("via replica"), std::string::npos) << replica.output;
 
@@ -220,13 +202,13 @@ TEST_F(backup_test, restore_brings_back_exactly_the_backed_up_state) {
   ASSERT_NE(later, backed_up);
 
   // Restore refuses while inboxd is connected; after inboxd stops it goes through.
-  auto refused = run(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.data_dir() +
-                     " --port " + std::to_string(redis_.port()));
+  auto refused = run_command(script("restore.sh") + " --rdb " + rdb + " --dir " +
+                             redis_.data_dir() + " --port " + std::to_string(redis_.port()));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("stop inboxd first"), std::string::npos) << refused.output;
   ASSERT_EQ(inboxd_->stop(), 0) << "inboxd exits 0 on SIGTERM";
-  auto restore = run(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.data_dir() +
-                     " --port " + std::to_string(redis_.port()));
+  auto restore = run_command(script("restore.sh") + " --rdb " + rdb + " --dir " +
+                             redis_.data_dir() + " --port " + std::to_string(redis_.port()));
   ASSERT_EQ(restore.exit_code, 0) << restore.output;
   EXPECT_NE(redis_.cli("CONFIG GET appendonly").find("yes"), std::string::npos)
       << "Redis runs with AOF on after the restore";
@@ -250,8 +232,8 @@ TEST_F(backup_test, restore_brings_back_exactly_the_backed_up_state) {
 
   // The restored Redis is one scripts/run.sh would reuse: a restart loads it from the AOF.
   ASSERT_EQ(inboxd_->stop(), 0);
-  auto again = run(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.data_dir() +
-                   " --port " + std::to_string(redis_.port()));
+  auto again = run_command(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.data_dir() +
+                           " --port " + std::to_string(redis_.port()));
   EXPECT_EQ(again.exit_code, 0) << "restore is repeatable: " << again.output;
   inboxd_->start();
   wait_until_ready(inboxd_->port());
@@ -259,31 +241,32 @@ TEST_F(backup_test, restore_brings_back_exactly_the_backed_up_state) {
 }
 
 TEST_F(backup_test, backup_and_restore_fail_clearly) {
-  auto no_redis =
-      run(script("backup.sh") + " --url redis://127.0.0.1:1/0 --dest " + redis_.backup_dir());
+  auto no_redis = run_command(script("backup.sh") + " --url redis://127.0.0.1:1/0 --dest " +
+                              redis_.backup_dir());
   EXPECT_EQ(no_redis.exit_code, 1);
   EXPECT_NE(no_redis.output.find("does not answer PING"), std::string::npos) << no_redis.output;
-  auto bad_url = run(script("backup.sh") + " --url http://x:1");
+  auto bad_url = run_command(script("backup.sh") + " --url http://x:1");
   EXPECT_EQ(bad_url.exit_code, 1);
   EXPECT_NE(bad_url.output.find("unsupported URL scheme"), std::string::npos) << bad_url.output;
 
   std::filesystem::create_directories(redis_.backup_dir());
   auto junk = redis_.backup_dir() + "/junk.rdb";
   std::ofstream(junk) << "REDIS0010 not really";
-  auto invalid = run(script("restore.sh") + " --rdb " + junk + " --dir " + redis_.data_dir() +
-                     " --port " + std::to_string(redis_.port()));
+  auto invalid = run_command(script("restore.sh") + " --rdb " + junk + " --dir " +
+                             redis_.data_dir() + " --port " + std::to_string(redis_.port()));
   EXPECT_EQ(invalid.exit_code, 1);
   EXPECT_NE(invalid.output.find("not a valid RDB file"), std::string::npos) << invalid.output;
-  auto missing = run(script("restore.sh") + " --rdb " + redis_.backup_dir() + "/none.rdb");
+  auto missing = run_command(script("restore.sh") + " --rdb " + redis_.backup_dir() + "/none.rdb");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("no readable file"), std::string::npos) << missing.output;
   // A valid snapshot but the wrong data directory for the Redis on that port: nothing touched.
-  auto backup =
-      run(script("backup.sh") + " --url " + redis_.url() + " --dest " + redis_.backup_dir());
+  auto backup = run_command(script("backup.sh") + " --url " + redis_.url() + " --dest " +
+                            redis_.backup_dir());
   ASSERT_EQ(backup.exit_code, 0) << backup.output;
   auto rdb = last_line(backup.output);
-  auto wrong = run(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.backup_dir() +
-                   " --port " + std::to_string(redis_.port()) + " --force");
+  auto wrong =
+      run_command(script("restore.sh") + " --rdb " + rdb + " --dir " + redis_.backup_dir() +
+                  " --port " + std::to_string(redis_.port()) + " --force");
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.output.find("not " + redis_.backup_dir()), std::string::npos) << wrong.output;
   EXPECT_EQ(http_client(inboxd_->port(), false).get("/readyz").status, 200);

@@ -31,6 +31,7 @@
 #include "tests/e2e/e2e_test.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 #include "tests/support/promtool.hpp"
+#include "tests/support/shell_command.hpp"
 #include "tests/support/sse_client.hpp"
 
 namespace inboxd::test {
@@ -79,14 +80,8 @@ std::string shell_signature(const std::string& ts, const std::string& body,
   ::setenv("ts", ts.c_str(), 1);
   ::setenv("body", body.c_str(), 1);
   ::setenv("secret", secret.c_str(), 1);
-  std::string out;
-  if (FILE* p = ::popen(
-          R"(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret" 2>&1)", "r")) {
-    char buf[512];
-    while (auto n = std::fread(buf, 1, sizeof buf, p))
-      out.append(buf, n);
-    ::pclose(p);
-  }
+  auto out =
+      run_command(R"(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret")").output;
   for (auto name : {"ts", "body", "secret"})
     ::unsetenv(name);
   while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))

@@ -1,12 +1,12 @@
 #include "tests/support/promtool.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include "tests/support/shell_command.hpp"
 
 namespace inboxd::test {
 
@@ -19,17 +19,9 @@ promtool_result promtool_check_metrics(const std::string& exposition) {
   auto path = std::filesystem::temp_directory_path() /
               ("inboxd-metrics-" + std::to_string(::getpid()) + ".txt");
   std::ofstream(path, std::ios::binary) << exposition;
-  auto cmd = "promtool check metrics < '" + path.string() + "' 2>&1";
-  if (auto* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-      out.output.append(buf, n);
-    int status = ::pclose(p);
-    out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  } else {
-    out.output = "cannot run promtool";
-  }
+  auto r = run_command("promtool check metrics < '" + path.string() + "'");
+  out.exit_code = r.exit_code;
+  out.output = std::move(r.output);
   std::filesystem::remove(path);
   return out;
 }

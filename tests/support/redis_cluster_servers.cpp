@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/shell_command.hpp"
+
 namespace inboxd::test {
 
 namespace {
@@ -18,18 +20,10 @@ std::string trim(std::string s) {
 }
 
 std::string run(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr)
-    throw std::runtime_error("popen failed: " + cmd);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = ::pclose(p);
-  if (status != 0)
-    throw std::runtime_error(cmd + " failed: " + out);
-  return out;
+  auto r = run_command(cmd);
+  if (r.exit_code != 0)
+    throw std::runtime_error(cmd + " failed: " + r.output);
+  return r.output;
 }
 
 } // namespace

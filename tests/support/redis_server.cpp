@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/shell_command.hpp"
+
 namespace inboxd::test {
 
 namespace {
@@ -326,17 +328,7 @@ void redis_server::stop() {
 }
 
 std::string redis_server::cli(const std::string& args) const {
-  std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr)
-    throw std::runtime_error(errno_text("popen redis-cli"));
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  ::pclose(p);
-  return out;
+  return run_command("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args).output;
 }
 
 } // namespace inboxd::test
