@@ -15,6 +15,7 @@
 #include "http/openapi_document.hpp"
 #include "http/router.hpp"
 #include "http/send_request.hpp"
+#include "http/web_page.hpp"
 #include "http/webhook_ingest.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/crypto.hpp"
@@ -435,6 +436,10 @@ void handle(front* self, http_exchange& ex) {
       return reply.send(metrics_page(self->system()));
     case route::openapi:
       return reply.send(openapi_page(req));
+    case route::web_index:
+      return reply.send(web_page(req, "index.html"));
+    case route::web_file:
+      return reply.send(web_page(req, m.params[0]));
     case route::readyz: {
       bool redis = deps.db->reachable();
       bool loaded = deps.reg->get()->loaded;

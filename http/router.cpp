@@ -17,6 +17,8 @@ const entry table[] = {
     {"GET", "/readyz", route::readyz},
     {"GET", "/metrics", route::metrics},
     {"GET", "/api/openapi.json", route::openapi},
+    {"GET", "/", route::web_index},
+    {"GET", "/app/{}", route::web_file},
     {"GET", "/api/webhook/whatsapp", route::wa_verify},
     {"POST", "/api/webhook/whatsapp", route::wa_webhook},
     {"POST", "/api/webhook/kapso", route::kapso_webhook},
@@ -222,6 +224,10 @@ const char* route_name(route r) {
       return "hook_redeliver";
     case route::openapi:
       return "openapi";
+    case route::web_index:
+      return "web_index";
+    case route::web_file:
+      return "web_file";
   }
   return nullptr;
 }

@@ -50,6 +50,8 @@ enum class route {
   hook_deliveries,
   hook_redeliver,
   openapi,
+  web_index,
+  web_file,
 };
 
 struct route_match {

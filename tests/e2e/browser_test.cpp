@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_test.hpp"
+#include "tests/support/chromium.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 
 extern char** environ;
@@ -37,32 +38,13 @@ protected:
       ::kill(-browser_, SIGKILL);
       int status = 0;
       ::waitpid(browser_, &status, 0);
-      for (int i = 0; i < 500 && group_runs(browser_); ++i)
+      for (int i = 0; i < 500 && process_group_runs(browser_); ++i)
         std::this_thread::sleep_for(10ms);
-      EXPECT_FALSE(group_runs(browser_)) << "Chromium's helpers outlived SIGKILL";
+      EXPECT_FALSE(process_group_runs(browser_)) << "Chromium's helpers outlived SIGKILL";
     }
     if (!dir_.empty())
       std::filesystem::remove_all(dir_);
     e2e_test::TearDown();
-  }
-
-  // Whether a process of group `pgid` still runs (zombies and exited ones do not).
-  static bool group_runs(pid_t pgid) {
-    for (auto& entry : std::filesystem::directory_iterator("/proc")) {
-      std::ifstream in(entry.path() / "stat");
-      std::string line;
-      if (!std::getline(in, line))
-        continue;
-      auto close = line.rfind(')'); // the command name may hold spaces and parentheses
-      if (close == std::string::npos)
-        continue;
-      std::istringstream rest(line.substr(close + 1));
-      char state = 0;
-      long ppid = 0, pgrp = 0;
-      if (rest >> state >> ppid >> pgrp && pgrp == pgid && state != 'Z' && state != 'X')
-        return true;
-    }
-    return false;
   }
 
   // Starts Chromium on `page` (a file path), in a process group of its own.
@@ -123,7 +105,7 @@ protected:
 
 TEST_F(browser_test, an_event_source_in_headless_chromium_receives_a_webhook_message) {
   ASSERT_TRUE(std::filesystem::exists(kChromium))
-    << "Debian's chromium package is needed (scripts/deps.sh installs it)";
+      << "Debian's chromium package is needed (scripts/deps.sh installs it)";
   char tmpl[] = "/tmp/inboxd-browser-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   dir_ = tmpl;

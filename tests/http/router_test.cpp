@@ -52,6 +52,19 @@ TEST(query_string, decodes) {
   EXPECT_FALSE(parse_query("a=%zz", bad));
 }
 
+TEST(router, web_inbox_routes) {
+  auto index = match_route("GET", "/");
+  EXPECT_EQ(index.which, route::web_index);
+  EXPECT_STREQ(route_name(route::web_index), "web_index");
+  auto file = match_route("GET", "/app/main.js");
+  EXPECT_EQ(file.which, route::web_file);
+  ASSERT_EQ(file.params.size(), 1u);
+  EXPECT_EQ(file.params[0], "main.js");
+  EXPECT_EQ(match_route("GET", "/app/").which, route::not_found);
+  EXPECT_EQ(match_route("GET", "/app/a/b.js").which, route::not_found);
+  EXPECT_EQ(match_route("POST", "/").which, route::method_not_allowed);
+}
+
 TEST(router, openapi_document_route) {
   auto m = match_route("GET", "/api/openapi.json");
   EXPECT_EQ(m.which, route::openapi);
