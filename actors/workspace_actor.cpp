@@ -98,6 +98,14 @@ nlohmann::json member_api(const std::string& user, const member& m) {
   return {{"userId", user}, {"role", m.role}, {"createdAt", m.created_at}};
 }
 
+// {members: [...]} of every member, ordered by user id.
+nlohmann::json members_api(const std::map<std::string, member>& members) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [user, m] : members)
+    out.push_back(member_api(user, m));
+  return {{"members", std::move(out)}};
+}
+
 caf::behavior running(ws_actor* self);
 void load(ws_actor* self);
 
@@ -404,13 +412,9 @@ bool handle_member_admin(ws_actor* self, inbox_call& call) {
   using op = inbox_call::op;
   auto reply = call.reply;
   switch (call.what) {
-    case op::list_members: {
-      nlohmann::json out = nlohmann::json::array();
-      for (auto& [user, m] : st.members)
-        out.push_back(member_api(user, m));
-      reply.json(200, {{"members", std::move(out)}});
+    case op::list_members:
+      reply.json(200, members_api(st.members));
       return true;
-    }
     case op::put_member: {
       auto user = call.id;
       member m{call.value, now_ms()};
@@ -509,6 +513,8 @@ void handle_call(ws_actor* self, inbox_call& call) {
     }
     case op::contacts_list:
       return call.reply.json(200, st.index.list_contacts(call.q, call.page, call.limit));
+    case op::members:
+      return call.reply.json(200, members_api(st.members));
     case op::conversations_list: {
       conversation_filter f;
       f.status = call.status;

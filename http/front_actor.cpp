@@ -574,6 +574,9 @@ void handle(front* self, http_exchange& ex) {
       if (!list_params(req, 25, call, reply) || !conversation_filters(req, call, reply))
         return;
       return inbox(self, ex, std::move(call));
+    case route::members_list:
+      call.what = op::members;
+      return inbox(self, ex, std::move(call));
     case route::conversation_get:
       call.what = op::conversation_get;
       call.id = m.params[0];

@@ -36,6 +36,7 @@ const entry table[] = {
     {"GET", "/api/contacts/by-user-id", route::contact_by_user_id},
     {"GET", "/api/contacts", route::contacts_list},
     {"GET", "/api/conversations", route::conversations_list},
+    {"GET", "/api/members", route::members_list},
     {"GET", "/api/conversations/{}", route::conversation_get},
     {"GET", "/api/conversations/{}/messages", route::messages_list},
     {"PUT", "/api/admin/workspaces/{}/members/{}", route::admin_member_put},
@@ -178,6 +179,8 @@ const char* route_name(route r) {
       return "contacts_list";
     case route::conversations_list:
       return "conversations_list";
+    case route::members_list:
+      return "members_list";
     case route::conversation_get:
       return "conversation_get";
     case route::messages_list:

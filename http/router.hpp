@@ -27,6 +27,7 @@ enum class route {
   contact_by_user_id,
   contacts_list,
   conversations_list,
+  members_list,
   conversation_get,
   messages_list,
   admin_member_put,

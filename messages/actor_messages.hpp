@@ -64,6 +64,7 @@ struct inbox_call {
     put_member,         // admin: id = user id, value = role
     delete_member,      // admin: id = user id
     list_members,       // admin
+    members,            // any member or API key: who conversations can be assigned to
     assign,             // id = conversation, value = assignee ("" with value_null = unassign)
     handover,           // id = conversation, value = human|ai
     mark_read,          // id = conversation

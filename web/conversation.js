@@ -25,6 +25,7 @@ export class ConversationView {
     this.pendingSend = null; // {conversationId, text, clientMessageId}: reused after a network error
     this.windowTimer = 0;
     this.lookup = (id) => { const k = this.messages.get(id); return k && k.msg; };
+    this.membersRead = null; // the GET /api/members in flight
     this.bind();
   }
 
@@ -39,6 +40,7 @@ export class ConversationView {
     $('#template-send').addEventListener('click', () => this.sendTemplate());
     $('#assign-button').addEventListener('click', () =>
       this.act('POST', '/assign', { assignedTo: $('#assign-to').value.trim() || null }));
+    $('#assign-to').addEventListener('focus', () => this.readMembers());
     $('#assign-me').addEventListener('click', () => {
       const me = currentUserId();
       if (me) this.act('POST', '/assign', { assignedTo: me });
@@ -65,6 +67,18 @@ export class ConversationView {
     });
   }
 
+  // The workspace's members, offered in #assign-members when assigning (read on each open and
+  // when the field gets focus; a failed read keeps the last list, and the field stays free text).
+  readMembers() {
+    if (this.membersRead) return this.membersRead;
+    this.membersRead = request('GET', '/api/members').then((r) => {
+      const options = (r.members || []).filter((m) => typeof m.userId === 'string')
+        .map((m) => el('option', { value: m.userId, label: m.userId + ' (' + m.role + ')' }));
+      $('#assign-members').replaceChildren(...options);
+    }, () => {}).finally(() => { this.membersRead = null; });
+    return this.membersRead;
+  }
+
   path(suffix = '') {
     return '/api/conversations/' + encodeURIComponent(this.id) + suffix;
   }
@@ -77,6 +91,7 @@ export class ConversationView {
     this.section.dataset.id = id;
     this.section.hidden = false;
     $('#assign-to').value = '';
+    this.readMembers();
     $('#reply-text').value = '';
     $('#conversation-title').textContent = hint ? contactName(hint.contact) : 'Loading…';
     if (hint) this.update(hint, true);

@@ -166,6 +166,43 @@ TEST_F(agents_test, token_cases) {
   EXPECT_EQ(members["members"].size(), 3u) << members.dump();
 }
 
+// GET /api/members: any member (agents too) and any API key of the workspace read who
+// conversations can be assigned to; others are refused; it follows the admin API's changes.
+TEST_F(agents_test, members_are_listed_for_agents_and_api_keys) {
+  auto ids_roles = [](const http_response& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& m : r.json().value("members", json::array()))
+      out.emplace_back(m.value("userId", ""), m.value("role", ""));
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> all = {
+      {"admin-1", "admin"}, {"agent-1", "agent"}, {"agent-2", "agent"}, {"owner-1", "owner"}};
+  for (auto& h : {as_user("agent-2"), as_user("owner-1"), api_headers()}) {
+    auto r = client().get("/api/members", h);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(ids_roles(r), all) << r.body;
+    auto body = r.json();
+    for (auto& m : body["members"])
+      EXPECT_TRUE(m.contains("createdAt")) << m.dump();
+  }
+  expect_error(client().get("/api/members", as_user("stranger")), 403, "forbidden");
+  expect_error(client().get("/api/members", {{"X-API-Key", "ibx_" + ws_id_ + "_nope"}}), 401,
+               "unauthorized");
+  expect_error(client().get("/api/members", {}), 401, "unauthorized");
+  // An admin change shows at once.
+  auto del = client().request("DELETE", "/api/admin/workspaces/" + ws_id_ + "/members/agent-1", "",
+                              admin_headers());
+  ASSERT_EQ(del.status, 204) << del.body;
+  put_member("agent-3", "agent");
+  auto r = client().get("/api/members", as_user("agent-2"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(
+      ids_roles(r),
+      (std::vector<std::pair<std::string, std::string>>{
+          {"admin-1", "admin"}, {"agent-2", "agent"}, {"agent-3", "agent"}, {"owner-1", "owner"}}))
+      << r.body;
+}
+
 // Memory changes only after Redis acknowledged: a removal Redis refused (503) leaves the member
 // and the API key working, as they are still stored.
 TEST_F(agents_test, a_removal_that_was_not_stored_changes_nothing) {

@@ -421,18 +421,31 @@ json chromium::eval(const std::string& js) {
   return value.contains("value") ? value["value"] : json();
 }
 
-bool chromium::wait_for(const std::string& js_condition, std::chrono::milliseconds timeout) {
-  auto deadline = steady::now() + timeout;
-  // Runtime errors (an element that is not there yet) count as false; syntax errors throw.
-  auto expression =
-      "(() => { try { return !!(" + js_condition + "\n); } catch (e) { return false; } })()";
-  for (;;) {
-    if (eval(expression) == json(true))
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(50ms);
-  }
+void chromium::press_key(const std::string& key) {
+  // The DOM key names the tests use, with their Windows virtual key codes and typed text.
+  struct known {
+    const char* key;
+    int code;
+    const char* text;
+  };
+  static constexpr known keys[] = {{"Enter", 13, "\r"},
+                                   {"Escape", 27, ""},
+                                   {"ArrowUp", 38, ""},
+                                   {"ArrowDown", 40, ""},
+                                   {"Tab", 9, ""}};
+  const known* k = nullptr;
+  for (auto& candidate : keys)
+    if (key == candidate.key)
+      k = &candidate;
+  if (!k)
+    throw std::runtime_error("chromium: press_key does not know the key " + key);
+  for (auto type : {"keyDown", "keyUp"})
+    call("Input.dispatchKeyEvent", {{"type", type},
+                                    {"key", key},
+                                    {"code", key},
+                                    {"windowsVirtualKeyCode", k->code},
+                                    {"nativeVirtualKeyCode", k->code},
+                                    {"text", std::string(type) == "keyDown" ? k->text : ""}});
 }
 
 void chromium::set_viewport(int width, int height, bool mobile) {

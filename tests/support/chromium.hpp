@@ -25,18 +25,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/browser.hpp"
+
 namespace inboxd::test {
 
 /// Whether a process of group `pgid` still runs (zombies and exited ones do not), from /proc.
 bool process_group_runs(pid_t pgid);
 
-class chromium {
+class chromium final : public browser {
 public:
   static constexpr const char* kBinary = "/usr/bin/chromium";
 
   /// Launches Chromium and attaches to a page (about:blank) within `startup_timeout`.
   explicit chromium(std::chrono::milliseconds startup_timeout = std::chrono::seconds(30));
-  ~chromium();
+  ~chromium() override;
   chromium(const chromium&) = delete;
   chromium& operator=(const chromium&) = delete;
 
@@ -46,37 +48,20 @@ public:
                       const nlohmann::json& params = nlohmann::json::object(),
                       std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
-  /// Page.navigate, then waits (up to `timeout`) for the load event and document.readyState
-  /// "complete". Throws when the navigation fails (e.g. connection refused, HTTP error page
-  /// included: the status must be below 400).
+  std::string name() const override { return "chromium"; }
+  /// Page.navigate, then waits for the load event and document.readyState "complete".
   void navigate(const std::string& url,
-                std::chrono::milliseconds timeout = std::chrono::seconds(20));
-
-  /// Evaluates `js` in the page (awaiting a promise) and returns its value (null for
-  /// undefined); throws with the exception's text when it throws.
-  nlohmann::json eval(const std::string& js);
-
-  /// Polls `js_condition` every 50 ms until it is truthy (true) or `timeout` passes (false).
-  /// A condition that throws counts as false (e.g. an element that does not exist yet); one
-  /// that does not compile throws.
-  bool wait_for(const std::string& js_condition, std::chrono::milliseconds timeout);
-
-  /// Emulation.setDeviceMetricsOverride: a `width` x `height` CSS-pixel viewport, device scale
-  /// factor 1; `mobile` emulates a phone (meta viewport honoured, overlay scrollbars).
-  void set_viewport(int width, int height, bool mobile);
-
-  /// Writes a PNG screenshot of the viewport to `path` (creating its directories).
-  void screenshot(const std::string& path);
-
-  /// Every console message, uncaught exception and browser log entry of the page so far, one
-  /// line each: "console.<type>: ...", "exception: ...", "log.<source>.<level>: ...".
-  const std::vector<std::string>& messages() const { return messages_; }
-  /// The subset that indicates a broken page: exceptions, console.error/assert, and log entries
-  /// of level error (CSP violations, failed loads).
-  std::vector<std::string> problems() const;
-
-  /// The last `max_chars` of Chromium's output.
-  std::string log(size_t max_chars = 8000) const;
+                std::chrono::milliseconds timeout = std::chrono::seconds(20)) override;
+  nlohmann::json eval(const std::string& js) override;
+  /// Emulation.setDeviceMetricsOverride (`mobile`: meta viewport honoured, overlay scrollbars)
+  /// and touch emulation.
+  void set_viewport(int width, int height, bool mobile) override;
+  void screenshot(const std::string& path) override;
+  /// Input.dispatchKeyEvent, keyDown then keyUp.
+  void press_key(const std::string& key) override;
+  const std::vector<std::string>& messages() const override { return messages_; }
+  std::vector<std::string> problems() const override;
+  std::string log(size_t max_chars = 8000) const override;
   pid_t pid() const { return pid_; }
 
 private:
