@@ -7,8 +7,9 @@
 // relies on the ids and attributes README "Web inbox" lists; any JS exception, console error,
 // CSP violation or failed load fails the test.
 // A second test scrolls back through a long history (older pages load), checks unread badges and
-// mark read, tags, a template when the 24-hour window is closed, and kills inboxd (-9) under the
-// open page: the event stream comes back by itself and the list updates live again.
+// mark read, tags, filters and counts, a template when the 24-hour window is closed, and kills
+// inboxd (-9) under the open page: the event stream comes back by itself and the list updates
+// live again. Each test runs in every browser open_browser (web_page.hpp) drives.
 
 #include <algorithm>
 #include <cctype>
@@ -459,10 +460,10 @@ std::string live_state_is(const std::string& state) {
   return "document.getElementById('live-state').textContent.trim() === " + js(state);
 }
 
-// History (infinite scroll back, 50 a page), unread badges and mark read, tags, a template when
-// the window is closed, and a kill -9 of inboxd with the page open: the event stream comes back
-// by itself and the list updates live again.
-TEST_P(web_inbox_test, history_templates_tags_read_and_a_restart) {
+// History (infinite scroll back, 50 a page), unread badges and mark read, tags, the list's
+// filters and counts, a template when the window is closed, and a kill -9 of inboxd with the
+// page open: the event stream comes back by itself and the list updates live again.
+TEST_P(web_inbox_test, history_filters_templates_tags_read_and_a_restart) {
   auto started = steady::now();
   // One conversation with 60 texts "m 0".."m 59" (the newest 2 minutes old), one whose only
   // message is 2 days old (its reply window is closed).
@@ -547,12 +548,52 @@ TEST_P(web_inbox_test, history_templates_tags_read_and_a_restart) {
   EXPECT_TRUE(browser.wait_for("JSON.stringify(" + list_tags + ") === " + js(tags.dump()), kWait))
       << "the list shows tags " << browser.eval(list_tags) << ", the API " << tags;
 
+  // Filters: by tag, by search, by the reply window; the counts line follows the list.
+  auto listed =
+      "JSON.stringify([...document.querySelectorAll('#conversation-list > "
+      "li.conversation')].map(e => e.dataset.id).sort())";
+  auto only = [&](std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    return std::string(listed) + " === " + js(json(ids).dump()) +
+           " && document.getElementById('counts').textContent.includes('showing " +
+           std::to_string(ids.size()) + " of " + std::to_string(ids.size()) + "')";
+  };
+  ASSERT_TRUE(browser.wait_for(only({history, old}), kWait)) << browser.eval(listed);
+  browser.eval(set_field("#filter-tags", "vip", "change"));
+  EXPECT_TRUE(browser.wait_for(only({history}), kWait))
+      << "tag filter vip: " << browser.eval(listed) << " "
+      << browser.eval("document.getElementById('counts').textContent");
+  browser.eval(set_field("#filter-tags", "", "change"));
+  browser.eval(set_field("#filter-search", "Caio", "change"));
+  EXPECT_TRUE(browser.wait_for(only({old}), kWait)) << "search Caio: " << browser.eval(listed);
+  browser.eval(set_field("#filter-search", "", "change"));
+  browser.eval(
+      "(() => { const e = document.getElementById('filter-active'); e.checked = true; "
+      "e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()");
+  EXPECT_TRUE(browser.wait_for(only({history}), kWait))
+      << "reply window open: " << browser.eval(listed);
+  browser.eval(
+      "(() => { const e = document.getElementById('filter-active'); e.checked = false; "
+      "e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()");
+  ASSERT_TRUE(browser.wait_for(only({history, old}), kWait)) << browser.eval(listed);
+
   // The conversation whose reply window is closed: no reply box, a template goes out instead.
   auto old_item = "li.conversation[data-id=" + js(old) + "]";
   ASSERT_TRUE(browser.wait_for(visible(old_item), kWait));
-  browser.eval(click(old_item));
+  // With the keyboard: from the first conversation (newest activity) down to it, Enter opens it.
+  ASSERT_EQ(browser.eval("(() => { const li = document.querySelector('#conversation-list > "
+                         "li.conversation'); li.focus(); return li.dataset.id; })()"),
+            history);
+  browser.press_key("ArrowDown");
+  EXPECT_EQ(browser.eval("document.activeElement.closest('li.conversation')?.dataset.id"), old)
+      << "ArrowDown did not move to the next conversation";
+  browser.press_key("ArrowUp");
+  EXPECT_EQ(browser.eval("document.activeElement.closest('li.conversation')?.dataset.id"), history)
+      << "ArrowUp did not move back";
+  browser.press_key("ArrowDown");
+  browser.press_key("Enter");
   auto old_section = "section#conversation[data-id=" + js(old) + "]";
-  ASSERT_TRUE(browser.wait_for(visible(old_section), kWait)) << "a click did not open it";
+  ASSERT_TRUE(browser.wait_for(visible(old_section), kWait)) << "Enter did not open it";
   ASSERT_TRUE(browser.wait_for("JSON.stringify(" + std::string(kShownTexts) +
                                    ") === " + js(json::array({"old news"}).dump()),
                                kWait))
