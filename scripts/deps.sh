@@ -14,6 +14,7 @@ packages=(
   python3 # examples/echo-bot (the bot e2e tests run it)
   python3-jsonschema # tests/openapi/validate.py (CTest openapi_document)
   chromium
+  firefox-esr # headless Firefox for the browser tests (tests/support/firefox.hpp: WebDriver BiDi)
   dpkg-dev # dpkg-shlibdeps: the Debian package's Depends (cmake/package.cmake)
   systemd  # systemd-analyze verify/security: the package test checks the unit (no systemd is booted)
 )

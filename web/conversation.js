@@ -41,6 +41,11 @@ export class ConversationView {
     $('#assign-button').addEventListener('click', () =>
       this.act('POST', '/assign', { assignedTo: $('#assign-to').value.trim() || null }));
     $('#assign-to').addEventListener('focus', () => this.readMembers());
+    $('#assign-to').addEventListener('input', (e) => {
+      const typed = e.target.value.trim();
+      const known = [...$('#assign-members').options].some((o) => o.value.startsWith(typed));
+      if (typed && !known) this.readMembers();
+    });
     $('#assign-me').addEventListener('click', () => {
       const me = currentUserId();
       if (me) this.act('POST', '/assign', { assignedTo: me });
@@ -67,8 +72,9 @@ export class ConversationView {
     });
   }
 
-  // The workspace's members, offered in #assign-members when assigning (read on each open and
-  // when the field gets focus; a failed read keeps the last list, and the field stays free text).
+  // The workspace's members, offered in #assign-members when assigning (read on each open, when
+  // the field gets focus, and when what one types matches none of them; a failed read keeps the
+  // last list, and the field stays free text).
   readMembers() {
     if (this.membersRead) return this.membersRead;
     this.membersRead = request('GET', '/api/members').then((r) => {

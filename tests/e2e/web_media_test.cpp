@@ -92,7 +92,7 @@ TEST_P(web_media_test, photos_show_as_thumbnails_and_a_pending_one_turns_into_on
   EXPECT_TRUE(page.problems().empty()) << joined(page.problems());
 }
 
-INSTANTIATE_TEST_SUITE_P(browsers, web_media_test, ::testing::Values("chromium"),
+INSTANTIATE_TEST_SUITE_P(browsers, web_media_test, ::testing::Values("chromium", "firefox"),
                          [](const auto& info) { return info.param; });
 
 } // namespace

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/chromium.hpp"
+#include "tests/support/firefox.hpp"
 
 namespace inboxd::test {
 
@@ -75,6 +76,8 @@ inline std::string data_url(const std::string& html) {
 inline std::unique_ptr<browser> open_browser(const std::string& name) {
   if (name == "chromium")
     return std::make_unique<chromium>();
+  if (name == "firefox")
+    return std::make_unique<firefox>();
   throw std::invalid_argument("no driver for the browser " + name);
 }
 
