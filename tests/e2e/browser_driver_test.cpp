@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/e2e/web_page.hpp"
+#include "tests/support/browser_process.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 #include "tests/support/fixtures.hpp"
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_test.hpp"
-#include "tests/support/chromium.hpp"
+#include "tests/support/browser_process.hpp"
 #include "tests/support/fake_cloud_api.hpp"
 
 extern char** environ;

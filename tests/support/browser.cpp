@@ -1,6 +1,9 @@
 #include "tests/support/browser.hpp"
 
+#include <iostream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace inboxd::test {
 
@@ -17,6 +20,29 @@ bool browser::wait_for(const std::string& js_condition, std::chrono::millisecond
       return false;
     std::this_thread::sleep_for(50ms);
   }
+}
+
+std::vector<std::string> browser::problems() const {
+  std::vector<std::string> out;
+  for (auto& m : messages())
+    if (m.starts_with("exception:") || m.starts_with("console.error:") ||
+        m.starts_with("console.assert:") ||
+        (m.starts_with("log.") && m.find(".error: ") != std::string::npos))
+      out.push_back(m);
+  return out;
+}
+
+void browser::report_if_failed(const std::string& log_path) const {
+  if (!::testing::Test::HasFailure())
+    return;
+  std::cerr << "---- " << name() << " log (" << log_path << ") ----\n"
+            << log() << "\n---- end of " << name() << " log ----" << std::endl;
+  if (messages().empty())
+    return;
+  std::cerr << "---- the page's console and log ----\n";
+  for (auto& m : messages())
+    std::cerr << m << "\n";
+  std::cerr << "---- end of the page's console and log ----" << std::endl;
 }
 
 } // namespace inboxd::test

@@ -52,10 +52,15 @@ public:
   virtual const std::vector<std::string>& messages() const = 0;
   /// The subset that indicates a broken page: exceptions, console.error/assert, and log entries
   /// of level error (CSP violations, failed loads).
-  virtual std::vector<std::string> problems() const = 0;
+  std::vector<std::string> problems() const;
 
   /// The last `max_chars` of the browser's own output.
   virtual std::string log(size_t max_chars = 8000) const = 0;
+
+protected:
+  /// When the current test has failed: prints the browser's output (from `log_path`) and the
+  /// page's messages to stderr.
+  void report_if_failed(const std::string& log_path) const;
 };
 
 } // namespace inboxd::test

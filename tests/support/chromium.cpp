@@ -7,21 +7,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
-extern char** environ;
+#include "tests/support/browser_process.hpp"
 
 namespace inboxd::test {
 
@@ -35,34 +31,6 @@ constexpr size_t kMaxMessage = 64 * 1024 * 1024; // a screenshot's base64 fits e
 constexpr size_t kMaxEvents = 1000;
 constexpr size_t kMaxMessages = 1000;
 
-int remaining_ms(steady::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-  return left.count() < 0 ? 0 : static_cast<int>(std::min<long>(left.count(), 1000));
-}
-
-} // namespace
-
-bool process_group_runs(pid_t pgid) {
-  std::error_code ec;
-  for (auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream in(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(in, line))
-      continue;
-    auto close = line.rfind(')'); // the command name may hold spaces and parentheses
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    if (rest >> state >> ppid >> pgrp && pgrp == pgid && state != 'Z' && state != 'X')
-      return true;
-  }
-  return false;
-}
-
-namespace {
-
 // The text of a Runtime.RemoteObject for a log line.
 std::string remote_text(const json& o) {
   if (o.contains("value"))
@@ -72,23 +40,6 @@ std::string remote_text(const json& o) {
   if (o.contains("unserializableValue"))
     return o["unserializableValue"].get<std::string>();
   return o.value("type", "?");
-}
-
-std::string base64_decode(const std::string& in) {
-  if (in.size() % 4 != 0)
-    throw std::runtime_error("chromium: screenshot data is not base64");
-  std::string out(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0)
-    throw std::runtime_error("chromium: screenshot data is not base64");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t pad = 0;
-  for (size_t i = in.size(); i > 0 && in[i - 1] == '=' && pad < 2; --i)
-    ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
 }
 
 } // namespace
@@ -112,98 +63,46 @@ chromium::~chromium() {
 }
 
 void chromium::launch() {
-  if (::access(kBinary, X_OK) != 0)
-    throw std::runtime_error(std::string("chromium: ") + kBinary +
-                             " is missing (Debian's chromium package; scripts/deps.sh)");
-  std::vector<std::string> args = {kBinary,
-                                   "--headless=new",
-                                   "--no-sandbox", // tests run as root in containers
-                                   "--disable-gpu",
-                                   "--disable-dev-shm-usage",
-                                   "--remote-debugging-pipe",
-                                   "--user-data-dir=" + dir_ + "/profile",
-                                   "--no-first-run",
-                                   "--no-default-browser-check",
-                                   "--disable-background-networking",
-                                   "--disable-component-update",
-                                   "--disable-default-apps",
-                                   "--disable-extensions",
-                                   "--disable-sync",
-                                   "--disable-breakpad",
-                                   "--mute-audio",
-                                   "--hide-scrollbars",
-                                   "about:blank"};
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // Chromium must not inherit the sanitizer settings meant for inboxd.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    if (kv.starts_with("ASAN_OPTIONS=") || kv.starts_with("UBSAN_OPTIONS=") ||
-        kv.starts_with("LSAN_OPTIONS=") || kv.starts_with("LD_PRELOAD="))
-      continue;
-    env_strings.emplace_back(kv);
-  }
-  std::vector<char*> envp;
-  for (auto& s : env_strings)
-    envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  auto log_path = dir_ + "/chromium.log";
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0)
-    throw std::runtime_error("chromium: cannot open " + log_path);
   int commands[2], answers[2];
-  if (::pipe2(commands, O_CLOEXEC) != 0) {
-    ::close(log_fd);
+  if (::pipe2(commands, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("chromium: pipe: ") + std::strerror(errno));
-  }
   if (::pipe2(answers, O_CLOEXEC) != 0) {
-    ::close(log_fd);
     ::close(commands[0]);
     ::close(commands[1]);
     throw std::runtime_error(std::string("chromium: pipe: ") + std::strerror(errno));
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    for (int fd : {log_fd, commands[0], commands[1], answers[0], answers[1]})
-      ::close(fd);
-    throw std::runtime_error(std::string("chromium: fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on. The browser dies with the test process.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent)
-      ::_exit(127);
-    ::setpgid(0, 0); // its helpers (zygote, renderers) share its group: killed together
-    // Move the pipe ends and the log above 4 first: placing them on 1..4 must not clobber one
-    // that sits there (the log may well be fd 3 or 4).
-    int in = ::fcntl(commands[0], F_DUPFD, 10);
-    int out = ::fcntl(answers[1], F_DUPFD, 10);
-    int log = ::fcntl(log_fd, F_DUPFD, 10);
-    if (in < 0 || out < 0 || log < 0 || ::dup2(in, 3) < 0 || ::dup2(out, 4) < 0 ||
-        ::dup2(log, STDOUT_FILENO) < 0 || ::dup2(log, STDERR_FILENO) < 0)
-      ::_exit(127);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      ::dup2(devnull, STDIN_FILENO);
-    ::close_range(5, ~0u, 0);
-    ::execve(argv[0], argv.data(), envp.data());
-    const char msg[] = "chromium: execve failed\n";
-    auto n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    (void)n;
-    ::_exit(127);
-  }
-  pid_ = pid;
-  ::setpgid(pid, pid); // also from here, so kill(-pid) works whichever runs first
-  ::close(log_fd);
-  ::close(commands[0]);
-  ::close(answers[1]);
   to_browser_ = commands[1];
   from_browser_ = answers[0];
+  browser_launch launch;
+  launch.args = {kBinary,
+                 "--headless=new",
+                 "--no-sandbox", // tests run as root in containers
+                 "--disable-gpu",
+                 "--disable-dev-shm-usage",
+                 "--remote-debugging-pipe", // commands on its fd 3, answers on its fd 4
+                 "--user-data-dir=" + dir_ + "/profile",
+                 "--no-first-run",
+                 "--no-default-browser-check",
+                 "--disable-background-networking",
+                 "--disable-component-update",
+                 "--disable-default-apps",
+                 "--disable-extensions",
+                 "--disable-sync",
+                 "--disable-breakpad",
+                 "--mute-audio",
+                 "--hide-scrollbars",
+                 "about:blank"};
+  launch.log_path = dir_ + "/chromium.log";
+  launch.fds = {{commands[0], 3}, {answers[1], 4}};
+  try {
+    pid_ = spawn_browser(launch);
+  } catch (const std::exception& e) {
+    ::close(commands[0]);
+    ::close(answers[1]);
+    throw std::runtime_error(std::string("chromium: ") + e.what());
+  }
+  ::close(commands[0]);
+  ::close(answers[1]);
 }
 
 void chromium::attach(std::chrono::milliseconds timeout) {
@@ -278,7 +177,7 @@ void chromium::write_message(const std::string& text, steady::time_point deadlin
   std::string error;
   while (done < bytes.size() && error.empty()) {
     pollfd p{to_browser_, POLLOUT, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno == EINTR)
       continue;
     if (r == 0) {
@@ -321,7 +220,7 @@ bool chromium::read_message(json& out, steady::time_point deadline) {
     if (buffer_.size() > kMaxMessage)
       fail("a DevTools message over " + std::to_string(kMaxMessage) + " bytes");
     pollfd p{from_browser_, POLLIN, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
@@ -456,24 +355,7 @@ void chromium::set_viewport(int width, int height, bool mobile) {
 
 void chromium::screenshot(const std::string& path) {
   auto result = call("Page.captureScreenshot", {{"format", "png"}}, 30s);
-  auto png = base64_decode(result.value("data", ""));
-  std::filesystem::path p(path);
-  if (p.has_parent_path())
-    std::filesystem::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(png.data(), static_cast<std::streamsize>(png.size()));
-  if (!out)
-    throw std::runtime_error("chromium: cannot write " + path);
-}
-
-std::vector<std::string> chromium::problems() const {
-  std::vector<std::string> out;
-  for (auto& m : messages_)
-    if (m.starts_with("exception:") || m.starts_with("console.error:") ||
-        m.starts_with("console.assert:") ||
-        (m.starts_with("log.") && m.find(".error: ") != std::string::npos))
-      out.push_back(m);
-  return out;
+  write_file(path, base64_decode(result.value("data", ""), "chromium"));
 }
 
 std::string chromium::log(size_t max_chars) const {
@@ -483,7 +365,7 @@ std::string chromium::log(size_t max_chars) const {
   while (std::getline(in, line))
     if (line.find(":ERROR:dbus/") == std::string::npos)
       s += line + "\n";
-  return s.size() > max_chars ? "[...]" + s.substr(s.size() - max_chars) : s;
+  return tail(s, max_chars);
 }
 
 [[noreturn]] void chromium::fail(const std::string& what) const {
@@ -500,22 +382,7 @@ void chromium::shut_down() {
         // it may exit before it answers
       }
     }
-    int status = 0;
-    bool reaped = false;
-    for (auto until = steady::now() + 5s; !reaped && steady::now() < until;) {
-      auto r = ::waitpid(pid_, &status, WNOHANG);
-      reaped = r == pid_ || (r < 0 && errno != EINTR);
-      if (!reaped)
-        std::this_thread::sleep_for(20ms);
-    }
-    // Its helpers (zygote, renderers, network service) write into the profile too: kill the
-    // whole group and remove the directory only once none of them runs any more.
-    ::kill(-pid_, SIGKILL);
-    if (!reaped)
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    for (int i = 0; i < 500 && process_group_runs(pid_); ++i)
-      std::this_thread::sleep_for(10ms);
+    end_browser(pid_, 5s); // its zygote, renderers and network service write into the profile
     pid_ = -1;
   }
   for (int* fd : {&to_browser_, &from_browser_})
@@ -525,15 +392,7 @@ void chromium::shut_down() {
     }
   if (dir_.empty())
     return;
-  if (::testing::Test::HasFailure())
-    std::cerr << "---- chromium log (" << dir_ << "/chromium.log) ----\n"
-              << log() << "\n---- end of chromium log ----" << std::endl;
-  if (!messages_.empty() && ::testing::Test::HasFailure()) {
-    std::cerr << "---- the page's console and log ----\n";
-    for (auto& m : messages_)
-      std::cerr << m << "\n";
-    std::cerr << "---- end of the page's console and log ----" << std::endl;
-  }
+  report_if_failed(dir_ + "/chromium.log");
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   dir_.clear();

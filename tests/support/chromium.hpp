@@ -29,9 +29,6 @@
 
 namespace inboxd::test {
 
-/// Whether a process of group `pgid` still runs (zombies and exited ones do not), from /proc.
-bool process_group_runs(pid_t pgid);
-
 class chromium final : public browser {
 public:
   static constexpr const char* kBinary = "/usr/bin/chromium";
@@ -60,7 +57,6 @@ public:
   /// Input.dispatchKeyEvent, keyDown then keyUp.
   void press_key(const std::string& key) override;
   const std::vector<std::string>& messages() const override { return messages_; }
-  std::vector<std::string> problems() const override;
   std::string log(size_t max_chars = 8000) const override;
   pid_t pid() const { return pid_; }
 

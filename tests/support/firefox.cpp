@@ -18,18 +18,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "tests/support/chromium.hpp" // process_group_runs
-
-extern char** environ;
+#include "tests/support/browser_process.hpp"
 
 namespace inboxd::test {
 
@@ -118,11 +114,6 @@ user_pref("toolkit.telemetry.updatePing.enabled", false);
 user_pref("ui.useOverlayScrollbars", 1);
 )";
 
-int remaining_ms(steady::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-  return left.count() < 0 ? 0 : static_cast<int>(std::min<long>(left.count(), 1000));
-}
-
 std::string random_bytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
@@ -136,23 +127,6 @@ std::string base64_encode(const std::string& in) {
                           reinterpret_cast<const unsigned char*>(in.data()),
                           static_cast<int>(in.size()));
   out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string base64_decode(const std::string& in) {
-  if (in.empty() || in.size() % 4 != 0)
-    throw std::runtime_error("firefox: screenshot data is not base64");
-  std::string out(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0)
-    throw std::runtime_error("firefox: screenshot data is not base64");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t pad = 0;
-  for (size_t i = in.size(); i > 0 && in[i - 1] == '=' && pad < 2; --i)
-    ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
   return out;
 }
 
@@ -309,17 +283,6 @@ std::vector<pid_t> crash_helpers_of(pid_t parent) {
   return out;
 }
 
-// Whether process `pid` runs (not a zombie, not gone).
-bool process_runs(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line))
-    return false;
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
-         line[close + 2] != 'X';
-}
-
 } // namespace
 
 firefox::firefox(std::chrono::milliseconds startup_timeout) {
@@ -352,68 +315,23 @@ void firefox::write_profile() {
 }
 
 void firefox::launch() {
-  if (::access(kBinary, X_OK) != 0)
-    throw std::runtime_error(std::string("firefox: ") + kBinary +
-                             " is missing (Debian's firefox-esr package; scripts/deps.sh)");
-  std::vector<std::string> args = {kBinary,
-                                   "--headless",
-                                   "--no-remote",
-                                   "--profile",
-                                   dir_ + "/profile",
-                                   "--remote-debugging-port=0", // Firefox picks a free one
-                                   "--remote-allow-hosts=127.0.0.1",
-                                   "about:blank"};
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // Firefox must not inherit the sanitizer settings meant for inboxd; no crash reporter.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    if (kv.starts_with("ASAN_OPTIONS=") || kv.starts_with("UBSAN_OPTIONS=") ||
-        kv.starts_with("LSAN_OPTIONS=") || kv.starts_with("LD_PRELOAD=") || kv.starts_with("MOZ_"))
-      continue;
-    env_strings.emplace_back(kv);
+  browser_launch launch;
+  launch.args = {kBinary,
+                 "--headless",
+                 "--no-remote",
+                 "--profile",
+                 dir_ + "/profile",
+                 "--remote-debugging-port=0", // Firefox picks a free one
+                 "--remote-allow-hosts=127.0.0.1",
+                 "about:blank"};
+  launch.log_path = dir_ + "/firefox.log";
+  launch.drop_env = {"MOZ_"};
+  launch.add_env = {"MOZ_CRASHREPORTER_DISABLE=1", "MOZ_HEADLESS=1"};
+  try {
+    pid_ = spawn_browser(launch);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("firefox: ") + e.what());
   }
-  env_strings.emplace_back("MOZ_CRASHREPORTER_DISABLE=1");
-  env_strings.emplace_back("MOZ_HEADLESS=1");
-  std::vector<char*> envp;
-  for (auto& s : env_strings)
-    envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  auto log_path = dir_ + "/firefox.log";
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0)
-    throw std::runtime_error("firefox: cannot open " + log_path);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    throw std::runtime_error(std::string("firefox: fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on. The browser dies with the test process.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent)
-      ::_exit(127);
-    ::setpgid(0, 0); // its content and utility processes share its group: killed together
-    if (::dup2(log_fd, STDOUT_FILENO) < 0 || ::dup2(log_fd, STDERR_FILENO) < 0)
-      ::_exit(127);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      ::dup2(devnull, STDIN_FILENO);
-    ::close_range(3, ~0u, 0);
-    ::execve(argv[0], argv.data(), envp.data());
-    const char msg[] = "firefox: execve failed\n";
-    auto n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    (void)n;
-    ::_exit(127);
-  }
-  pid_ = pid;
-  ::setpgid(pid, pid); // also from here, so kill(-pid) works whichever runs first
-  ::close(log_fd);
 }
 
 int firefox::wait_for_port(steady::time_point deadline) {
@@ -459,7 +377,7 @@ void firefox::connect(int port, steady::time_point deadline) {
       fail("connecting to port " + std::to_string(port) + ": " + std::strerror(errno));
     for (;;) {
       pollfd p{socket_, POLLOUT, 0};
-      int r = ::poll(&p, 1, remaining_ms(deadline));
+      int r = ::poll(&p, 1, poll_ms(deadline));
       if (r < 0 && errno == EINTR)
         continue;
       if (r > 0)
@@ -484,7 +402,7 @@ void firefox::connect(int port, steady::time_point deadline) {
   size_t done = 0;
   while (done < request.size()) {
     pollfd p{socket_, POLLOUT, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno != EINTR)
       fail(std::string("poll: ") + std::strerror(errno));
     if (r <= 0) {
@@ -504,7 +422,7 @@ void firefox::connect(int port, steady::time_point deadline) {
     if (response.size() > kMaxHandshake)
       fail("a WebSocket handshake answer over " + std::to_string(kMaxHandshake) + " bytes");
     pollfd p{socket_, POLLIN, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno != EINTR)
       fail(std::string("poll: ") + std::strerror(errno));
     if (r <= 0) {
@@ -621,7 +539,7 @@ void firefox::send_frame(int opcode, const std::string& payload, steady::time_po
   size_t done = 0;
   while (done < frame.size()) {
     pollfd p{socket_, POLLOUT, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno != EINTR)
       fail(std::string("poll: ") + std::strerror(errno));
     if (r <= 0) {
@@ -740,7 +658,7 @@ bool firefox::read_message(json& out, steady::time_point deadline) {
       return true;
     }
     pollfd p{socket_, POLLIN, 0};
-    int r = ::poll(&p, 1, remaining_ms(deadline));
+    int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
@@ -897,30 +815,13 @@ void firefox::set_viewport(int width, int height, bool /*mobile*/) {
 
 void firefox::screenshot(const std::string& path) {
   auto result = call("browsingContext.captureScreenshot", {{"context", context_}}, 30s);
-  auto png = base64_decode(result.value("data", ""));
-  std::filesystem::path p(path);
-  if (p.has_parent_path())
-    std::filesystem::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(png.data(), static_cast<std::streamsize>(png.size()));
-  if (!out)
-    throw std::runtime_error("firefox: cannot write " + path);
-}
-
-std::vector<std::string> firefox::problems() const {
-  std::vector<std::string> out;
-  for (auto& m : messages_)
-    if (m.starts_with("exception:") || m.starts_with("console.error:") ||
-        m.starts_with("console.assert:") ||
-        (m.starts_with("log.") && m.find(".error: ") != std::string::npos))
-      out.push_back(m);
-  return out;
+  write_file(path, base64_decode(result.value("data", ""), "firefox"));
 }
 
 std::string firefox::log(size_t max_chars) const {
   std::ifstream in(dir_ + "/firefox.log", std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return s.size() > max_chars ? "[...]" + s.substr(s.size() - max_chars) : s;
+  return tail(s, max_chars);
 }
 
 [[noreturn]] void firefox::fail(const std::string& what) const {
@@ -938,22 +839,7 @@ void firefox::shut_down() {
         // it may close the connection before it answers
       }
     }
-    int status = 0;
-    bool reaped = false;
-    for (auto until = steady::now() + 5s; !reaped && steady::now() < until;) {
-      auto r = ::waitpid(pid_, &status, WNOHANG);
-      reaped = r == pid_ || (r < 0 && errno != EINTR);
-      if (!reaped)
-        std::this_thread::sleep_for(20ms);
-    }
-    // Its content, socket and GPU processes write into the profile too: kill the whole group
-    // and remove the directory only once none of them runs any more.
-    ::kill(-pid_, SIGKILL);
-    if (!reaped)
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    for (int i = 0; i < 500 && process_group_runs(pid_); ++i)
-      std::this_thread::sleep_for(10ms);
+    end_browser(pid_, 5s); // its content, socket and GPU processes write into the profile
     // Its crash helper, outside the group, by pid: found while Firefox ran (its pid named only
     // ours then), killed only if that pid still is such a helper. Not our child: init reaps it.
     auto still = crash_helpers_of(pid_);
@@ -971,15 +857,7 @@ void firefox::shut_down() {
   }
   if (dir_.empty())
     return;
-  if (::testing::Test::HasFailure())
-    std::cerr << "---- firefox log (" << dir_ << "/firefox.log) ----\n"
-              << log() << "\n---- end of firefox log ----" << std::endl;
-  if (!messages_.empty() && ::testing::Test::HasFailure()) {
-    std::cerr << "---- the page's console and log ----\n";
-    for (auto& m : messages_)
-      std::cerr << m << "\n";
-    std::cerr << "---- end of the page's console and log ----" << std::endl;
-  }
+  report_if_failed(dir_ + "/firefox.log");
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   dir_.clear();

@@ -68,7 +68,6 @@ public:
   /// Knows Enter, Escape, Tab, the four arrows, Backspace and any single character.
   void press_key(const std::string& key) override;
   const std::vector<std::string>& messages() const override { return messages_; }
-  std::vector<std::string> problems() const override;
   std::string log(size_t max_chars = 8000) const override;
   pid_t pid() const { return pid_; }
   /// The BiDi id of the tab's browsing context.
