@@ -9,7 +9,9 @@
 // A second test scrolls back through a long history (older pages load), checks unread badges and
 // mark read, tags, filters and counts, a template when the 24-hour window is closed, and kills
 // inboxd (-9) under the open page: the event stream comes back by itself and the list updates
-// live again. Each test runs in every browser open_browser (web_page.hpp) drives.
+// live again. A third shows each kind of message (location, contacts, a reply's quote) and the
+// changes that arrive live (a reaction, an edit, a deletion), and pages the list (25, then
+// "More"). Each test runs in every browser open_browser (web_page.hpp) drives.
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "messages/ids.hpp"
 #include "tests/e2e/e2e_test.hpp"
 #include "tests/e2e/web_page.hpp"
 #include "tests/support/fake_cloud_api.hpp"
@@ -625,6 +628,120 @@ TEST_P(web_inbox_test, history_filters_templates_tags_read_and_a_restart) {
   std::cout
       << "web inbox history/restart test (" << browser.name() << "): " << excused
       << " failed stream loads while inboxd restarted; "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started).count()
+      << " ms\n";
+}
+
+// Every kind of message the page describes, with the changes that arrive live (a reaction, an
+// edit, a deletion), and the list's paging: 25 at first, "More" brings the rest.
+TEST_P(web_inbox_test, message_kinds_live_changes_and_list_paging) {
+  auto started = steady::now();
+  // 26 other contacts, older than kContact's messages: the list has 27 conversations.
+  for (int i = 0; i < 26; ++i) {
+    auto phone = "55119800" + std::to_string(10000 + i);
+    ASSERT_EQ(post_meta(inbound_texts(phone, "Pessoa " + std::to_string(i), {"oi"}, 600 + i).dump())
+                  .status,
+              200);
+  }
+  // kContact's messages, `age_s` seconds old, each built from `message` (its type's fields).
+  auto post = [&](json message, int64_t age_s) {
+    auto body = inbound_texts(kContact, "Eva Lins", {"x"}, age_s);
+    auto& m = body["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["from"] = kContact;
+    message["id"] = m["id"];
+    message["timestamp"] = m["timestamp"];
+    m = message;
+    EXPECT_EQ(post_meta(body.dump()).status, 200) << message.dump();
+    return message["id"].get<std::string>();
+  };
+  auto text = [](const std::string& t) { return json{{"type", "text"}, {"text", {{"body", t}}}}; };
+  auto first = post(text("first"), 50);
+  auto doomed = post(text("to be deleted"), 40);
+  auto located = fixture_case("meta/message.json",
+                              "chosen_location")["entry"][0]["changes"][0]["value"]["messages"][0];
+  located.erase("context");
+  post(located, 30);
+  post(fixture_case("meta/message.json",
+                    "contacts")["entry"][0]["changes"][0]["value"]["messages"][0],
+       20);
+  auto reply = text("replying");
+  reply["context"] = {{"from", kContact}, {"id", first}};
+  post(reply, 10);
+  auto conv = conversation_of(kContact);
+  ASSERT_FALSE(conv.empty());
+
+  auto opened = open_browser(GetParam());
+  auto& browser = *opened;
+  sign_in(browser, inboxd_->base_url(), api_key_);
+  if (HasFatalFailure())
+    return;
+  browser.eval("window.inboxdTestMarker = 17; true");
+
+  // Paging: the newest 25 first, then the rest.
+  auto shown = "document.querySelectorAll('#conversation-list > li.conversation').length";
+  auto counts = "document.getElementById('counts').textContent";
+  EXPECT_TRUE(browser.wait_for(std::string(shown) + " === 25 && " + counts +
+                                   ".includes('showing 25 of 27') && " + visible("#list-more"),
+                               kWait))
+      << browser.eval(shown) << " shown; " << browser.eval(counts);
+  browser.eval(click("#list-more"));
+  EXPECT_TRUE(browser.wait_for(std::string(shown) + " === 27 && " + counts +
+                                   ".includes('showing 27 of 27') && !" + visible("#list-more"),
+                               kWait))
+      << browser.eval(shown) << " shown; " << browser.eval(counts);
+
+  // The kinds, as the page describes them.
+  auto item = "li.conversation[data-id=" + js(conv) + "]";
+  ASSERT_EQ(browser.eval("document.querySelector('#conversation-list > li.conversation')"
+                         ".dataset.id"),
+            conv)
+      << "the newest activity is not first";
+  browser.eval(click(item));
+  ASSERT_TRUE(browser.wait_for(visible("section#conversation[data-id=" + js(conv) + "]"), kWait));
+  auto texts =
+      "JSON.stringify([...document.querySelectorAll('#messages > li.message')]"
+      ".map(li => li.querySelector('.text').textContent))";
+  auto expected = json::array({"first", "to be deleted",
+                               "📍 Facebook HQ, 1 Hacker Way, Menlo Park, CA 94025 "
+                               "(37.46120, -122.21644)",
+                               "👤 Chandler Bing (+1 555-555-5555); Monica (+1 666-666-6666); "
+                               "Rachel Green (+1 777-777-7777)",
+                               "replying"});
+  EXPECT_TRUE(browser.wait_for(std::string(texts) + " === " + js(expected.dump()), kWait))
+      << browser.eval(texts);
+  auto li = [&](const std::string& wamid) {
+    return "document.querySelector(" +
+           js("#messages > li.message[data-id=" + js(message_id_for_wamid(wamid)) + "]") + ")";
+  };
+  EXPECT_EQ(browser.eval("[...document.querySelectorAll('#messages .reply-quote')]"
+                         ".map(q => q.textContent)"),
+            json::array({"first"}))
+      << "the reply does not quote the message it answers";
+
+  // Live: a reaction, an edit and a deletion change the messages they name.
+  post({{"type", "reaction"}, {"reaction", {{"message_id", first}, {"emoji", "👍"}}}}, 3);
+  post({{"type", "edit"},
+        {"edit", {{"original_message_id", first}, {"message", text("first, edited")}}}},
+       2);
+  post({{"type", "revoke"}, {"revoke", {{"original_message_id", doomed}}}}, 1);
+  EXPECT_TRUE(
+      browser.wait_for(li(first) + ".querySelector('.reaction')?.textContent === '👍'", kWait))
+      << "no reaction on the message";
+  EXPECT_TRUE(browser.wait_for(li(first) +
+                                   ".querySelector('.text').textContent === "
+                                   "'first, edited' && " +
+                                   li(first) + ".querySelector('.edited') !== null",
+                               kWait))
+      << "the edit did not show: " << browser.eval(li(first) + ".outerHTML");
+  EXPECT_TRUE(browser.wait_for(li(doomed) + ".classList.contains('deleted') && " + li(doomed) +
+                                   ".querySelector('.text').textContent === "
+                                   "'This message was deleted'",
+                               kWait))
+      << "the deletion did not show: " << browser.eval(li(doomed) + ".outerHTML");
+  EXPECT_EQ(browser.eval("window.inboxdTestMarker"), 17) << "the page was reloaded";
+  EXPECT_TRUE(browser.problems().empty()) << joined(browser.problems());
+  std::cout
+      << "web inbox kinds/paging test (" << browser.name() << "): "
       << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started).count()
       << " ms\n";
 }
