@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -168,6 +169,17 @@ protected:
         break;
     }
     return last;
+  }
+
+  // A browser of this test's kind with the inbox signed in (the event stream live) and
+  // window.inboxdTestMarker set, which a reload would lose; null after a fatal failure.
+  std::unique_ptr<browser> signed_in_page() {
+    auto page = open_browser(GetParam());
+    sign_in(*page, inboxd_->base_url(), api_key_);
+    if (HasFatalFailure())
+      return nullptr;
+    page->eval("window.inboxdTestMarker = 17; true");
+    return page;
   }
 
   fake_cloud_api fake_;
@@ -424,12 +436,10 @@ TEST_P(web_inbox_test, history_filters_templates_tags_read_and_a_restart) {
   ASSERT_EQ(unread, 60);
   ASSERT_FALSE(api_get("/api/conversations/" + old).value("canReply", true));
 
-  auto opened = open_browser(GetParam());
-  auto& browser = *opened;
-  sign_in(browser, inboxd_->base_url(), api_key_);
-  if (HasFatalFailure())
+  auto opened = signed_in_page();
+  if (!opened)
     return;
-  browser.eval("window.inboxdTestMarker = 17; true");
+  auto& browser = *opened;
   ASSERT_EQ(browser.eval(kTrackActivity), true);
 
   // The unread badge shows before the conversation is opened.
@@ -670,12 +680,10 @@ TEST_P(web_inbox_test, message_kinds_live_changes_and_list_paging) {
   auto conv = conversation_of(kContact);
   ASSERT_FALSE(conv.empty());
 
-  auto opened = open_browser(GetParam());
-  auto& browser = *opened;
-  sign_in(browser, inboxd_->base_url(), api_key_);
-  if (HasFatalFailure())
+  auto opened = signed_in_page();
+  if (!opened)
     return;
-  browser.eval("window.inboxdTestMarker = 17; true");
+  auto& browser = *opened;
 
   // Paging: the newest 25 first, then the rest.
   auto shown = "document.querySelectorAll('#conversation-list > li.conversation').length";
