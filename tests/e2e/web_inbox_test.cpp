@@ -9,9 +9,10 @@
 // A second test scrolls back through a long history (older pages load), checks unread badges and
 // mark read, tags, filters and counts, a template when the 24-hour window is closed, and kills
 // inboxd (-9) under the open page: the event stream comes back by itself and the list updates
-// live again. A third shows each kind of message (location, contacts, a reply's quote) and the
-// changes that arrive live (a reaction, an edit, a deletion), and pages the list (25, then
-// "More"). Each test runs in every browser open_browser (web_page.hpp) drives.
+// live again. A third signs in as an agent with a user token, shows each kind of message
+// (location, contacts, a reply's quote) and the changes that arrive live (a reaction, an edit, a
+// deletion), pages the list (25, then "More"), and takes the conversation ("Assign to me",
+// then the "Mine" filter). Each test runs in every browser open_browser (web_page.hpp) drives.
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "http/jwt.hpp"
+#include "messages/crypto.hpp"
 #include "messages/ids.hpp"
 #include "tests/e2e/e2e_test.hpp"
 #include "tests/e2e/web_page.hpp"
@@ -40,11 +43,23 @@ using steady = std::chrono::steady_clock;
 constexpr const char* kToken = "meta-web-token";
 constexpr const char* kContact = "5511987650001"; // a new contact's wa_id
 constexpr const char* kAgent = "agent-ana";
+constexpr const char* kJwtSecret = "web-jwt-secret";
+
+// A user token (HS256, valid for an hour) of `user`, as the workspace's auth provider issues.
+std::string token_for(const std::string& user) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto head = base64url_encode(json{{"alg", "HS256"}, {"typ", "JWT"}}.dump()) + "." +
+              base64url_encode(json{{"sub", user}, {"exp", now + 3600}}.dump());
+  return head + "." + base64url_encode(hmac_sha256_raw(kJwtSecret, head));
+}
 
 class web_inbox_test : public e2e_test, public ::testing::WithParamInterface<std::string> {
 protected:
   inboxd_process::env_map extra_env() const override {
     return {{"INBOXD_TLS_CA_FILE", fake_.ca_file()},
+            {"INBOXD_JWT_SECRET", kJwtSecret},
             {"INBOXD_SEND_RETRY_BASE_MS", "50"},
             {"INBOXD_SEND_RETRY_MAX_MS", "200"},
             {"INBOXD_SEND_TIMEOUT_MS", "2000"}};
@@ -171,11 +186,23 @@ protected:
     return last;
   }
 
+  void put_member(const std::string& user) {
+    auto r = client().request("PUT", "/api/admin/workspaces/" + ws_id_ + "/members/" + user,
+                              json{{"role", "agent"}}.dump(),
+                              {{"Authorization", std::string("Bearer ") + kAdminToken},
+                               {"Content-Type", "application/json"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
   // A browser of this test's kind with the inbox signed in (the event stream live) and
-  // window.inboxdTestMarker set, which a reload would lose; null after a fatal failure.
-  std::unique_ptr<browser> signed_in_page() {
+  // window.inboxdTestMarker set, which a reload would lose; null after a fatal failure. Signed
+  // in with the API key, or with a user token of `user` (and the workspace's id).
+  std::unique_ptr<browser> signed_in_page(const std::string& user = "") {
     auto page = open_browser(GetParam());
-    sign_in(*page, inboxd_->base_url(), api_key_);
+    if (user.empty())
+      sign_in(*page, inboxd_->base_url(), api_key_);
+    else
+      sign_in(*page, inboxd_->base_url(), token_for(user), ws_id_);
     if (HasFatalFailure())
       return nullptr;
     page->eval("window.inboxdTestMarker = 17; true");
@@ -290,13 +317,14 @@ TEST_P(web_inbox_test,
   EXPECT_TRUE(
       browser.wait_for(message_with("outbound", reply) + "?.dataset.status === 'delivered'", kWait))
       << "a delivery receipt did not reach the page";
+  ASSERT_EQ(post_meta(status_body(wamid, "read").dump()).status, 200);
+  EXPECT_TRUE(browser.wait_for(
+      message_with("outbound", reply) + "?.querySelector('.ticks.read')?.textContent === '✓✓'",
+      kWait))
+      << "a read receipt did not reach the page";
 
   // Assign to a member.
-  auto member = client().request("PUT", "/api/admin/workspaces/" + ws_id_ + "/members/" + kAgent,
-                                 json{{"role", "agent"}}.dump(),
-                                 {{"Authorization", std::string("Bearer ") + kAdminToken},
-                                  {"Content-Type", "application/json"}});
-  ASSERT_EQ(member.status, 200) << member.body;
+  put_member(kAgent);
   // The field offers the workspace's members (GET /api/members, read again when what one types
   // matches none of those it has).
   browser.eval(set_field("#assign-to", "agent"));
@@ -680,7 +708,9 @@ TEST_P(web_inbox_test, message_kinds_live_changes_and_list_paging) {
   auto conv = conversation_of(kContact);
   ASSERT_FALSE(conv.empty());
 
-  auto opened = signed_in_page();
+  // Signed in as an agent, with a user token and the workspace.
+  put_member("agent-eva");
+  auto opened = signed_in_page("agent-eva");
   if (!opened)
     return;
   auto& browser = *opened;
@@ -746,6 +776,21 @@ TEST_P(web_inbox_test, message_kinds_live_changes_and_list_paging) {
                                    "'This message was deleted'",
                                kWait))
       << "the deletion did not show: " << browser.eval(li(doomed) + ".outerHTML");
+  // The agent takes it ("Assign to me"); the "Mine" filter then lists it alone.
+  EXPECT_TRUE(browser.eval("document.getElementById('whoami').textContent.includes('agent-eva')")
+                  .get<bool>())
+      << browser.eval("document.getElementById('whoami').textContent");
+  ASSERT_TRUE(browser.wait_for(visible("#assign-me"), kWait)) << "no Assign to me for a user";
+  browser.eval(click("#assign-me"));
+  EXPECT_TRUE(api_shows(conv, "assignedTo", "agent-eva"));
+  browser.eval(set_field("#filter-assignee", "mine", "change"));
+  auto listed =
+      "JSON.stringify([...document.querySelectorAll('#conversation-list > "
+      "li.conversation')].map(e => e.dataset.id))";
+  EXPECT_TRUE(browser.wait_for(std::string(listed) + " === " + js(json::array({conv}).dump()) +
+                                   " && " + counts + ".includes('Mine 1')",
+                               kWait))
+      << "Mine: " << browser.eval(listed) << "; " << browser.eval(counts);
   EXPECT_EQ(browser.eval("window.inboxdTestMarker"), 17) << "the page was reloaded";
   EXPECT_TRUE(browser.problems().empty()) << joined(browser.problems());
   std::cout

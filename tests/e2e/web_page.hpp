@@ -89,13 +89,16 @@ inline std::string joined(const std::vector<std::string>& lines) {
   return all;
 }
 
-// Opens the inbox page of the inboxd at `base_url` at desktop size and signs in with `api_key`;
-// the event stream is live when it returns (fatal failures otherwise).
-inline void sign_in(browser& browser, const std::string& base_url, const std::string& api_key) {
+// Opens the inbox page of the inboxd at `base_url` at desktop size and signs in with
+// `credential` (an API key, or a user token with its `workspace`); the event stream is live when
+// it returns (fatal failures otherwise).
+inline void sign_in(browser& browser, const std::string& base_url, const std::string& credential,
+                    const std::string& workspace = "") {
   browser.set_viewport(1280, 800, false);
   ASSERT_NO_THROW(browser.navigate(base_url + "/"));
   ASSERT_TRUE(browser.wait_for(visible("#signin"), kWait)) << "no sign-in form";
-  browser.eval(set_field("#signin-credential", api_key));
+  browser.eval(set_field("#signin-credential", credential));
+  browser.eval(set_field("#signin-workspace", workspace));
   browser.eval(click("#signin-submit"));
   ASSERT_TRUE(browser.wait_for(visible("#app"), kWait)) << "the inbox never showed";
   ASSERT_TRUE(browser.wait_for(
