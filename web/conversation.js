@@ -78,7 +78,8 @@ export class ConversationView {
   readMembers() {
     if (this.membersRead) return this.membersRead;
     this.membersRead = request('GET', '/api/members').then((r) => {
-      const options = (r.members || []).filter((m) => typeof m.userId === 'string')
+      const list = r && Array.isArray(r.members) ? r.members : [];
+      const options = list.filter((m) => m && typeof m.userId === 'string')
         .map((m) => el('option', { value: m.userId, label: m.userId + ' (' + m.role + ')' }));
       $('#assign-members').replaceChildren(...options);
     }, () => {}).finally(() => { this.membersRead = null; });
