@@ -400,23 +400,7 @@ void firefox::connect(int port, steady::time_point deadline) {
       "GET /session HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
       "\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  size_t done = 0;
-  while (done < request.size()) {
-    pollfd p{socket_, POLLOUT, 0};
-    int r = ::poll(&p, 1, poll_ms(deadline));
-    if (r < 0 && errno != EINTR)
-      fail(std::string("poll: ") + std::strerror(errno));
-    if (r <= 0) {
-      if (steady::now() >= deadline)
-        fail("timed out sending the WebSocket handshake");
-      continue;
-    }
-    auto n = ::send(socket_, request.data() + done, request.size() - done, MSG_NOSIGNAL);
-    if (n > 0)
-      done += static_cast<size_t>(n);
-    else if (n < 0 && errno != EINTR && errno != EAGAIN)
-      fail(std::string("sending the WebSocket handshake: ") + std::strerror(errno));
-  }
+  send_all(request, "the WebSocket handshake", deadline);
   std::string response;
   size_t end = std::string::npos;
   while ((end = response.find("\r\n\r\n")) == std::string::npos) {
@@ -537,23 +521,28 @@ void firefox::send_frame(int opcode, const std::string& payload, steady::time_po
   frame += payload;
   for (size_t i = 0; i < payload.size(); ++i)
     frame[at + i] = static_cast<char>(frame[at + i] ^ mask[i % 4]);
+  send_all(frame, "a WebSocket frame", deadline);
+}
+
+void firefox::send_all(const std::string& bytes, const std::string& what,
+                       steady::time_point deadline) {
   size_t done = 0;
-  while (done < frame.size()) {
+  while (done < bytes.size()) {
     pollfd p{socket_, POLLOUT, 0};
     int r = ::poll(&p, 1, poll_ms(deadline));
     if (r < 0 && errno != EINTR)
       fail(std::string("poll: ") + std::strerror(errno));
     if (r <= 0) {
       if (steady::now() >= deadline)
-        fail("timed out writing a WebSocket frame");
+        fail("timed out writing " + what);
       continue;
     }
     // MSG_NOSIGNAL: a connection Firefox has closed gives EPIPE, not a SIGPIPE that kills.
-    auto n = ::send(socket_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    auto n = ::send(socket_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n > 0)
       done += static_cast<size_t>(n);
     else if (n < 0 && errno != EINTR && errno != EAGAIN)
-      fail(std::string("writing a WebSocket frame: ") + std::strerror(errno));
+      fail("writing " + what + ": " + std::strerror(errno));
   }
 }
 

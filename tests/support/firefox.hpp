@@ -79,6 +79,9 @@ private:
   int wait_for_port(std::chrono::steady_clock::time_point deadline);
   void connect(int port, std::chrono::steady_clock::time_point deadline);
   void start_session(std::chrono::steady_clock::time_point deadline);
+  /// Writes all of `bytes` to the socket by `deadline` (`what` names them in a failure).
+  void send_all(const std::string& bytes, const std::string& what,
+                std::chrono::steady_clock::time_point deadline);
   void send_frame(int opcode, const std::string& payload,
                   std::chrono::steady_clock::time_point deadline);
   enum class frame { incomplete, other, message };
